@@ -1,0 +1,84 @@
+//! `inferguard check`: detection and findings over scrapes or a packet, one report.
+
+use super::output::{self, Format};
+use super::{load_registry, Outcome};
+use crate::eval::{check_inputs, EvalOptions};
+use crate::pack::model::Severity;
+use crate::report::{render, to_sorted_json};
+use anyhow::bail;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Scrape files, packet directories, or `-` for standard input.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    /// Skip detection and treat every endpoint as this engine (a mismatch is a finding).
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Same as `--format json`.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the report here (atomically) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Exit 1 when a finding at or above this severity fires.
+    #[arg(long, value_name = "COND", default_value = "never", value_parser = ["never", "severity=info", "severity=warning", "severity=critical"])]
+    pub fail_on: String,
+}
+
+pub fn run(rules: &[PathBuf], args: CheckArgs) -> anyhow::Result<Outcome> {
+    let registry = load_registry(rules)?;
+    let forced = match args.engine.as_deref() {
+        None | Some("auto") => None,
+        Some(id) if registry.engine(id).is_some() => Some(id.to_owned()),
+        Some(id) => {
+            let known: Vec<&str> = registry.engines.iter().map(|e| e.def.id.as_str()).collect();
+            bail!(
+                "--engine {id}: unknown engine (known: auto, {})",
+                known.join(", ")
+            )
+        }
+    };
+    let inputs = crate::evidence::read_inputs(&args.inputs)?;
+    let report = check_inputs(
+        &registry,
+        &inputs,
+        &EvalOptions {
+            forced_engine: forced,
+        },
+    );
+    for input in &report.inputs {
+        if let Some(err) = &input.error {
+            eprintln!("warning: {}: {err}", input.source);
+        }
+    }
+    if report.endpoints.is_empty() {
+        let first = report
+            .inputs
+            .iter()
+            .find_map(|i| i.error.as_ref().map(|e| format!("{}: {e}", i.source)));
+        bail!(
+            "{}",
+            first.unwrap_or_else(|| "no input could be read".to_owned())
+        );
+    }
+    let text = match output::choose(args.format, args.json) {
+        Format::Json => to_sorted_json(&report),
+        Format::Markdown => render::markdown(&report),
+        Format::Human => render::human(&report, args.output.is_none() && output::color_allowed()),
+    };
+    output::emit(&text, args.output.as_deref())?;
+    let threshold = match args.fail_on.as_str() {
+        "severity=info" => Some(Severity::Info),
+        "severity=warning" => Some(Severity::Warning),
+        "severity=critical" => Some(Severity::Critical),
+        _ => None,
+    };
+    Ok(match (threshold, report.summary.worst) {
+        (Some(t), Some(worst)) if worst >= t => Outcome::Failed,
+        _ => Outcome::Ok,
+    })
+}

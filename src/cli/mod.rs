@@ -1,0 +1,103 @@
+//! Command-line arguments and one file per command. The only place that touches the
+//! terminal and uses `anyhow`; everything below returns its own errors and data.
+//!
+//! Exit codes are a contract: 0 success, 1 a `--fail-on` condition met, 2 the tool
+//! could not do its job. A closed pipe on stdout is not an error.
+
+mod check;
+mod output;
+mod rules;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Reads LLM-serving telemetry, works out what is running and how well it is
+/// observed, and diagnoses problems with versioned rule packs.
+#[derive(Debug, Parser)]
+#[command(name = "inferguard", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Add or override rule packs (a pack folder, or a folder of packs); repeatable.
+    #[arg(long = "rules", value_name = "DIR", global = true)]
+    pub rules: Vec<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Detect engines, compute signals and evaluate findings on scrapes or a packet.
+    Check(check::CheckArgs),
+    /// Validate, test, list, explain and document rule packs (maintainers and CI).
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
+}
+
+/// What a command achieved, as an exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// A `--fail-on` condition, or failing rule tests.
+    Failed,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main_exit_code() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli) {
+        Ok(Outcome::Ok) => 0,
+        Ok(Outcome::Failed) => 1,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return 0;
+            }
+            eprintln!("error: {}", one_line(&e));
+            2
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Check(args) => check::run(&cli.rules, args),
+        Command::Rules(cmd) => rules::run(&cli.rules, cmd),
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The error chain on one line: `outer: inner: cause`.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
+}
+
+/// Loads the registry, turning pack problems into one error that lists them all.
+fn load_registry(overrides: &[PathBuf]) -> anyhow::Result<crate::pack::Registry> {
+    crate::pack::Registry::load(overrides).map_err(|e| {
+        for d in &e.0 {
+            eprintln!("{d}");
+        }
+        anyhow::anyhow!(
+            "{} problem(s) in rule packs (listed above); fix them or drop the --rules folder",
+            e.0.len()
+        )
+    })
+}

@@ -1,0 +1,335 @@
+//! Runs the registry over normalized evidence: detects engines, computes their
+//! signals, evaluates findings, and produces outcomes.
+//!
+//! Sits between `normalize` and `report`. A rule fires, passes, is not evaluable
+//! (a required signal is missing, named in the outcome) or errors at run time; one
+//! rule's failure never stops the others.
+
+pub mod rule_tests;
+
+use crate::evidence::prometheus::Exposition;
+use crate::normalize::{compute_signal, SeriesIndex, SignalValue};
+use crate::pack::{FindingRule, Registry, VarKind};
+use crate::report::{
+    DetectionHit, EndpointReport, EngineDetection, EvidenceItem, FindingOutcome, Status,
+};
+use std::collections::BTreeMap;
+
+/// What the operator told us about the evaluation.
+#[derive(Clone, Debug, Default)]
+pub struct EvalOptions {
+    /// `--engine X`: skip detection and check the scrape looks like X.
+    pub forced_engine: Option<String>,
+}
+
+/// One scrape to evaluate.
+pub struct Endpoint<'a> {
+    pub name: String,
+    pub source: String,
+    pub expo: &'a Exposition,
+}
+
+/// Detection of every engine in the registry over one index, highest confidence first;
+/// engines below their `min_confidence` are left out.
+pub fn detect(registry: &Registry, index: &SeriesIndex) -> Vec<EngineDetection> {
+    let mut out: Vec<EngineDetection> = registry
+        .engines
+        .iter()
+        .map(|e| score_engine(e, index))
+        .filter(|d| {
+            registry
+                .engine(&d.id)
+                .is_some_and(|e| d.confidence >= e.def.detection.min_confidence)
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    out
+}
+
+fn score_engine(engine: &crate::pack::EngineRule, index: &SeriesIndex) -> EngineDetection {
+    let mut miss = 1.0;
+    let mut evidence = Vec::new();
+    for (pattern, ev) in &engine.evidence {
+        let names = index.matching(pattern);
+        if let Some(first) = names.first() {
+            miss *= 1.0 - ev.weight;
+            evidence.push(DetectionHit {
+                pattern: ev.pattern.clone(),
+                weight: ev.weight,
+                legacy: ev.legacy,
+                matched: names.len(),
+                example: (*first).to_owned(),
+                note: ev.note.clone(),
+            });
+        }
+    }
+    EngineDetection {
+        id: engine.def.id.clone(),
+        name: engine.def.name.clone(),
+        confidence: round4(1.0 - miss),
+        forced: false,
+        evidence,
+    }
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// Evaluates everything over one endpoint.
+pub fn evaluate_endpoint(
+    registry: &Registry,
+    endpoint: &Endpoint,
+    options: &EvalOptions,
+) -> EndpointReport {
+    let index = SeriesIndex::new(endpoint.expo);
+    let mut mismatch = false;
+    let engines = match &options.forced_engine {
+        Some(id) => match registry.engine(id) {
+            Some(engine) => {
+                let mut d = score_engine(engine, &index);
+                mismatch = d.confidence < engine.def.detection.min_confidence;
+                d.forced = true;
+                vec![d]
+            }
+            None => Vec::new(),
+        },
+        None => detect(registry, &index),
+    };
+
+    let mut signals: BTreeMap<String, BTreeMap<String, SignalValue>> = BTreeMap::new();
+    for d in &engines {
+        let Some(engine) = registry.engine(&d.id) else {
+            continue;
+        };
+        let computed: BTreeMap<String, SignalValue> = engine
+            .signals
+            .iter()
+            .filter_map(|spec| compute_signal(spec, &index).map(|v| (spec.name.clone(), v)))
+            .collect();
+        signals.insert(d.id.clone(), computed);
+    }
+
+    let facts: Vec<(&str, f64)> = vec![
+        (
+            "engines_detected",
+            if mismatch { 0.0 } else { engines.len() as f64 },
+        ),
+        ("engine_forced_mismatch", f64::from(u8::from(mismatch))),
+        ("series_count", endpoint.expo.samples.len() as f64),
+        ("family_count", index_family_count(&index)),
+        ("dropped_lines", endpoint.expo.dropped.len() as f64),
+    ];
+
+    let mut findings = Vec::new();
+    for rule in &registry.findings {
+        if rule.def.engines.is_empty() {
+            // Signals of every detected engine, the most confident first.
+            let mut merged: BTreeMap<String, SignalValue> = BTreeMap::new();
+            for d in engines.iter().rev() {
+                if let Some(s) = signals.get(&d.id) {
+                    merged.extend(s.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
+            findings.push(evaluate_rule(registry, rule, None, &merged, &facts));
+        } else {
+            for d in &engines {
+                if rule.def.engines.contains(&d.id) {
+                    let empty = BTreeMap::new();
+                    let s = signals.get(&d.id).unwrap_or(&empty);
+                    findings.push(evaluate_rule(registry, rule, Some(&d.id), s, &facts));
+                }
+            }
+        }
+    }
+
+    EndpointReport {
+        endpoint: endpoint.name.clone(),
+        source: endpoint.source.clone(),
+        engine_unidentified: engines.is_empty() || mismatch,
+        engines,
+        signals,
+        findings,
+    }
+}
+
+fn index_family_count(index: &SeriesIndex) -> f64 {
+    index.expo.families().len() as f64
+}
+
+/// Evaluates one rule with the given signals and facts.
+pub fn evaluate_rule(
+    registry: &Registry,
+    rule: &FindingRule,
+    engine: Option<&str>,
+    signals: &BTreeMap<String, SignalValue>,
+    facts: &[(&str, f64)],
+) -> FindingOutcome {
+    let mut vars: Vec<(&str, f64)> = Vec::new();
+    let mut evidence = Vec::new();
+    let mut missing: Vec<String> = rule
+        .required
+        .iter()
+        .filter(|s| !signals.contains_key(*s))
+        .cloned()
+        .collect();
+    for var in &rule.variables {
+        let item = |kind: &str, value: Option<f64>, sv: Option<&SignalValue>| EvidenceItem {
+            variable: var.clone(),
+            kind: kind.to_owned(),
+            value,
+            family: sv.map(|s| s.family.clone()),
+            line: sv.map(|s| s.line),
+            spelling: sv.map(|s| s.spelling),
+        };
+        match registry.var_kind(rule, var) {
+            Some(VarKind::Param) => {
+                let v = rule.def.params[var];
+                vars.push((var, v));
+                evidence.push(item("param", Some(v), None));
+            }
+            Some(VarKind::Fact) => {
+                let v = facts.iter().find(|(n, _)| n == var).map_or(0.0, |f| f.1);
+                vars.push((var, v));
+                evidence.push(item("fact", Some(v), None));
+            }
+            Some(VarKind::Signal(name, suffix)) => {
+                let sv = signals.get(&name);
+                match sv.and_then(|s| s.variable(suffix)) {
+                    Some(v) => {
+                        vars.push((var, v));
+                        evidence.push(item("signal", Some(v), sv));
+                    }
+                    None => {
+                        if sv.is_some() && !missing.contains(var) {
+                            // Present but empty: a histogram with no observations.
+                            missing.push(format!("{var} (no observations)"));
+                        } else if !missing.contains(&name) {
+                            missing.push(name.clone());
+                        }
+                        evidence.push(item("signal", None, sv));
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+    let base = |status: Status| FindingOutcome {
+        code: rule.def.code.clone(),
+        title: rule.def.title.clone(),
+        severity: rule.def.severity,
+        evidence_level: rule.def.evidence_level,
+        status,
+        engine: engine.map(str::to_owned),
+        message: None,
+        remediation: None,
+        missing: Vec::new(),
+        error: None,
+        evidence: evidence.clone(),
+        pack: rule.pack.clone(),
+    };
+    if !missing.is_empty() {
+        missing.sort();
+        missing.dedup();
+        return FindingOutcome {
+            missing,
+            ..base(Status::NotEvaluable)
+        };
+    }
+    match registry.expr.eval_bool(&rule.when, &vars) {
+        Ok(true) => FindingOutcome {
+            message: Some(rule.message.render(&registry.expr, &vars)),
+            remediation: Some(rule.def.remediation.trim().to_owned()),
+            ..base(Status::Fired)
+        },
+        Ok(false) => base(Status::Passed),
+        Err(e) => FindingOutcome {
+            error: Some(e.message),
+            ..base(Status::Errored)
+        },
+    }
+}
+
+/// Parses inputs, evaluates every endpoint and assembles the check report. Inputs
+/// that are not expositions at all are reported with an error and skipped.
+pub fn check_inputs(
+    registry: &Registry,
+    inputs: &[crate::evidence::Input],
+    options: &EvalOptions,
+) -> crate::report::CheckReport {
+    use crate::evidence::prometheus::{parse, Format, ParseOptions};
+    use crate::report::{
+        CheckReport, DroppedLineReport, InputReport, PackInfo, Summary, ToolInfo,
+        CHECK_SCHEMA_VERSION,
+    };
+    let mut reports = Vec::new();
+    let mut endpoints = Vec::new();
+    for input in inputs {
+        let expo = parse(&input.bytes, &ParseOptions::default());
+        let error = not_an_exposition(&expo);
+        reports.push(InputReport {
+            source: input.source.clone(),
+            format: match expo.format {
+                Format::OpenMetrics => "openmetrics",
+                Format::Text004 => "prometheus",
+            }
+            .to_owned(),
+            lines: expo.lines,
+            samples: expo.samples.len(),
+            families: expo.families().len(),
+            dropped_lines: expo.dropped.len(),
+            dropped: expo
+                .dropped
+                .iter()
+                .take(20)
+                .map(|d| DroppedLineReport {
+                    line: d.line,
+                    reason: d.reason.to_string(),
+                    excerpt: d.excerpt.clone(),
+                })
+                .collect(),
+            error: error.clone(),
+        });
+        if error.is_none() {
+            let endpoint = Endpoint {
+                name: input.endpoint.clone(),
+                source: input.source.clone(),
+                expo: &expo,
+            };
+            endpoints.push(evaluate_endpoint(registry, &endpoint, options));
+        }
+    }
+    CheckReport {
+        schema_version: CHECK_SCHEMA_VERSION.to_owned(),
+        tool: ToolInfo::current(),
+        packs: registry
+            .packs
+            .iter()
+            .map(|p| PackInfo {
+                id: p.manifest.id.clone(),
+                version: p.manifest.version.clone(),
+                origin: p.origin.to_string(),
+            })
+            .collect(),
+        inputs: reports,
+        summary: Summary::from_endpoints(&endpoints),
+        endpoints,
+    }
+}
+
+/// An input with lines but not one sample or metadata line is not an exposition
+/// (an HTML error page, JSON, a binary): say so instead of reporting an empty scrape.
+pub fn not_an_exposition(expo: &Exposition) -> Option<String> {
+    if !expo.samples.is_empty() || !expo.metadata.is_empty() {
+        return None;
+    }
+    let first = expo.dropped.first()?;
+    Some(format!(
+        "not a Prometheus exposition: no line could be read as a sample (line {}: {})",
+        first.line, first.reason
+    ))
+}

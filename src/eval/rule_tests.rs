@@ -1,0 +1,180 @@
+//! Runs the test cases every finding carries (`tests:` with `fires` / `quiet` /
+//! `not_evaluable`), for `rules test` and for `cargo test`.
+//!
+//! A `quiet` case must evaluate and pass: a rule that is quiet only because its
+//! signals are missing has not been tested.
+
+use super::{evaluate_endpoint, Endpoint, EvalOptions};
+use crate::evidence::prometheus::{parse, ParseOptions};
+use crate::pack::model::Expect;
+use crate::pack::{FindingRule, Registry};
+use crate::report::Status;
+use std::fmt::Write as _;
+
+/// The result of one case, or of a rule-level check (`case` is then `None`).
+#[derive(Clone, Debug)]
+pub struct CaseResult {
+    pub pack: String,
+    pub code: String,
+    /// `file:line:col` of the case (or of the rule).
+    pub location: String,
+    pub case: Option<String>,
+    /// `None` when it passed; otherwise why it failed.
+    pub failure: Option<String>,
+}
+
+/// Runs every case of every finding in the given packs (all packs when empty).
+pub fn run_rule_tests(registry: &Registry, packs: &[String]) -> Vec<CaseResult> {
+    let mut out = Vec::new();
+    for rule in &registry.findings {
+        if !packs.is_empty() && !packs.contains(&rule.pack) {
+            continue;
+        }
+        let location = format!("{}:{}", rule.file, rule.pos);
+        for needed in [Expect::Fires, Expect::Quiet] {
+            if !rule.def.tests.iter().any(|t| t.expect == needed) {
+                out.push(CaseResult {
+                    pack: rule.pack.clone(),
+                    code: rule.def.code.clone(),
+                    location: location.clone(),
+                    case: None,
+                    failure: Some(format!("rule has no `{}` test case; every finding needs one `fires` and one `quiet` case", needed.as_str())),
+                });
+            }
+        }
+        for (i, case) in rule.def.tests.iter().enumerate() {
+            let pos = rule.test_pos.get(i).copied().unwrap_or(rule.pos);
+            out.push(CaseResult {
+                pack: rule.pack.clone(),
+                code: rule.def.code.clone(),
+                location: format!("{}:{}", rule.file, pos),
+                case: Some(case.name.clone()),
+                failure: run_case(registry, rule, i).err(),
+            });
+        }
+    }
+    out
+}
+
+fn run_case(registry: &Registry, rule: &FindingRule, i: usize) -> Result<(), String> {
+    let case = &rule.def.tests[i];
+    let text = match (&case.prom, &case.fixture) {
+        (Some(t), _) => t.clone(),
+        (None, Some(path)) => registry.read_fixture(rule, path)?,
+        (None, None) => return Err("case has neither `prom` nor `fixture`".to_owned()),
+    };
+    let expo = parse(text.as_bytes(), &ParseOptions::default());
+    let endpoint = Endpoint {
+        name: case.name.clone(),
+        source: case.fixture.clone().unwrap_or_else(|| "inline".to_owned()),
+        expo: &expo,
+    };
+    let options = EvalOptions {
+        forced_engine: case.engine.clone(),
+    };
+    let report = evaluate_endpoint(registry, &endpoint, &options);
+    let outcomes: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.code == rule.def.code)
+        .collect();
+    if outcomes.is_empty() {
+        return Err(format!(
+            "rule was not evaluated: none of its engines ({}) was detected",
+            rule.def.engines.join(", ")
+        ));
+    }
+    let describe = || {
+        let mut s = String::new();
+        for o in &outcomes {
+            let _ = write!(s, "{}", o.status.as_str());
+            if !o.missing.is_empty() {
+                let _ = write!(s, " (missing {})", o.missing.join(", "));
+            }
+            if let Some(e) = &o.error {
+                let _ = write!(s, " ({e})");
+            }
+            let values: Vec<String> = o
+                .evidence
+                .iter()
+                .filter_map(|e| {
+                    e.value
+                        .map(|v| format!("{}={}", e.variable, crate::report::format_number(v)))
+                })
+                .collect();
+            if !values.is_empty() {
+                let _ = write!(s, " with {}", values.join(", "));
+            }
+        }
+        s
+    };
+    let ok = match case.expect {
+        Expect::Fires => outcomes.iter().any(|o| o.status == Status::Fired),
+        Expect::Quiet => outcomes.iter().all(|o| o.status == Status::Passed),
+        Expect::NotEvaluable => outcomes.iter().all(|o| o.status == Status::NotEvaluable),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected {}, got {}",
+            case.expect.as_str(),
+            describe()
+        ))
+    }
+}
+
+/// JUnit XML for CI: one suite per pack, one case per rule case.
+pub fn junit(results: &[CaseResult]) -> String {
+    let mut packs: Vec<&str> = results.iter().map(|r| r.pack.as_str()).collect();
+    packs.sort_unstable();
+    packs.dedup();
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"inferguard rules\">\n",
+    );
+    for pack in packs {
+        let cases: Vec<_> = results.iter().filter(|r| r.pack == pack).collect();
+        let failures = cases.iter().filter(|r| r.failure.is_some()).count();
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\">",
+            xml(pack),
+            cases.len()
+        );
+        for r in cases {
+            let name = format!(
+                "{}: {}",
+                r.code,
+                r.case.as_deref().unwrap_or("rule has its cases")
+            );
+            let _ = write!(
+                out,
+                "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\"",
+                xml(pack),
+                xml(&name),
+                xml(&r.location)
+            );
+            match &r.failure {
+                None => out.push_str("/>\n"),
+                Some(f) => {
+                    let _ = writeln!(
+                        out,
+                        ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
+                        xml(f),
+                        xml(&r.location)
+                    );
+                }
+            }
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

@@ -1,0 +1,84 @@
+//! Evidence parsers, one per input kind, and reading inputs from files, directories
+//! and standard input. Each parser records where every item came from and what it
+//! could not read; none of them knows about rules.
+
+pub mod prometheus;
+
+use std::io::Read as _;
+use std::path::Path;
+
+/// One input read into memory.
+pub struct Input {
+    /// The path as the user gave it, `-` for standard input.
+    pub source: String,
+    /// Endpoint name: the file stem, or `stdin`.
+    pub endpoint: String,
+    pub bytes: Vec<u8>,
+}
+
+/// An input that could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: directory holds no scrape files (*.prom, *.metrics, *.txt, *.om)")]
+    EmptyDir { path: String },
+}
+
+/// Reads files, directories (their scrape files) and `-`.
+pub fn read_inputs(args: &[String]) -> Result<Vec<Input>, InputError> {
+    let mut out = Vec::new();
+    for arg in args {
+        if arg == "-" {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .map_err(|source| InputError::Read {
+                    path: "-".to_owned(),
+                    source,
+                })?;
+            out.push(Input {
+                source: "-".to_owned(),
+                endpoint: "stdin".to_owned(),
+                bytes,
+            });
+            continue;
+        }
+        let path = Path::new(arg);
+        if path.is_dir() {
+            let files = crate::packet::scrape_files(path).map_err(|source| InputError::Read {
+                path: arg.clone(),
+                source,
+            })?;
+            if files.is_empty() {
+                return Err(InputError::EmptyDir { path: arg.clone() });
+            }
+            for f in files {
+                out.push(read_file(&f.display().to_string())?);
+            }
+        } else {
+            out.push(read_file(arg)?);
+        }
+    }
+    Ok(out)
+}
+
+fn read_file(path: &str) -> Result<Input, InputError> {
+    let bytes = std::fs::read(path).map_err(|source| InputError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let endpoint = Path::new(path)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(path)
+        .to_owned();
+    Ok(Input {
+        source: path.to_owned(),
+        endpoint,
+        bytes,
+    })
+}

@@ -1,0 +1,514 @@
+//! The one place that builds the Rhai engine rules run in, and the small language
+//! around it: helper functions, variable discovery and message templates.
+//!
+//! Sits between `pack` (which compiles every expression once, at load) and `eval`
+//! (which runs them many times). The engine is sandboxed: operation, depth, size and
+//! call limits; no `eval`, no modules, no script-defined functions, no I/O, no
+//! `print`. Every evidence value is an `f64`, so `a / b` is never integer division.
+
+use rhai::{Dynamic, Engine, Scope, AST};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// Operations one rule may spend per evaluation before it is stopped and reported
+/// as errored; generous for any expression, far below a second of CPU.
+pub const MAX_OPERATIONS: u64 = 100_000;
+
+/// A compile or run-time error of one expression.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ExprError {
+    pub message: String,
+    /// 1-based line and column inside the expression, when Rhai knows them.
+    pub position: Option<(u32, u32)>,
+}
+
+impl ExprError {
+    fn from_parse(e: &rhai::ParseError) -> Self {
+        ExprError {
+            message: e.err_type().to_string(),
+            position: position(e.position()),
+        }
+    }
+    fn from_eval(e: &rhai::EvalAltResult) -> Self {
+        let message = match e {
+            rhai::EvalAltResult::ErrorTooManyOperations(_) => format!(
+                "operation limit of {MAX_OPERATIONS} reached (an endless loop or a very large computation)"
+            ),
+            other => {
+                let text = other.to_string();
+                // Rhai appends " (line L, position P)"; the position is kept separately.
+                text.split(" (line ").next().unwrap_or(&text).to_owned()
+            }
+        };
+        ExprError {
+            message,
+            position: position(e.position()),
+        }
+    }
+}
+
+fn position(p: rhai::Position) -> Option<(u32, u32)> {
+    match (p.line(), p.position()) {
+        (Some(l), c) => Some((
+            u32::try_from(l).unwrap_or(u32::MAX),
+            u32::try_from(c.unwrap_or(1)).unwrap_or(u32::MAX),
+        )),
+        _ => None,
+    }
+}
+
+/// A compiled expression and the variables it reads.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub source: String,
+    ast: Arc<AST>,
+    /// Every known variable the source mentions, in order of first use.
+    pub variables: Vec<String>,
+}
+
+/// A documented helper function; its examples are rendered into `docs/rules.md` and
+/// run as tests (`helper_examples_hold`).
+pub struct Helper {
+    pub name: &'static str,
+    pub usage: &'static str,
+    pub description: &'static str,
+    /// `(expression, expected result rendered with Dynamic's Display)`
+    pub examples: &'static [(&'static str, &'static str)],
+}
+
+pub const HELPERS: &[Helper] = &[
+    Helper {
+        name: "ratio",
+        usage: "ratio(part, whole)",
+        description: "`part / whole`, or 0.0 when `whole` is 0 (no traffic is not a 100 % miss).",
+        examples: &[("ratio(30.0, 120.0)", "0.25"), ("ratio(5.0, 0.0)", "0.0")],
+    },
+    Helper {
+        name: "pct",
+        usage: "pct(fraction)",
+        description: "A 0..1 fraction as a percentage.",
+        examples: &[("pct(0.875)", "87.5")],
+    },
+    Helper {
+        name: "at_least",
+        usage: "at_least(value, threshold)",
+        description: "`value >= threshold`, false for NaN (a NaN gauge proves nothing).",
+        examples: &[
+            ("at_least(0.97, 0.95)", "true"),
+            ("at_least(0.5, 0.95)", "false"),
+        ],
+    },
+    Helper {
+        name: "clamp",
+        usage: "clamp(value, low, high)",
+        description: "`value` limited to `[low, high]`.",
+        examples: &[
+            ("clamp(1.7, 0.0, 1.0)", "1.0"),
+            ("clamp(-3.0, 0.0, 1.0)", "0.0"),
+        ],
+    },
+];
+
+fn ratio(part: f64, whole: f64) -> f64 {
+    if whole == 0.0 {
+        0.0
+    } else {
+        part / whole
+    }
+}
+
+/// The sandboxed engine. Build one per registry and share it.
+pub struct ExprEngine {
+    engine: Engine,
+}
+
+impl Default for ExprEngine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ExprEngine {
+    pub fn new() -> Self {
+        let mut engine = Engine::new();
+        engine
+            .set_max_operations(MAX_OPERATIONS)
+            .set_max_expr_depths(64)
+            .set_max_string_size(16 * 1024)
+            .set_max_array_size(1024)
+            .set_max_map_size(1024)
+            .set_strict_variables(true)
+            .set_fail_on_invalid_map_property(true)
+            .disable_symbol("eval")
+            .on_print(|_| {})
+            .on_debug(|_, _, _| {});
+        engine.register_fn("ratio", ratio);
+        engine.register_fn("pct", |x: f64| x * 100.0);
+        engine.register_fn("at_least", |v: f64, t: f64| !v.is_nan() && v >= t);
+        engine.register_fn("clamp", |v: f64, lo: f64, hi: f64| v.max(lo).min(hi));
+        ExprEngine { engine }
+    }
+
+    /// Compiles `source` with strict variables: any identifier outside `known` is a
+    /// compile error, so a misspelt signal fails at load instead of reading as false.
+    pub fn compile(&self, source: &str, known: &[&str]) -> Result<Compiled, ExprError> {
+        // Plain variables, not constants: the optimizer would fold constants into the
+        // AST and every evaluation would see these placeholder zeros.
+        let mut scope = Scope::new();
+        for name in known {
+            scope.push(*name, 0.0_f64);
+        }
+        let ast = self
+            .engine
+            .compile_with_scope(&scope, source)
+            .map_err(|e| ExprError::from_parse(&e))?;
+        let variables = identifiers(source)
+            .into_iter()
+            .filter(|id| known.contains(&id.as_str()))
+            .collect();
+        Ok(Compiled {
+            source: source.to_owned(),
+            ast: Arc::new(ast),
+            variables,
+        })
+    }
+
+    /// Evaluates a compiled expression with the given variable values.
+    pub fn eval(&self, expr: &Compiled, vars: &[(&str, f64)]) -> Result<Dynamic, ExprError> {
+        let mut scope = Scope::new();
+        for (name, value) in vars {
+            scope.push_constant(*name, *value);
+        }
+        self.engine
+            .eval_ast_with_scope::<Dynamic>(&mut scope, &expr.ast)
+            .map_err(|e| ExprError::from_eval(&e))
+    }
+
+    /// Evaluates a condition; anything but a boolean is an error, so `when: x` with a
+    /// number never silently counts as false.
+    pub fn eval_bool(&self, expr: &Compiled, vars: &[(&str, f64)]) -> Result<bool, ExprError> {
+        let value = self.eval(expr, vars)?;
+        value.as_bool().map_err(|ty| ExprError {
+            message: format!("the condition gave a {ty}, not a boolean"),
+            position: None,
+        })
+    }
+}
+
+/// Identifiers a script reads as variables: not keywords, not function names (an
+/// identifier followed by `(`), not properties (after `.`), not inside strings.
+pub fn identifiers(source: &str) -> Vec<String> {
+    let bytes = source.as_bytes();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c == b'"' || c == b'`' || c == b'\'' {
+            i += 1;
+            while i < bytes.len() && bytes[i] != c {
+                if bytes[i] == b'\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            i += 1;
+        } else if c == b'/' && bytes.get(i + 1) == Some(&b'/') {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+        } else if c.is_ascii_alphabetic() || c == b'_' {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            let word = &source[start..i];
+            let after_dot = source[..start].trim_end().ends_with('.');
+            let is_call = source[i..].trim_start().starts_with('(');
+            if !after_dot && !is_call && !is_keyword(word) && !out.iter().any(|w| w == word) {
+                out.push(word.to_owned());
+            }
+        } else if c.is_ascii_digit() {
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'.' || bytes[i] == b'_')
+            {
+                i += 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+fn is_keyword(word: &str) -> bool {
+    matches!(
+        word,
+        "true"
+            | "false"
+            | "let"
+            | "const"
+            | "if"
+            | "else"
+            | "switch"
+            | "do"
+            | "while"
+            | "loop"
+            | "until"
+            | "for"
+            | "in"
+            | "continue"
+            | "break"
+            | "return"
+            | "throw"
+            | "try"
+            | "catch"
+            | "this"
+            | "global"
+    )
+}
+
+/// A message template: literal text and `{expr[:fmt]}` holes, compiled at load.
+#[derive(Clone, Debug)]
+pub struct Template {
+    parts: Vec<TemplatePart>,
+}
+
+#[derive(Clone, Debug)]
+enum TemplatePart {
+    Text(String),
+    Hole { expr: Compiled, format: HoleFormat },
+}
+
+#[derive(Clone, Copy, Debug)]
+enum HoleFormat {
+    Plain,
+    Decimals(usize),
+    Percent,
+}
+
+impl Template {
+    /// Parses `text`; `{{` and `}}` are literal braces.
+    pub fn compile(engine: &ExprEngine, text: &str, known: &[&str]) -> Result<Template, ExprError> {
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut chars = text.char_indices().peekable();
+        while let Some((at, c)) = chars.next() {
+            match c {
+                '{' if chars.peek().map(|p| p.1) == Some('{') => {
+                    chars.next();
+                    literal.push('{');
+                }
+                '}' if chars.peek().map(|p| p.1) == Some('}') => {
+                    chars.next();
+                    literal.push('}');
+                }
+                '{' => {
+                    let rest = &text[at + 1..];
+                    let Some(end) = rest.find('}') else {
+                        return Err(ExprError {
+                            message: format!(
+                                "unclosed `{{` at character {} of the message",
+                                at + 1
+                            ),
+                            position: None,
+                        });
+                    };
+                    let hole = &rest[..end];
+                    let (src, format) = split_format(hole)?;
+                    let expr = engine.compile(src, known).map_err(|e| ExprError {
+                        message: format!("in message hole `{{{hole}}}`: {}", e.message),
+                        position: None,
+                    })?;
+                    if !literal.is_empty() {
+                        parts.push(TemplatePart::Text(std::mem::take(&mut literal)));
+                    }
+                    parts.push(TemplatePart::Hole { expr, format });
+                    for _ in 0..hole.chars().count() + 1 {
+                        chars.next();
+                    }
+                }
+                '}' => {
+                    return Err(ExprError {
+                        message: format!(
+                            "unmatched `}}` at character {} of the message (write `}}}}`)",
+                            at + 1
+                        ),
+                        position: None,
+                    })
+                }
+                other => literal.push(other),
+            }
+        }
+        if !literal.is_empty() {
+            parts.push(TemplatePart::Text(literal));
+        }
+        Ok(Template { parts })
+    }
+
+    /// Variables the holes read.
+    pub fn variables(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().flat_map(|p| match p {
+            TemplatePart::Hole { expr, .. } => expr.variables.iter().map(String::as_str).collect(),
+            TemplatePart::Text(_) => Vec::new(),
+        })
+    }
+
+    /// Renders the message; a hole that fails renders as `<error: ...>` rather than
+    /// losing the finding.
+    pub fn render(&self, engine: &ExprEngine, vars: &[(&str, f64)]) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                TemplatePart::Text(t) => out.push_str(t),
+                TemplatePart::Hole { expr, format } => match engine.eval(expr, vars) {
+                    Ok(v) => render_value(&mut out, &v, *format),
+                    Err(e) => {
+                        let _ = write!(out, "<error: {}>", e.message);
+                    }
+                },
+            }
+        }
+        out
+    }
+}
+
+fn split_format(hole: &str) -> Result<(&str, HoleFormat), ExprError> {
+    // A format suffix is the text after the last `:` when it is `.N` or `pct`; Rhai
+    // itself never needs a bare `:` in an expression hole.
+    if let Some((src, fmt)) = hole.rsplit_once(':') {
+        let fmt = fmt.trim();
+        if fmt == "pct" {
+            return Ok((src, HoleFormat::Percent));
+        }
+        if let Some(n) = fmt.strip_prefix('.').and_then(|n| n.parse::<usize>().ok()) {
+            return Ok((src, HoleFormat::Decimals(n.min(12))));
+        }
+        return Err(ExprError {
+            message: format!(
+                "unknown format `:{fmt}` in message hole `{{{hole}}}` (use `:.N` or `:pct`)"
+            ),
+            position: None,
+        });
+    }
+    Ok((hole, HoleFormat::Plain))
+}
+
+fn render_value(out: &mut String, v: &Dynamic, format: HoleFormat) {
+    let number = v
+        .as_float()
+        .ok()
+        .or_else(|| v.as_int().ok().map(|i| i as f64));
+    match (number, format) {
+        (Some(x), HoleFormat::Decimals(n)) => {
+            let _ = write!(out, "{x:.n$}");
+        }
+        (Some(x), HoleFormat::Percent) => {
+            let _ = write!(out, "{:.1}%", x * 100.0);
+        }
+        (Some(x), HoleFormat::Plain) => {
+            let _ = write!(out, "{}", crate::report::format_number(x));
+        }
+        (None, _) => {
+            let _ = write!(out, "{v}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helper_examples_hold() {
+        let engine = ExprEngine::new();
+        for helper in HELPERS {
+            assert!(
+                !helper.examples.is_empty(),
+                "{} has no example",
+                helper.name
+            );
+            for (src, expected) in helper.examples {
+                let compiled = engine.compile(src, &[]).unwrap();
+                let value = engine.eval(&compiled, &[]).unwrap();
+                assert_eq!(
+                    value.to_string(),
+                    *expected,
+                    "example `{src}` of {}",
+                    helper.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn strict_variables_reject_unknown_names() {
+        let engine = ExprEngine::new();
+        let err = engine
+            .compile("kv_usage > 0.9", &["kv_cache_usage"])
+            .unwrap_err();
+        assert!(err.message.contains("kv_usage"), "{}", err.message);
+        assert!(engine
+            .compile("kv_cache_usage > 0.9", &["kv_cache_usage"])
+            .is_ok());
+    }
+
+    #[test]
+    fn division_is_float_and_mixed_comparisons_work() {
+        let engine = ExprEngine::new();
+        let c = engine
+            .compile("a / b > 0 && a / b < 1", &["a", "b"])
+            .unwrap();
+        assert!(engine.eval_bool(&c, &[("a", 3.0), ("b", 4.0)]).unwrap());
+    }
+
+    #[test]
+    fn endless_loop_is_stopped_by_the_operation_limit() {
+        let engine = ExprEngine::new();
+        let c = engine
+            .compile("let x = 0.0; loop { x += 1.0; } false", &[])
+            .unwrap();
+        let err = engine.eval_bool(&c, &[]).unwrap_err();
+        assert!(err.message.contains("operation limit"), "{}", err.message);
+    }
+
+    #[test]
+    fn eval_is_disabled() {
+        let engine = ExprEngine::new();
+        assert!(engine.compile("eval(\"1\")", &[]).is_err());
+    }
+
+    #[test]
+    fn non_boolean_condition_is_an_error() {
+        let engine = ExprEngine::new();
+        let c = engine.compile("a", &["a"]).unwrap();
+        assert!(engine.eval_bool(&c, &[("a", 1.0)]).is_err());
+    }
+
+    #[test]
+    fn identifiers_skip_calls_strings_and_properties() {
+        let ids = identifiers(r#"ratio(hits, queries) < min_ratio && x.y == "abc def" // z"#);
+        assert_eq!(ids, vec!["hits", "queries", "min_ratio", "x"]);
+    }
+
+    #[test]
+    fn templates_render_formats() {
+        let engine = ExprEngine::new();
+        let t = Template::compile(
+            &engine,
+            "usage {u:pct}, {ratio(a, b):.2} {{literal}} {a}",
+            &["u", "a", "b"],
+        )
+        .unwrap();
+        let s = t.render(&engine, &[("u", 0.973), ("a", 1.0), ("b", 3.0)]);
+        assert_eq!(s, "usage 97.3%, 0.33 {literal} 1");
+    }
+
+    #[test]
+    fn template_errors_are_reported() {
+        let engine = ExprEngine::new();
+        assert!(Template::compile(&engine, "bad {nope}", &["u"]).is_err());
+        assert!(Template::compile(&engine, "bad {u", &["u"]).is_err());
+        assert!(Template::compile(&engine, "bad {u:xx}", &["u"]).is_err());
+    }
+}

@@ -1,0 +1,405 @@
+//! Normalized evidence: the series index over one scrape and the signals that engine
+//! packs map onto it.
+//!
+//! Sits between `evidence` (parsed expositions) and `eval` (rules). Knows nothing of
+//! files or of any particular engine: which names mean what is pack data.
+
+pub mod pattern;
+
+use crate::evidence::prometheus::{Exposition, MetricType, SampleRole};
+use crate::pack::model::{Aggregate, SignalType};
+use pattern::Pattern;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// The samples of one family, with its declared or inferred type.
+#[derive(Debug)]
+pub struct FamilyEntry {
+    pub kind: Option<MetricType>,
+    pub samples: Vec<u32>,
+}
+
+/// Families of one scrape by name, and every distinct name (families and samples)
+/// for pattern matching.
+pub struct SeriesIndex<'a> {
+    pub expo: &'a Exposition,
+    families: HashMap<String, FamilyEntry>,
+    names: Vec<String>,
+}
+
+impl<'a> SeriesIndex<'a> {
+    pub fn new(expo: &'a Exposition) -> Self {
+        let mut families = HashMap::new();
+        let mut names: Vec<String> = expo.names.clone();
+        for view in expo.families() {
+            names.push(view.name.clone());
+            families.insert(
+                view.name,
+                FamilyEntry {
+                    kind: view.kind,
+                    samples: view.samples,
+                },
+            );
+        }
+        names.sort_unstable();
+        names.dedup();
+        SeriesIndex {
+            expo,
+            families,
+            names,
+        }
+    }
+
+    /// Every distinct family and sample name.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub fn family(&self, name: &str) -> Option<&FamilyEntry> {
+        self.families.get(name)
+    }
+
+    /// Distinct names matching a pattern, sorted.
+    pub fn matching<'s>(&'s self, pattern: &Pattern) -> Vec<&'s str> {
+        match pattern {
+            Pattern::Exact(n) => self
+                .names
+                .binary_search(n)
+                .map(|i| vec![self.names[i].as_str()])
+                .unwrap_or_default(),
+            Pattern::Regex { regex, .. } => self
+                .names
+                .iter()
+                .filter(|n| regex.is_match(n))
+                .map(String::as_str)
+                .collect(),
+        }
+    }
+
+    /// Family names matching a pattern; an exact counter name written with `_total`
+    /// also finds its family.
+    fn matching_families<'s>(&'s self, pattern: &Pattern) -> Vec<&'s str> {
+        let mut out: Vec<&str> = self
+            .matching(pattern)
+            .into_iter()
+            .filter(|n| self.families.contains_key(*n))
+            .collect();
+        if out.is_empty() {
+            if let Pattern::Exact(n) = pattern {
+                if let Some(base) = n.strip_suffix("_total") {
+                    if let Some((k, _)) = self.families.get_key_value(base) {
+                        out.push(k.as_str());
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Whether the matched name is the current upstream spelling or a legacy alias.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Spelling {
+    Current,
+    Legacy,
+}
+
+/// A signal as a pack declares it, with compiled patterns.
+#[derive(Clone, Debug)]
+pub struct SignalSpec {
+    pub name: String,
+    pub kind: SignalType,
+    pub unit: String,
+    pub current: Vec<Pattern>,
+    pub legacy: Vec<Pattern>,
+    pub aggregate: Aggregate,
+    pub labels: Vec<(String, String)>,
+}
+
+/// Histogram statistics over the merged buckets of every matching series.
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct HistogramStats {
+    pub count: f64,
+    pub sum: f64,
+    /// `None` when there were no observations.
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+/// One computed signal and where it came from.
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct SignalValue {
+    /// The number rules read: counter total, aggregated gauge, histogram mean (absent
+    /// when a histogram has no observations), 1 for a present info family.
+    pub value: Option<f64>,
+    pub family: String,
+    pub spelling: Spelling,
+    /// Series that contributed.
+    pub series: usize,
+    /// Source line of the first contributing sample.
+    pub line: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<HistogramStats>,
+}
+
+/// Variables a signal of this type offers to expressions, as `(suffix, description)`.
+pub fn signal_variables(kind: SignalType) -> &'static [(&'static str, &'static str)] {
+    match kind {
+        SignalType::Histogram => &[
+            ("", "mean of all observations"),
+            ("_count", "number of observations"),
+            ("_sum", "sum of observations"),
+            ("_p50", "median estimated from buckets"),
+            ("_p90", "90th percentile estimated from buckets"),
+            ("_p95", "95th percentile estimated from buckets"),
+            ("_p99", "99th percentile estimated from buckets"),
+        ],
+        _ => &[("", "value")],
+    }
+}
+
+impl SignalValue {
+    /// The value of one variable of this signal (suffix from [`signal_variables`]).
+    pub fn variable(&self, suffix: &str) -> Option<f64> {
+        let h = self.histogram.as_ref();
+        match suffix {
+            "" => self.value,
+            "_count" => h.map(|h| h.count),
+            "_sum" => h.map(|h| h.sum),
+            "_p50" => h.and_then(|h| h.p50),
+            "_p90" => h.and_then(|h| h.p90),
+            "_p95" => h.and_then(|h| h.p95),
+            "_p99" => h.and_then(|h| h.p99),
+            _ => None,
+        }
+    }
+}
+
+/// Computes one signal over a scrape: the first current pattern that matches a family
+/// wins, then the legacy ones.
+pub fn compute_signal(spec: &SignalSpec, index: &SeriesIndex) -> Option<SignalValue> {
+    let candidates = spec
+        .current
+        .iter()
+        .map(|p| (p, Spelling::Current))
+        .chain(spec.legacy.iter().map(|p| (p, Spelling::Legacy)));
+    for (pattern, spelling) in candidates {
+        let families = index.matching_families(pattern);
+        if families.is_empty() {
+            continue;
+        }
+        let samples: Vec<u32> = families
+            .iter()
+            .filter_map(|f| index.family(f))
+            .flat_map(|f| f.samples.iter().copied())
+            .filter(|&i| label_filter_holds(index.expo, i, &spec.labels))
+            .collect();
+        let family = families[0].to_owned();
+        return Some(match spec.kind {
+            SignalType::Counter => counter_value(index.expo, &samples, family, spelling),
+            SignalType::Gauge => {
+                gauge_value(index.expo, &samples, spec.aggregate, family, spelling)
+            }
+            SignalType::Histogram => histogram_value(index.expo, &samples, family, spelling),
+            SignalType::Info => SignalValue {
+                value: Some(1.0),
+                family,
+                spelling,
+                series: samples.len(),
+                line: first_line(index.expo, &samples),
+                histogram: None,
+            },
+        });
+    }
+    None
+}
+
+fn label_filter_holds(expo: &Exposition, sample: u32, labels: &[(String, String)]) -> bool {
+    let s = &expo.samples[sample as usize];
+    labels
+        .iter()
+        .all(|(k, v)| expo.label(s, k) == Some(v.as_str()))
+}
+
+fn first_line(expo: &Exposition, samples: &[u32]) -> u32 {
+    samples
+        .first()
+        .map_or(0, |&i| expo.samples[i as usize].line)
+}
+
+fn role(expo: &Exposition, sample: u32) -> SampleRole {
+    let s = &expo.samples[sample as usize];
+    expo.family_of(expo.name(s)).1
+}
+
+fn counter_value(
+    expo: &Exposition,
+    samples: &[u32],
+    family: String,
+    spelling: Spelling,
+) -> SignalValue {
+    let used: Vec<u32> = samples
+        .iter()
+        .copied()
+        .filter(|&i| matches!(role(expo, i), SampleRole::Total | SampleRole::Value))
+        .collect();
+    let total = used
+        .iter()
+        .map(|&i| expo.samples[i as usize].value)
+        .filter(|v| v.is_finite())
+        .sum();
+    SignalValue {
+        value: Some(total),
+        family,
+        spelling,
+        series: used.len(),
+        line: first_line(expo, &used),
+        histogram: None,
+    }
+}
+
+fn gauge_value(
+    expo: &Exposition,
+    samples: &[u32],
+    aggregate: Aggregate,
+    family: String,
+    spelling: Spelling,
+) -> SignalValue {
+    let used: Vec<u32> = samples
+        .iter()
+        .copied()
+        .filter(|&i| role(expo, i) == SampleRole::Value)
+        .collect();
+    let values: Vec<f64> = used
+        .iter()
+        .map(|&i| expo.samples[i as usize].value)
+        .filter(|v| !v.is_nan())
+        .collect();
+    let value = if values.is_empty() {
+        None
+    } else {
+        Some(match aggregate {
+            Aggregate::Sum => values.iter().sum(),
+            Aggregate::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            Aggregate::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
+            Aggregate::Avg => values.iter().sum::<f64>() / values.len() as f64,
+        })
+    };
+    SignalValue {
+        value,
+        family,
+        spelling,
+        series: used.len(),
+        line: first_line(expo, &used),
+        histogram: None,
+    }
+}
+
+fn histogram_value(
+    expo: &Exposition,
+    samples: &[u32],
+    family: String,
+    spelling: Spelling,
+) -> SignalValue {
+    let mut buckets: Vec<(f64, f64)> = Vec::new();
+    let (mut count, mut sum, mut series) = (0.0, 0.0, 0);
+    for &i in samples {
+        let s = &expo.samples[i as usize];
+        match role(expo, i) {
+            SampleRole::Bucket => {
+                let Some(le) = expo.label(s, "le").and_then(parse_le) else {
+                    continue;
+                };
+                match buckets.iter_mut().find(|(b, _)| *b == le) {
+                    Some(entry) => entry.1 += s.value,
+                    None => buckets.push((le, s.value)),
+                }
+            }
+            SampleRole::Count => {
+                count += s.value;
+                series += 1;
+            }
+            SampleRole::Sum => sum += s.value,
+            _ => {}
+        }
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let q = |p| histogram_quantile(p, &buckets);
+    let stats = HistogramStats {
+        count,
+        sum,
+        p50: q(0.50),
+        p90: q(0.90),
+        p95: q(0.95),
+        p99: q(0.99),
+    };
+    SignalValue {
+        value: (count > 0.0).then(|| sum / count),
+        family,
+        spelling,
+        series,
+        line: first_line(expo, samples),
+        histogram: Some(stats),
+    }
+}
+
+fn parse_le(text: &str) -> Option<f64> {
+    match text.trim() {
+        "+Inf" | "Inf" | "inf" | "+inf" => Some(f64::INFINITY),
+        other => other.parse().ok(),
+    }
+}
+
+/// Prometheus `histogram_quantile` over cumulative buckets sorted by upper bound:
+/// linear interpolation inside the bucket holding the rank, 0 as the lower bound of
+/// the first bucket, and the highest finite bound when the rank falls in `+Inf`.
+pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
+    let total = buckets.last().filter(|b| b.0 == f64::INFINITY)?.1;
+    if total <= 0.0 || buckets.len() < 2 || !(0.0..=1.0).contains(&q) {
+        return None;
+    }
+    let rank = q * total;
+    let idx = buckets.iter().position(|b| b.1 >= rank)?;
+    if idx == buckets.len() - 1 {
+        return Some(buckets[buckets.len() - 2].0);
+    }
+    let (upper, cum) = buckets[idx];
+    let (lower, prev) = if idx == 0 {
+        if upper <= 0.0 {
+            return Some(upper);
+        }
+        (0.0, 0.0)
+    } else {
+        buckets[idx - 1]
+    };
+    let in_bucket = cum - prev;
+    if in_bucket <= 0.0 {
+        return Some(upper);
+    }
+    Some(lower + (upper - lower) * (rank - prev) / in_bucket)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_interpolates_like_prometheus() {
+        // 10 observations: 4 <= 0.1, 8 <= 0.5, 10 <= 1
+        let b = [(0.1, 4.0), (0.5, 8.0), (1.0, 10.0), (f64::INFINITY, 10.0)];
+        let p50 = histogram_quantile(0.5, &b).unwrap();
+        assert!((p50 - 0.2).abs() < 1e-9, "{p50}");
+        let p90 = histogram_quantile(0.9, &b).unwrap();
+        assert!((p90 - 0.75).abs() < 1e-9, "{p90}");
+        // rank in +Inf bucket: highest finite bound
+        let c = [(0.1, 1.0), (f64::INFINITY, 10.0)];
+        assert_eq!(histogram_quantile(0.99, &c), Some(0.1));
+        assert_eq!(
+            histogram_quantile(0.5, &[(0.1, 0.0), (f64::INFINITY, 0.0)]),
+            None
+        );
+    }
+}

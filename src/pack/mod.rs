@@ -1,0 +1,898 @@
+//! Rule packs: finding them (embedded in the binary, or `--rules DIR`), reading them
+//! in two phases (YAML with positions, then schema and meaning), and the registry the
+//! evaluator runs.
+//!
+//! Every problem in a pack is a [`Diagnostic`] at `file:line:col`; loading collects
+//! all of them before giving up, so a maintainer fixes a pack in one pass.
+
+pub mod model;
+pub mod schema;
+pub mod yaml;
+
+use crate::expr::{Compiled, ExprEngine, Template};
+use crate::normalize::pattern::Pattern;
+use crate::normalize::{signal_variables, SignalSpec};
+use include_dir::{include_dir, Dir};
+use model::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use yaml::{Node, Pos};
+
+static EMBEDDED_RULES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/rules");
+static EMBEDDED_FIXTURES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/fixtures/evidence");
+
+/// Facts the core computes for every endpoint; rules read them like signals and they
+/// are always present.
+pub const FACTS: &[(&str, &str)] = &[
+    (
+        "engines_detected",
+        "number of serving systems detected on the endpoint",
+    ),
+    (
+        "engine_forced_mismatch",
+        "1 when `--engine X` was given and the scrape does not look like X, else 0",
+    ),
+    ("series_count", "number of samples in the scrape"),
+    ("family_count", "number of metric families in the scrape"),
+    (
+        "dropped_lines",
+        "number of exposition lines the scanner could not read",
+    ),
+];
+
+/// One problem in a pack, at a location.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Diagnostic {
+    pub file: String,
+    pub pos: Option<Pos>,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.pos {
+            Some(p) => write!(f, "{}:{}: {}", self.file, p, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Loading failed; every diagnostic found is here.
+#[derive(Debug, thiserror::Error)]
+#[error("{} problem(s) in rule packs, first: {}", .0.len(), .0.first().map(|d| d.to_string()).unwrap_or_default())]
+pub struct LoadError(pub Vec<Diagnostic>);
+
+/// Where a pack came from; recorded in every report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Embedded,
+    Dir(PathBuf),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Embedded => f.write_str("embedded"),
+            Origin::Dir(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// A pack's raw files before parsing.
+struct RawPack {
+    origin: Origin,
+    /// Display path of the pack directory, e.g. `rules/vllm`.
+    display: String,
+    /// The project root fixtures are relative to (`<pack>/../..`); `None` = embedded.
+    root: Option<PathBuf>,
+    /// `(display path, text)` of `pack.yaml`.
+    manifest: Option<(String, String)>,
+    /// `(display path, text)` of every other `*.yaml` / `*.yml`, sorted by name.
+    files: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LoadedPack {
+    pub manifest: PackManifest,
+    pub origin: Origin,
+    pub display: String,
+    root: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug)]
+pub struct EngineRule {
+    pub pack: String,
+    pub file: String,
+    pub def: EngineDef,
+    pub evidence: Vec<(Pattern, DetectionEvidence)>,
+    pub signals: Vec<SignalSpec>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FindingRule {
+    pub pack: String,
+    pub file: String,
+    pub pos: Pos,
+    pub def: FindingDef,
+    pub when: Compiled,
+    pub message: Template,
+    /// Signals that must be present for the rule to be evaluable.
+    pub required: Vec<String>,
+    /// Variables the rule reads (condition and message), for evaluation and explain.
+    pub variables: Vec<String>,
+    /// Position of each test case, for `rules test` reports.
+    pub test_pos: Vec<Pos>,
+}
+
+/// What a variable name stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VarKind {
+    /// A signal variable: signal name and suffix (`ttft`, `_p99`).
+    Signal(String, &'static str),
+    Fact,
+    Param,
+}
+
+/// Everything loaded, compiled and checked.
+pub struct Registry {
+    pub packs: Vec<LoadedPack>,
+    pub engines: Vec<EngineRule>,
+    pub findings: Vec<FindingRule>,
+    pub expr: ExprEngine,
+    /// Signal name to its type (one type per name across engines).
+    pub signal_types: BTreeMap<String, SignalType>,
+}
+
+impl Registry {
+    /// The embedded packs, then each `--rules DIR` in order; a later pack with the
+    /// same id replaces an earlier one.
+    pub fn load(overrides: &[PathBuf]) -> Result<Registry, LoadError> {
+        let mut raws = embedded_packs();
+        let mut diags = Vec::new();
+        for dir in overrides {
+            match dir_packs(dir) {
+                Ok(found) => raws.extend(found),
+                Err(d) => diags.push(d),
+            }
+        }
+        build(raws, diags)
+    }
+
+    /// Only the packs in `dir` (for `rules validate DIR` / `rules test DIR`), with the
+    /// embedded ones underneath so a pack may read signals of a shipped engine.
+    pub fn load_dir_over_embedded(dir: &Path) -> Result<(Registry, Vec<String>), LoadError> {
+        let raws = dir_packs(dir).map_err(|d| LoadError(vec![d]))?;
+        let ids: Vec<String> = raws.iter().map(|r| r.display.clone()).collect();
+        let mut all = embedded_packs();
+        all.extend(raws);
+        let registry = build(all, Vec::new())?;
+        let selected = registry
+            .packs
+            .iter()
+            .filter(|p| ids.contains(&p.display))
+            .map(|p| p.manifest.id.clone())
+            .collect();
+        Ok((registry, selected))
+    }
+
+    pub fn engine(&self, id: &str) -> Option<&EngineRule> {
+        self.engines.iter().find(|e| e.def.id == id)
+    }
+
+    pub fn finding(&self, code: &str) -> Option<&FindingRule> {
+        self.findings.iter().find(|f| f.def.code == code)
+    }
+
+    /// Every variable name an expression may read, except a finding's own params.
+    pub fn known_variables(&self) -> Vec<String> {
+        let mut out: Vec<String> = FACTS.iter().map(|(n, _)| (*n).to_owned()).collect();
+        for (name, ty) in &self.signal_types {
+            for (suffix, _) in signal_variables(*ty) {
+                out.push(format!("{name}{suffix}"));
+            }
+        }
+        out
+    }
+
+    /// What a variable of `rule` stands for.
+    pub fn var_kind(&self, rule: &FindingRule, var: &str) -> Option<VarKind> {
+        if rule.def.params.contains_key(var) {
+            return Some(VarKind::Param);
+        }
+        if FACTS.iter().any(|(n, _)| *n == var) {
+            return Some(VarKind::Fact);
+        }
+        signal_of_variable(&self.signal_types, var).map(|(s, suffix)| VarKind::Signal(s, suffix))
+    }
+
+    /// Reads a fixture a rule test names, relative to its pack's project root.
+    pub fn read_fixture(&self, rule: &FindingRule, path: &str) -> Result<String, String> {
+        let pack = self
+            .packs
+            .iter()
+            .find(|p| p.manifest.id == rule.pack)
+            .ok_or_else(|| format!("pack `{}` not loaded", rule.pack))?;
+        read_fixture_at(pack.root.as_deref(), path)
+    }
+}
+
+fn read_fixture_at(root: Option<&Path>, path: &str) -> Result<String, String> {
+    match root {
+        Some(root) => {
+            let full = root.join(path);
+            std::fs::read_to_string(&full).map_err(|e| format!("cannot read fixture {}: {e}", full.display()))
+        }
+        None => path
+            .strip_prefix("fixtures/evidence/")
+            .and_then(|rel| EMBEDDED_FIXTURES.get_file(rel))
+            .and_then(|f| f.contents_utf8())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("fixture `{path}` not found (embedded packs read fixtures under fixtures/evidence/)")),
+    }
+}
+
+/// `(signal, suffix)` for a variable like `ttft_p99`.
+fn signal_of_variable(
+    types: &BTreeMap<String, SignalType>,
+    var: &str,
+) -> Option<(String, &'static str)> {
+    if let Some(ty) = types.get(var) {
+        let _ = ty;
+        return Some((var.to_owned(), ""));
+    }
+    for (suffix, _) in signal_variables(SignalType::Histogram) {
+        if suffix.is_empty() {
+            continue;
+        }
+        if let Some(base) = var.strip_suffix(suffix) {
+            if types.get(base) == Some(&SignalType::Histogram) {
+                return Some((base.to_owned(), suffix));
+            }
+        }
+    }
+    None
+}
+
+fn embedded_packs() -> Vec<RawPack> {
+    let mut out = Vec::new();
+    let mut dirs: Vec<&Dir> = EMBEDDED_RULES.dirs().collect();
+    dirs.sort_by_key(|d| d.path().to_path_buf());
+    for dir in dirs {
+        let display = format!("rules/{}", dir.path().display());
+        let mut raw = RawPack {
+            origin: Origin::Embedded,
+            display: display.clone(),
+            root: None,
+            manifest: None,
+            files: Vec::new(),
+        };
+        let mut files: Vec<_> = dir.files().collect();
+        files.sort_by_key(|f| f.path().to_path_buf());
+        for f in files {
+            let name = f
+                .path()
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let text = String::from_utf8_lossy(f.contents()).into_owned();
+            let shown = format!("rules/{}", f.path().display());
+            if name == "pack.yaml" {
+                raw.manifest = Some((shown, text));
+            } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+                raw.files.push((shown, text));
+            }
+        }
+        out.push(raw);
+    }
+    out
+}
+
+/// A `--rules` directory: a pack itself (holds `pack.yaml`) or a folder of packs.
+fn dir_packs(dir: &Path) -> Result<Vec<RawPack>, Diagnostic> {
+    let unreadable = |e: std::io::Error| Diagnostic {
+        file: dir.display().to_string(),
+        pos: None,
+        message: format!("cannot read rules directory: {e}"),
+    };
+    if dir.join("pack.yaml").is_file() {
+        return Ok(vec![read_pack_dir(dir).map_err(unreadable)?]);
+    }
+    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(unreadable)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("pack.yaml").is_file())
+        .collect();
+    subdirs.sort();
+    if subdirs.is_empty() {
+        return Err(Diagnostic {
+            file: dir.display().to_string(),
+            pos: None,
+            message: "no rule pack here: expected a pack.yaml, or folders that hold one".to_owned(),
+        });
+    }
+    subdirs
+        .iter()
+        .map(|d| read_pack_dir(d).map_err(unreadable))
+        .collect()
+}
+
+fn read_pack_dir(dir: &Path) -> std::io::Result<RawPack> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    let root = dir.join("..").join("..");
+    let mut raw = RawPack {
+        origin: Origin::Dir(dir.to_path_buf()),
+        display: dir.display().to_string(),
+        root: Some(root),
+        manifest: None,
+        files: Vec::new(),
+    };
+    for path in entries {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if !(name.ends_with(".yaml") || name.ends_with(".yml")) || !path.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)?;
+        let shown = path.display().to_string();
+        if name == "pack.yaml" {
+            raw.manifest = Some((shown, text));
+        } else {
+            raw.files.push((shown, text));
+        }
+    }
+    Ok(raw)
+}
+
+/// A file parsed and schema-checked, before meaning checks.
+enum Parsed {
+    Engine(String, Node, EngineFile),
+    Findings(String, Node, FindingsFile),
+}
+
+fn build(raws: Vec<RawPack>, mut diags: Vec<Diagnostic>) -> Result<Registry, LoadError> {
+    let tool_version =
+        semver::Version::parse(env!("CARGO_PKG_VERSION")).expect("the crate version is semver");
+    // id -> (pack, parsed files); later packs with the same id replace earlier ones.
+    let mut selected: Vec<(LoadedPack, Vec<Parsed>)> = Vec::new();
+    for raw in raws {
+        let Some((manifest_file, manifest_text)) = &raw.manifest else {
+            diags.push(Diagnostic {
+                file: raw.display.clone(),
+                pos: None,
+                message: "pack has no pack.yaml".to_owned(),
+            });
+            continue;
+        };
+        let Some(manifest) =
+            parse_manifest(manifest_file, manifest_text, &tool_version, &mut diags)
+        else {
+            continue;
+        };
+        let mut parsed = Vec::new();
+        for (file, text) in &raw.files {
+            if let Some(p) = parse_rule_file(file, text, &mut diags) {
+                parsed.push(p);
+            }
+        }
+        let pack = LoadedPack {
+            manifest,
+            origin: raw.origin.clone(),
+            display: raw.display.clone(),
+            root: raw.root.clone(),
+        };
+        selected.retain(|(p, _)| p.manifest.id != pack.manifest.id);
+        selected.push((pack, parsed));
+    }
+
+    // Signals first: expressions compile against the union of all signal names.
+    let mut engines = Vec::new();
+    let mut signal_types: BTreeMap<String, SignalType> = BTreeMap::new();
+    for (pack, files) in &selected {
+        for p in files {
+            if let Parsed::Engine(file, node, ef) = p {
+                if let Some(e) = check_engine(
+                    &pack.manifest.id,
+                    file,
+                    node,
+                    ef,
+                    &mut signal_types,
+                    &mut diags,
+                ) {
+                    engines.push(e);
+                }
+            }
+        }
+    }
+    let mut seen_engines: BTreeMap<String, String> = BTreeMap::new();
+    for e in &engines {
+        if let Some(first) = seen_engines.insert(e.def.id.clone(), e.file.clone()) {
+            diags.push(Diagnostic {
+                file: e.file.clone(),
+                pos: None,
+                message: format!("engine id `{}` is also declared in {first}", e.def.id),
+            });
+        }
+    }
+
+    let expr = ExprEngine::new();
+    let mut registry = Registry {
+        packs: selected.iter().map(|(p, _)| p.clone()).collect(),
+        engines,
+        findings: Vec::new(),
+        expr,
+        signal_types,
+    };
+    let known = registry.known_variables();
+    let mut codes: BTreeMap<String, String> = BTreeMap::new();
+    for (pack, files) in &selected {
+        for p in files {
+            if let Parsed::Findings(file, node, ff) = p {
+                for (i, def) in ff.findings.iter().enumerate() {
+                    let at = |field: &str| node.locate(&format!("/findings/{i}/{field}"));
+                    let here = Pos {
+                        ..node.locate(&format!("/findings/{i}"))
+                    };
+                    if let Some(first) = codes.insert(def.code.clone(), format!("{file}:{here}")) {
+                        diags.push(diag(
+                            file,
+                            at("code"),
+                            format!("finding code `{}` is already used at {first}", def.code),
+                        ));
+                    }
+                    if let Some(rule) =
+                        check_finding(&registry, pack, file, node, i, def, &known, &mut diags)
+                    {
+                        let _ = at;
+                        registry.findings.push(rule);
+                    }
+                }
+            }
+        }
+    }
+    if diags.is_empty() {
+        Ok(registry)
+    } else {
+        diags.sort();
+        diags.dedup();
+        Err(LoadError(diags))
+    }
+}
+
+fn diag(file: &str, pos: Pos, message: String) -> Diagnostic {
+    Diagnostic {
+        file: file.to_owned(),
+        pos: Some(pos),
+        message,
+    }
+}
+
+/// YAML → positioned tree → schema check → typed value.
+fn parse_typed<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(Node, T)> {
+    let node = match yaml::parse(text) {
+        Ok(n) => n,
+        Err(e) => {
+            diags.push(Diagnostic {
+                file: file.to_owned(),
+                pos: e.pos,
+                message: format!("invalid YAML: {}", e.message),
+            });
+            return None;
+        }
+    };
+    let json = node.to_json();
+    let before = diags.len();
+    for problem in schema::validate(&json) {
+        let pos = match &problem.unknown_key {
+            Some(key) => node.locate_key(&problem.pointer, key),
+            None => node.locate(&problem.pointer),
+        };
+        diags.push(diag(file, pos, problem.message));
+    }
+    if diags.len() > before {
+        return None;
+    }
+    match serde_json::from_value::<T>(json) {
+        Ok(v) => Some((node, v)),
+        Err(e) => {
+            diags.push(diag(file, node.pos, format!("invalid pack file: {e}")));
+            None
+        }
+    }
+}
+
+fn parse_manifest(
+    file: &str,
+    text: &str,
+    tool: &semver::Version,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<PackManifest> {
+    let (node, manifest): (Node, PackManifest) = parse_typed(file, text, diags)?;
+    let before = diags.len();
+    if !is_identifier(&manifest.id) {
+        diags.push(diag(
+            file,
+            node.locate("/id"),
+            format!(
+                "pack id `{}` must be lowercase letters, digits, `_` or `-`",
+                manifest.id
+            ),
+        ));
+    }
+    if let Err(e) = semver::Version::parse(&manifest.version) {
+        diags.push(diag(
+            file,
+            node.locate("/version"),
+            format!("version `{}` is not semver: {e}", manifest.version),
+        ));
+    }
+    match semver::VersionReq::parse(&manifest.requires.inferguard) {
+        Err(e) => diags.push(diag(
+            file,
+            node.locate("/requires/inferguard"),
+            format!(
+                "`{}` is not a semver requirement: {e}",
+                manifest.requires.inferguard
+            ),
+        )),
+        Ok(req) if !req.matches(tool) => diags.push(diag(
+            file,
+            node.locate("/requires/inferguard"),
+            format!("pack needs inferguard {req}, this is {tool}"),
+        )),
+        Ok(_) => {}
+    }
+    (diags.len() == before).then_some(manifest)
+}
+
+fn parse_rule_file(file: &str, text: &str, diags: &mut Vec<Diagnostic>) -> Option<Parsed> {
+    // The kind decides the schema; read it first from the raw tree.
+    let kind = match yaml::parse(text) {
+        Ok(node) => node
+            .to_json()
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .map(str::to_owned),
+        Err(_) => None,
+    };
+    match kind.as_deref() {
+        Some("engine") => parse_typed::<EngineFile>(file, text, diags)
+            .map(|(n, v)| Parsed::Engine(file.to_owned(), n, v)),
+        Some("findings") => parse_typed::<FindingsFile>(file, text, diags)
+            .map(|(n, v)| Parsed::Findings(file.to_owned(), n, v)),
+        _ => {
+            // Let the schema say what is wrong (missing or unknown kind) at its place.
+            parse_typed::<serde_json::Value>(file, text, diags);
+            None
+        }
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+fn is_snake(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn check_engine(
+    pack: &str,
+    file: &str,
+    node: &Node,
+    ef: &EngineFile,
+    types: &mut BTreeMap<String, SignalType>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<EngineRule> {
+    let def = &ef.engine;
+    let before = diags.len();
+    if !is_identifier(&def.id) {
+        diags.push(diag(
+            file,
+            node.locate("/engine/id"),
+            format!(
+                "engine id `{}` must be lowercase letters, digits, `_` or `-`",
+                def.id
+            ),
+        ));
+    }
+    let mut evidence = Vec::new();
+    for (i, ev) in def.detection.evidence.iter().enumerate() {
+        if !(ev.weight > 0.0 && ev.weight <= 1.0) {
+            diags.push(diag(
+                file,
+                node.locate(&format!("/engine/detection/evidence/{i}/weight")),
+                format!("weight {} must be in (0, 1]", ev.weight),
+            ));
+        }
+        match Pattern::parse(&ev.pattern) {
+            Ok(p) => evidence.push((p, ev.clone())),
+            Err(e) => diags.push(diag(
+                file,
+                node.locate(&format!("/engine/detection/evidence/{i}/match")),
+                e,
+            )),
+        }
+    }
+    let mut signals = Vec::new();
+    for (name, sig) in &def.signals {
+        let here = |field: &str| node.locate(&format!("/engine/signals/{name}{field}"));
+        if !is_snake(name) {
+            diags.push(diag(
+                file,
+                node.locate_key("/engine/signals", name),
+                format!("signal name `{name}` must be snake_case (it is a variable in rules)"),
+            ));
+        }
+        if FACTS.iter().any(|(f, _)| f == name) {
+            diags.push(diag(
+                file,
+                node.locate_key("/engine/signals", name),
+                format!("signal name `{name}` is a fact name"),
+            ));
+        }
+        match types.get(name) {
+            Some(t) if *t != sig.kind => diags.push(diag(
+                file,
+                here("/type"),
+                format!("signal `{name}` is a {:?} here but another engine declares it as {:?}; one name, one type", sig.kind, t),
+            )),
+            _ => {
+                types.insert(name.clone(), sig.kind);
+            }
+        }
+        if sig.metrics.is_empty() {
+            diags.push(diag(
+                file,
+                here("/metrics"),
+                format!("signal `{name}` names no metric"),
+            ));
+        }
+        let mut compile = |list: &[String], field: &str| -> Vec<Pattern> {
+            list.iter()
+                .enumerate()
+                .filter_map(|(j, m)| match Pattern::parse(m) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        diags.push(diag(file, here(&format!("/{field}/{j}")), e));
+                        None
+                    }
+                })
+                .collect()
+        };
+        let current = compile(&sig.metrics, "metrics");
+        let legacy = compile(&sig.legacy, "legacy");
+        signals.push(SignalSpec {
+            name: name.clone(),
+            kind: sig.kind,
+            unit: sig.unit.clone(),
+            current,
+            legacy,
+            aggregate: sig.aggregate.unwrap_or(match sig.kind {
+                SignalType::Gauge => Aggregate::Max,
+                _ => Aggregate::Sum,
+            }),
+            labels: sig
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        });
+    }
+    (diags.len() == before).then(|| EngineRule {
+        pack: pack.to_owned(),
+        file: file.to_owned(),
+        def: def.clone(),
+        evidence,
+        signals,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_finding(
+    registry: &Registry,
+    pack: &LoadedPack,
+    file: &str,
+    node: &Node,
+    i: usize,
+    def: &FindingDef,
+    known: &[String],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<FindingRule> {
+    let at = |field: &str| node.locate(&format!("/findings/{i}/{field}"));
+    let before = diags.len();
+    if !is_snake(&def.code) {
+        diags.push(diag(
+            file,
+            at("code"),
+            format!("code `{}` must be lowercase snake_case", def.code),
+        ));
+    }
+    for field in [
+        ("title", &def.title),
+        ("message", &def.message),
+        ("remediation", &def.remediation),
+        ("docs", &def.docs),
+    ] {
+        if field.1.trim().is_empty() {
+            diags.push(diag(
+                file,
+                at(field.0),
+                format!("`{}` must not be empty", field.0),
+            ));
+        }
+    }
+    for (j, engine) in def.engines.iter().enumerate() {
+        if registry.engine(engine).is_none() {
+            diags.push(diag(
+                file,
+                at(&format!("engines/{j}")),
+                format!("unknown engine `{engine}`"),
+            ));
+        }
+    }
+    for (j, sig) in def.requires.iter().enumerate() {
+        if !registry.signal_types.contains_key(sig) {
+            diags.push(diag(
+                file,
+                at(&format!("requires/{j}")),
+                format!(
+                    "unknown signal `{sig}`{}",
+                    suggest(sig, registry.signal_types.keys())
+                ),
+            ));
+        }
+    }
+    for name in def.params.keys() {
+        if known.iter().any(|k| k == name) {
+            diags.push(diag(
+                file,
+                node.locate_key(&format!("/findings/{i}/params"), name),
+                format!("param `{name}` shadows a signal or fact of the same name"),
+            ));
+        }
+    }
+    let mut vars: Vec<&str> = known.iter().map(String::as_str).collect();
+    vars.extend(def.params.keys().map(String::as_str));
+    let when = match registry.expr.compile(&def.when, &vars) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            let mut pos = at("when");
+            if let Some((l, c)) = e.position {
+                // Block scalars start on the next line; inline ones at the value.
+                pos = Pos {
+                    line: pos.line + l - 1,
+                    col: if l == 1 { pos.col + c - 1 } else { c },
+                };
+            }
+            let hint = unknown_variable(&e.message)
+                .map(|v| suggest(v, known.iter()))
+                .unwrap_or_default();
+            diags.push(diag(
+                file,
+                pos,
+                format!("`when` does not compile: {}{hint}", e.message),
+            ));
+            None
+        }
+    };
+    let message = match Template::compile(&registry.expr, &def.message, &vars) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            diags.push(diag(file, at("message"), e.message));
+            None
+        }
+    };
+    let mut test_pos = Vec::new();
+    for (j, t) in def.tests.iter().enumerate() {
+        let tpos = node.locate(&format!("/findings/{i}/tests/{j}"));
+        test_pos.push(tpos);
+        match (&t.prom, &t.fixture) {
+            (Some(_), Some(_)) | (None, None) => diags.push(diag(
+                file,
+                tpos,
+                format!("test `{}` needs exactly one of `prom` or `fixture`", t.name),
+            )),
+            (None, Some(path)) => {
+                if let Err(e) = read_fixture_at(pack.root.as_deref(), path) {
+                    diags.push(diag(
+                        file,
+                        node.locate(&format!("/findings/{i}/tests/{j}/fixture")),
+                        e,
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if let Some(engine) = &t.engine {
+            if registry.engine(engine).is_none() {
+                diags.push(diag(
+                    file,
+                    node.locate(&format!("/findings/{i}/tests/{j}/engine")),
+                    format!("unknown engine `{engine}`"),
+                ));
+            }
+        }
+    }
+    if diags.len() > before {
+        return None;
+    }
+    let (when, message) = (when?, message?);
+    let mut variables: Vec<String> = when.variables.clone();
+    for v in message.variables() {
+        if !variables.iter().any(|x| x == v) {
+            variables.push(v.to_owned());
+        }
+    }
+    let mut required: BTreeSet<String> = def.requires.iter().cloned().collect();
+    for v in &when.variables {
+        if def.params.contains_key(v) {
+            continue;
+        }
+        if let Some((signal, _)) = signal_of_variable(&registry.signal_types, v) {
+            required.insert(signal);
+        }
+    }
+    Some(FindingRule {
+        pack: pack.manifest.id.clone(),
+        file: file.to_owned(),
+        pos: node.locate(&format!("/findings/{i}")),
+        def: def.clone(),
+        when,
+        message,
+        required: required.into_iter().collect(),
+        variables,
+        test_pos,
+    })
+}
+
+fn unknown_variable(message: &str) -> Option<&str> {
+    // Rhai: "Variable not found: kv_usage"
+    message
+        .split("Variable not found: ")
+        .nth(1)
+        .map(|s| s.trim())
+}
+
+/// ` (did you mean `x`?)` for the closest known name, when one is close.
+fn suggest<'a>(name: &str, known: impl Iterator<Item = &'a String>) -> String {
+    let best = known
+        .map(|k| (edit_distance(name, k), k))
+        .min_by_key(|(d, _)| *d)
+        .filter(|(d, k)| *d <= (k.len().max(name.len()) / 3).max(2));
+    best.map(|(_, k)| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

@@ -1,0 +1,279 @@
+//! The typed form of a rule pack: `pack.yaml` and one struct per file `kind`.
+//!
+//! These structs are the source of truth for `schemas/rule-pack.schema.json`
+//! (generated with schemars; `rules schemas --check` fails when the file is stale).
+//! Unknown fields are rejected everywhere so that a misspelt key is a located error,
+//! never a silently ignored rule.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `pack.yaml`: what the pack is and which inferguard versions can load it.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackManifest {
+    /// Pack id, lowercase (`vllm`, `lmcache`). A pack given with `--rules` replaces
+    /// the embedded pack with the same id.
+    pub id: String,
+    /// Semantic version of the pack; bump it when a rule changes behaviour.
+    pub version: String,
+    pub requires: Requires,
+    /// One or two sentences for `rules list`.
+    pub description: String,
+    /// Upstream releases the pack was written against, e.g. `vllm: "0.33.0"`.
+    #[serde(default)]
+    pub upstream: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Requires {
+    /// A semver requirement on the inferguard version, e.g. `">=0.1, <0.2"`.
+    pub inferguard: String,
+}
+
+/// The file kinds a pack may hold, one kind per file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    Engine,
+    Findings,
+}
+
+impl FileKind {
+    pub const ALL: [FileKind; 2] = [FileKind::Engine, FileKind::Findings];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::Engine => "engine",
+            FileKind::Findings => "findings",
+        }
+    }
+}
+
+/// `kind: engine` — one serving system: how to recognise it and where its signals live.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EngineFile {
+    pub kind: FileKind,
+    pub engine: EngineDef,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EngineDef {
+    /// Engine id as used by `--engine` and by findings' `engines:` (`vllm`, `sglang`).
+    pub id: String,
+    /// Display name (`vLLM`).
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub detection: Detection,
+    /// Labels that identify a model or engine instance (`model_name`, `engine`).
+    #[serde(default)]
+    pub identity_labels: Vec<String>,
+    /// Labels that identify one request or session on latency families; their
+    /// presence makes the endpoint `per_session` rather than `aggregate_only`.
+    #[serde(default)]
+    pub session_labels: Vec<String>,
+    /// Label keys that carry the KV-transfer connector name.
+    #[serde(default)]
+    pub connector_labels: Vec<String>,
+    /// Canonical signal name (`ttft`, `queue_waiting`, ...) to where it is exported.
+    pub signals: BTreeMap<String, SignalDef>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Detection {
+    /// Evidence items; the engine's confidence is the noisy-or of the weights of the
+    /// items that matched: `1 - Π(1 - weight)`.
+    pub evidence: Vec<DetectionEvidence>,
+    /// Report the engine when its confidence reaches this value.
+    #[serde(default = "default_min_confidence")]
+    pub min_confidence: f64,
+}
+
+fn default_min_confidence() -> f64 {
+    0.5
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DetectionEvidence {
+    /// A name pattern: an exact name, a glob (`vllm:*`) or an anchored regex (`re:^vllm:.*$`).
+    #[serde(rename = "match")]
+    pub pattern: String,
+    /// How much one match of this item proves, in (0, 1].
+    pub weight: f64,
+    /// A spelling upstream no longer exports (weak evidence, reported as legacy).
+    #[serde(default)]
+    pub legacy: bool,
+    /// Why this item is evidence, shown with the detection.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// The metric type a signal reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalType {
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+}
+
+/// How the series of one family are combined into one number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregate {
+    Sum,
+    Max,
+    Min,
+    Avg,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignalDef {
+    pub description: String,
+    #[serde(rename = "type")]
+    pub kind: SignalType,
+    /// Unit of the value (`seconds`, `tokens`, `ratio`).
+    #[serde(default)]
+    pub unit: String,
+    /// Family names or patterns, newest upstream spelling first. Counters are named
+    /// without `_total`; histograms without `_bucket`/`_sum`/`_count`.
+    pub metrics: Vec<String>,
+    /// Spellings upstream removed or renamed; matched only when no current one is
+    /// present, and reported as `legacy`.
+    #[serde(default)]
+    pub legacy: Vec<String>,
+    /// Combination over series; defaults to `sum` for counters and histograms and
+    /// `max` for gauges.
+    #[serde(default)]
+    pub aggregate: Option<Aggregate>,
+    /// Only series whose labels have these exact values.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `kind: findings` — diagnostics, each with its docs and its own test cases.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindingsFile {
+    pub kind: FileKind,
+    pub findings: Vec<FindingDef>,
+}
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// How strongly the evidence supports a finding (the seeds' wording).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceLevel {
+    Supported,
+    Partial,
+    MissingSignal,
+    InferredWithoutEngineMetrics,
+}
+
+impl EvidenceLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvidenceLevel::Supported => "supported",
+            EvidenceLevel::Partial => "partial",
+            EvidenceLevel::MissingSignal => "missing_signal",
+            EvidenceLevel::InferredWithoutEngineMetrics => "inferred_without_engine_metrics",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindingDef {
+    /// Unique, lowercase snake_case, stable: CI gates and dashboards key on it.
+    pub code: String,
+    /// A short title for tables.
+    pub title: String,
+    pub severity: Severity,
+    pub evidence_level: EvidenceLevel,
+    /// Engines this finding reads signals of; it is evaluated once per detected
+    /// engine in the list. Empty: evaluated once per endpoint over facts and the
+    /// signals of every detected engine.
+    #[serde(default)]
+    pub engines: Vec<String>,
+    /// Signals that must be present; every signal the `when` expression reads is
+    /// required as well.
+    #[serde(default)]
+    pub requires: Vec<String>,
+    /// Thresholds, visible to `when` and `message` as variables; overridable with
+    /// `--rule-config`.
+    #[serde(default)]
+    pub params: BTreeMap<String, f64>,
+    /// Rhai expression over signals, facts and params; `true` means the finding fires.
+    pub when: String,
+    /// Message template: `{expr}`, `{expr:.2}` (decimals) or `{expr:pct}` (percent).
+    pub message: String,
+    pub remediation: String,
+    /// What it means, why it matters, how it is computed (Markdown).
+    pub docs: String,
+    /// The rule's own cases: at least one `fires` and one `quiet`.
+    #[serde(default)]
+    pub tests: Vec<RuleTest>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Expect {
+    Fires,
+    Quiet,
+    NotEvaluable,
+}
+
+impl Expect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Expect::Fires => "fires",
+            Expect::Quiet => "quiet",
+            Expect::NotEvaluable => "not_evaluable",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleTest {
+    pub name: String,
+    /// Inline Prometheus exposition text.
+    #[serde(default)]
+    pub prom: Option<String>,
+    /// A fixture file, relative to the project root (or to the pack's parent
+    /// directory's parent for `--rules` packs).
+    #[serde(default)]
+    pub fixture: Option<String>,
+    /// Force the engine as `--engine` would.
+    #[serde(default)]
+    pub engine: Option<String>,
+    pub expect: Expect,
+}

@@ -1,0 +1,143 @@
+//! The rule-pack JSON Schema, generated from the structs in [`super::model`], and
+//! validation of pack files against it.
+//!
+//! The schema is built at run time from the same structs the loader deserializes
+//! into, so it cannot drift from the code; `schemas/rule-pack.schema.json` is the
+//! same document written out for editors and external tools (`rules schemas`).
+
+use super::model::{EngineFile, FileKind, FindingsFile, PackManifest};
+use schemars::generate::SchemaSettings;
+use serde_json::{json, Value};
+use std::sync::OnceLock;
+
+/// The whole rule-pack schema: `pack.yaml` when there is no `kind`, otherwise the
+/// definition for that kind.
+pub fn rule_pack_schema() -> Value {
+    let mut generator = SchemaSettings::draft2020_12().into_generator();
+    let manifest = generator.subschema_for::<PackManifest>();
+    let engine = generator.subschema_for::<EngineFile>();
+    let findings = generator.subschema_for::<FindingsFile>();
+    let defs = generator.take_definitions(true);
+    let kinds: Vec<&str> = FileKind::ALL.iter().map(|k| k.as_str()).collect();
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/inferguard/inferguard/schemas/rule-pack.schema.json",
+        "title": "inferguard rule pack file",
+        "description": "A rule pack is a folder with a pack.yaml (no `kind`) and YAML files of one `kind` each.",
+        "type": "object",
+        "if": { "required": ["kind"] },
+        "then": {
+            "properties": { "kind": { "enum": kinds } },
+            "allOf": [
+                { "if": { "properties": { "kind": { "const": "engine" } } }, "then": engine },
+                { "if": { "properties": { "kind": { "const": "findings" } } }, "then": findings }
+            ]
+        },
+        "else": manifest,
+        "$defs": defs,
+    })
+}
+
+/// One schema violation: where (JSON pointer) and what.
+#[derive(Debug)]
+pub struct Problem {
+    pub pointer: String,
+    /// For "unknown field" errors: the offending key, so it can be located exactly.
+    pub unknown_key: Option<String>,
+    pub message: String,
+}
+
+fn validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        jsonschema::validator_for(&rule_pack_schema())
+            .expect("the generated rule-pack schema is a valid JSON Schema")
+    })
+}
+
+/// Every violation, in document order, with messages written for pack authors.
+pub fn validate(instance: &Value) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for error in validator().iter_errors(instance) {
+        let pointer = error.instance_path().as_str().to_owned();
+        match error.kind() {
+            jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
+                for key in unexpected {
+                    out.push(Problem {
+                        pointer: pointer.clone(),
+                        unknown_key: Some(key.clone()),
+                        message: format!(
+                            "unknown field '{key}'{}",
+                            allowed_hint(instance, &pointer)
+                        ),
+                    });
+                }
+            }
+            _ => out.push(Problem {
+                pointer: pointer.clone(),
+                unknown_key: None,
+                message: describe(&error.to_string(), &pointer),
+            }),
+        }
+    }
+    out
+}
+
+fn allowed_hint(_instance: &Value, pointer: &str) -> String {
+    if pointer.is_empty() {
+        String::new()
+    } else {
+        format!(" in {pointer}")
+    }
+}
+
+fn describe(raw: &str, pointer: &str) -> String {
+    // jsonschema's messages quote the whole instance for some errors; keep them short.
+    let mut text = raw.to_owned();
+    if text.len() > 200 {
+        text.truncate(200);
+        text.push('…');
+    }
+    if pointer.is_empty() {
+        text
+    } else {
+        format!("{text} (at {pointer})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_field_is_reported_with_its_key() {
+        let v = json!({"kind": "findings", "findings": [{"code": "a", "requred_when": 1}]});
+        let problems = validate(&v);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.unknown_key.as_deref() == Some("requred_when")
+                    && p.pointer == "/findings/0"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_kind_is_reported() {
+        let problems = validate(&json!({"kind": "bogus"}));
+        assert!(
+            problems.iter().any(|p| p.pointer == "/kind"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn manifest_without_kind_is_checked_as_manifest() {
+        let problems = validate(&json!({"id": "x"}));
+        assert!(!problems.is_empty());
+        let ok = validate(
+            &json!({"id": "x", "version": "0.1.0", "requires": {"inferguard": ">=0.1"}, "description": "d"}),
+        );
+        assert!(ok.is_empty(), "{ok:?}");
+    }
+}

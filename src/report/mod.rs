@@ -1,0 +1,278 @@
+//! The outcome data model and its renderers. Report JSON is a contract: every report
+//! carries a `schema_version`, its schema in `schemas/` is generated from these
+//! structs, and keys are written sorted.
+//!
+//! Renderers only read outcomes; nothing here decides anything.
+
+pub mod render;
+
+use crate::normalize::SignalValue;
+use crate::pack::model::{EvidenceLevel, Severity};
+use schemars::JsonSchema;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// `schema_version` of the `check` report.
+pub const CHECK_SCHEMA_VERSION: &str = "inferguard.check/v1";
+
+/// The report `inferguard check` writes.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct CheckReport {
+    /// Always `inferguard.check/v1` for this layout.
+    pub schema_version: String,
+    pub tool: ToolInfo,
+    /// The packs the evaluation used and where each came from.
+    pub packs: Vec<PackInfo>,
+    /// Each input read, with what could not be read in it.
+    pub inputs: Vec<InputReport>,
+    /// One entry per endpoint (scrape).
+    pub endpoints: Vec<EndpointReport>,
+    pub summary: Summary,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+impl ToolInfo {
+    pub fn current() -> Self {
+        ToolInfo {
+            name: env!("CARGO_PKG_NAME").to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct PackInfo {
+    pub id: String,
+    pub version: String,
+    /// `embedded`, or the directory given with `--rules`.
+    pub origin: String,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct InputReport {
+    /// File path, `-` for standard input.
+    pub source: String,
+    /// `prometheus` (text 0.0.4) or `openmetrics`.
+    pub format: String,
+    pub lines: u32,
+    pub samples: usize,
+    pub families: usize,
+    /// Number of lines the scanner skipped.
+    pub dropped_lines: usize,
+    /// The first skipped lines (at most 20), with their reasons.
+    pub dropped: Vec<DroppedLineReport>,
+    /// Why the input was not used at all (e.g. it is not an exposition).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct DroppedLineReport {
+    pub line: u32,
+    pub reason: String,
+    pub excerpt: String,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct EndpointReport {
+    /// The endpoint's name (file stem, URL or Prometheus target).
+    pub endpoint: String,
+    /// The input it was read from.
+    pub source: String,
+    /// Serving systems detected, highest confidence first.
+    pub engines: Vec<EngineDetection>,
+    /// True when no serving system could be identified from the evidence.
+    pub engine_unidentified: bool,
+    /// Signals computed per engine id.
+    pub signals: BTreeMap<String, BTreeMap<String, SignalValue>>,
+    /// Every applicable finding with its outcome.
+    pub findings: Vec<FindingOutcome>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct EngineDetection {
+    pub id: String,
+    pub name: String,
+    /// Noisy-or of the weights of the evidence that matched, 0..1.
+    pub confidence: f64,
+    /// True when chosen with `--engine` rather than detected.
+    pub forced: bool,
+    /// Evidence items that matched.
+    pub evidence: Vec<DetectionHit>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct DetectionHit {
+    /// The pack's pattern.
+    pub pattern: String,
+    pub weight: f64,
+    /// A legacy spelling (weak evidence).
+    pub legacy: bool,
+    /// Distinct names that matched.
+    pub matched: usize,
+    /// One matching name.
+    pub example: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub note: String,
+}
+
+/// Three-valued outcome plus run-time failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Fired,
+    Passed,
+    /// A required signal is missing; never counted as a pass.
+    NotEvaluable,
+    /// The expression failed at run time (limit hit, bad arithmetic).
+    Errored,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Fired => "fired",
+            Status::Passed => "passed",
+            Status::NotEvaluable => "not_evaluable",
+            Status::Errored => "errored",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct FindingOutcome {
+    pub code: String,
+    pub title: String,
+    pub severity: Severity,
+    pub evidence_level: EvidenceLevel,
+    pub status: Status,
+    /// The engine whose signals the rule read, when it is engine-specific.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// The rendered message, when fired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// What to do, when fired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<String>,
+    /// Signals that were missing, when not evaluable.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+    /// The run-time error, when errored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Every value the rule read and where it came from.
+    pub evidence: Vec<EvidenceItem>,
+    /// The pack that holds the rule.
+    pub pack: String,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct EvidenceItem {
+    pub variable: String,
+    /// `signal`, `fact` or `param`.
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// Metric family, for signals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    /// Source line of the first sample, for signals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// `current` or `legacy` spelling, for signals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spelling: Option<crate::normalize::Spelling>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
+pub struct Summary {
+    pub endpoints: usize,
+    /// Endpoints where no engine was identified.
+    pub unidentified: usize,
+    /// Fired findings per severity.
+    pub fired: BTreeMap<String, usize>,
+    pub not_evaluable: usize,
+    pub errored: usize,
+    /// The highest severity that fired, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worst: Option<Severity>,
+}
+
+impl Summary {
+    pub fn from_endpoints(endpoints: &[EndpointReport]) -> Summary {
+        let mut s = Summary {
+            endpoints: endpoints.len(),
+            ..Summary::default()
+        };
+        for sev in [Severity::Info, Severity::Warning, Severity::Critical] {
+            s.fired.insert(sev.as_str().to_owned(), 0);
+        }
+        for ep in endpoints {
+            s.unidentified += usize::from(ep.engine_unidentified);
+            for f in &ep.findings {
+                match f.status {
+                    Status::Fired => {
+                        *s.fired.entry(f.severity.as_str().to_owned()).or_default() += 1;
+                        s.worst = s.worst.max(Some(f.severity));
+                    }
+                    Status::NotEvaluable => s.not_evaluable += 1,
+                    Status::Errored => s.errored += 1,
+                    Status::Passed => {}
+                }
+            }
+        }
+        s
+    }
+}
+
+/// Numbers as people read them: integers without `.0`, others with up to 4
+/// significant decimals.
+pub fn format_number(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".to_owned();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 {
+            "+Inf".to_owned()
+        } else {
+            "-Inf".to_owned()
+        };
+    }
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        return format!("{}", x as i64);
+    }
+    let s = format!("{x:.4}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// Serializes any report with sorted keys and a trailing newline.
+pub fn to_sorted_json<T: Serialize>(value: &T) -> String {
+    let v = serde_json::to_value(value).expect("report structs always serialize");
+    let mut s = serde_json::to_string_pretty(&v).expect("a JSON value always serializes");
+    s.push('\n');
+    s
+}
+
+/// The JSON Schema of the check report, generated from the structs above.
+pub fn check_report_schema() -> serde_json::Value {
+    let schema = schemars::generate::SchemaSettings::draft2020_12()
+        .into_generator()
+        .into_root_schema_for::<CheckReport>();
+    let mut v = serde_json::to_value(schema).expect("schemas serialize");
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert(
+            "$id".to_owned(),
+            serde_json::Value::String(
+                "https://github.com/inferguard/inferguard/schemas/check-report.schema.json"
+                    .to_owned(),
+            ),
+        );
+    }
+    v
+}
