@@ -442,6 +442,24 @@ mod tests {
     }
 
     #[test]
+    fn pack_author_docs_list_every_helper_and_example() {
+        let docs = include_str!("../../docs/rules.md");
+        for helper in HELPERS {
+            assert!(
+                docs.contains(&format!("`{}`", helper.usage)),
+                "docs/rules.md does not document {}",
+                helper.usage
+            );
+            for (src, expected) in helper.examples {
+                assert!(
+                    docs.contains(&format!("`{src}` → {expected}")),
+                    "docs/rules.md lacks example `{src}` → {expected}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn strict_variables_reject_unknown_names() {
         let engine = ExprEngine::new();
         let err = engine

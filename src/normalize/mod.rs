@@ -141,6 +141,7 @@ pub struct SignalValue {
     pub series: usize,
     /// Source line of the first contributing sample.
     pub line: u32,
+    #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub histogram: Option<HistogramStats>,
 }

@@ -355,7 +355,8 @@ fn read_pack_dir(dir: &Path) -> std::io::Result<RawPack> {
 /// A file parsed and schema-checked, before meaning checks.
 enum Parsed {
     Engine(String, Node, EngineFile),
-    Findings(String, Node, FindingsFile),
+    /// `(index in the file, finding)` for every finding that passed the schema.
+    Findings(String, Node, Vec<(usize, FindingDef)>),
 }
 
 fn build(raws: Vec<RawPack>, mut diags: Vec<Diagnostic>) -> Result<Registry, LoadError> {
@@ -435,8 +436,8 @@ fn build(raws: Vec<RawPack>, mut diags: Vec<Diagnostic>) -> Result<Registry, Loa
     let mut codes: BTreeMap<String, String> = BTreeMap::new();
     for (pack, files) in &selected {
         for p in files {
-            if let Parsed::Findings(file, node, ff) = p {
-                for (i, def) in ff.findings.iter().enumerate() {
+            if let Parsed::Findings(file, node, findings) = p {
+                for (i, def) in findings.iter().map(|(i, d)| (*i, d)) {
                     let at = |field: &str| node.locate(&format!("/findings/{i}/{field}"));
                     let here = Pos {
                         ..node.locate(&format!("/findings/{i}"))
@@ -475,12 +476,13 @@ fn diag(file: &str, pos: Pos, message: String) -> Diagnostic {
     }
 }
 
-/// YAML → positioned tree → schema check → typed value.
-fn parse_typed<T: serde::de::DeserializeOwned>(
+/// YAML → positioned tree → schema problems, reported as diagnostics. Returns the
+/// tree, its JSON form and the JSON pointers that had problems.
+fn parse_checked(
     file: &str,
     text: &str,
     diags: &mut Vec<Diagnostic>,
-) -> Option<(Node, T)> {
+) -> Option<(Node, serde_json::Value, Vec<String>)> {
     let node = match yaml::parse(text) {
         Ok(n) => n,
         Err(e) => {
@@ -493,15 +495,26 @@ fn parse_typed<T: serde::de::DeserializeOwned>(
         }
     };
     let json = node.to_json();
-    let before = diags.len();
+    let mut bad = Vec::new();
     for problem in schema::validate(&json) {
         let pos = match &problem.unknown_key {
             Some(key) => node.locate_key(&problem.pointer, key),
             None => node.locate(&problem.pointer),
         };
         diags.push(diag(file, pos, problem.message));
+        bad.push(problem.pointer);
     }
-    if diags.len() > before {
+    Some((node, json, bad))
+}
+
+/// [`parse_checked`] then the typed value, when the schema found nothing.
+fn parse_typed<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(Node, T)> {
+    let (node, json, bad) = parse_checked(file, text, diags)?;
+    if !bad.is_empty() {
         return None;
     }
     match serde_json::from_value::<T>(json) {
@@ -511,6 +524,36 @@ fn parse_typed<T: serde::de::DeserializeOwned>(
             None
         }
     }
+}
+
+/// A findings file keeps every finding the schema had no complaint about, so their
+/// meaning is checked (and reported) in the same run as the schema problems.
+fn parse_findings(file: &str, text: &str, diags: &mut Vec<Diagnostic>) -> Option<Parsed> {
+    let (node, json, bad) = parse_checked(file, text, diags)?;
+    let items = json
+        .get("findings")
+        .and_then(|f| f.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let mut findings = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let prefix = format!("/findings/{i}");
+        if bad
+            .iter()
+            .any(|p| p == &prefix || p.starts_with(&format!("{prefix}/")))
+        {
+            continue;
+        }
+        match serde_json::from_value::<FindingDef>(item) {
+            Ok(def) => findings.push((i, def)),
+            Err(e) => diags.push(diag(
+                file,
+                node.locate(&prefix),
+                format!("invalid finding: {e}"),
+            )),
+        }
+    }
+    Some(Parsed::Findings(file.to_owned(), node, findings))
 }
 
 fn parse_manifest(
@@ -570,11 +613,10 @@ fn parse_rule_file(file: &str, text: &str, diags: &mut Vec<Diagnostic>) -> Optio
     match kind.as_deref() {
         Some("engine") => parse_typed::<EngineFile>(file, text, diags)
             .map(|(n, v)| Parsed::Engine(file.to_owned(), n, v)),
-        Some("findings") => parse_typed::<FindingsFile>(file, text, diags)
-            .map(|(n, v)| Parsed::Findings(file.to_owned(), n, v)),
+        Some("findings") => parse_findings(file, text, diags),
         _ => {
             // Let the schema say what is wrong (missing or unknown kind) at its place.
-            parse_typed::<serde_json::Value>(file, text, diags);
+            parse_checked(file, text, diags);
             None
         }
     }
@@ -777,10 +819,14 @@ fn check_finding(
         Err(e) => {
             let mut pos = at("when");
             if let Some((l, c)) = e.position {
-                // Block scalars start on the next line; inline ones at the value.
+                // The value's position is its first non-blank line, at the column
+                // where the text starts. A literal block (`|`) keeps its lines, minus
+                // that common indentation and the leading blank lines the position
+                // skips; a single-line value is the same case with `l == 1`.
+                let blank = def.when.lines().take_while(|s| s.trim().is_empty()).count();
                 pos = Pos {
-                    line: pos.line + l - 1,
-                    col: if l == 1 { pos.col + c - 1 } else { c },
+                    line: (pos.line + l - 1).saturating_sub(u32::try_from(blank).unwrap_or(0)),
+                    col: pos.col + c - 1,
                 };
             }
             let hint = unknown_variable(&e.message)
@@ -865,9 +911,9 @@ fn check_finding(
 }
 
 fn unknown_variable(message: &str) -> Option<&str> {
-    // Rhai: "Variable not found: kv_usage"
+    // Rhai's compile error with strict variables: "Undefined variable: kv_usage"
     message
-        .split("Variable not found: ")
+        .split("Undefined variable: ")
         .nth(1)
         .map(|s| s.trim())
 }

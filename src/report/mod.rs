@@ -67,6 +67,7 @@ pub struct InputReport {
     /// The first skipped lines (at most 20), with their reasons.
     pub dropped: Vec<DroppedLineReport>,
     /// Why the input was not used at all (e.g. it is not an exposition).
+    #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -117,6 +118,7 @@ pub struct DetectionHit {
     pub matched: usize,
     /// One matching name.
     pub example: String,
+    #[serde(default)]
     #[serde(skip_serializing_if = "String::is_empty")]
     pub note: String,
 }
@@ -152,18 +154,23 @@ pub struct FindingOutcome {
     pub evidence_level: EvidenceLevel,
     pub status: Status,
     /// The engine whose signals the rule read, when it is engine-specific.
+    #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine: Option<String>,
     /// The rendered message, when fired.
+    #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// What to do, when fired.
+    #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remediation: Option<String>,
     /// Signals that were missing, when not evaluable.
+    #[serde(default)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
     /// The run-time error, when errored.
+    #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Every value the rule read and where it came from.
@@ -177,15 +184,19 @@ pub struct EvidenceItem {
     pub variable: String,
     /// `signal`, `fact` or `param`.
     pub kind: String,
+    #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
     /// Metric family, for signals.
+    #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub family: Option<String>,
     /// Source line of the first sample, for signals.
+    #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
     /// `current` or `legacy` spelling, for signals.
+    #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spelling: Option<crate::normalize::Spelling>,
 }
@@ -200,6 +211,7 @@ pub struct Summary {
     pub not_evaluable: usize,
     pub errored: usize,
     /// The highest severity that fired, if any.
+    #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worst: Option<Severity>,
 }

@@ -1,0 +1,351 @@
+//! Whole-command tests: golden outputs of `check` on the shipped packet in every
+//! format, exit codes, report JSON against its schema, and bad input.
+//!
+//! Goldens live in `tests/golden/`; `INFERGUARD_BLESS=1 cargo test` rewrites them
+//! (review the diff). The tool version is redacted so a release bump is not a diff.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_inferguard");
+const PACKET: &str = "fixtures/packets/vllm-kv-pressure";
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("utf-8 output")
+}
+
+fn redact(text: &str) -> String {
+    text.replace(env!("CARGO_PKG_VERSION"), "<version>")
+}
+
+/// Compares with `tests/golden/<name>`, or writes it when blessing.
+fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    let actual = redact(actual);
+    if std::env::var_os("INFERGUARD_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "missing golden {}; run INFERGUARD_BLESS=1 cargo test --test cli",
+            path.display()
+        )
+    });
+    if expected != actual {
+        for (i, (e, a)) in expected.lines().zip(actual.lines()).enumerate() {
+            if e != a {
+                panic!("golden {name} differs at line {}:\n expected: {e}\n actual:   {a}\n(bless with INFERGUARD_BLESS=1 after review)", i + 1);
+            }
+        }
+        panic!(
+            "golden {name} differs in length: {} vs {} lines",
+            expected.lines().count(),
+            actual.lines().count()
+        );
+    }
+}
+
+#[test]
+fn check_human_golden() {
+    let o = run(&["check", PACKET]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = stdout(&o);
+    assert!(
+        !text.contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
+    golden("check-vllm-kv-pressure.txt", &text);
+}
+
+#[test]
+fn check_markdown_golden() {
+    let o = run(&["check", PACKET, "--format", "markdown"]);
+    assert_eq!(o.status.code(), Some(0));
+    golden("check-vllm-kv-pressure.md", &stdout(&o));
+}
+
+#[test]
+fn check_json_golden_and_schema() {
+    let o = run(&["check", PACKET, "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    golden("check-vllm-kv-pressure.json", &text);
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["schema_version"], "inferguard.check/v1");
+    let schema_text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/check-report.schema.json"),
+    )
+    .unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&schema_text).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not match its schema: {errors:?}"
+    );
+    // The values the findings read, with their sources.
+    let findings = report["endpoints"][0]["findings"].as_array().unwrap();
+    let kv = findings
+        .iter()
+        .find(|f| f["code"] == "vllm_kv_cache_saturated")
+        .unwrap();
+    assert_eq!(kv["status"], "fired");
+    let usage = kv["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["variable"] == "kv_cache_usage")
+        .unwrap();
+    assert_eq!(usage["value"], 0.973);
+    assert_eq!(usage["family"], "vllm:kv_cache_usage_perc");
+    assert!(usage["line"].as_u64().unwrap() > 1);
+}
+
+#[test]
+fn json_keys_are_sorted() {
+    let o = run(&["check", PACKET, "--json"]);
+    let text = stdout(&o);
+    // Top-level keys appear in sorted order.
+    let keys = [
+        "\"endpoints\"",
+        "\"inputs\"",
+        "\"packs\"",
+        "\"schema_version\"",
+        "\"summary\"",
+        "\"tool\"",
+    ];
+    let positions: Vec<usize> = keys
+        .iter()
+        .map(|k| {
+            text.find(&format!("\n  {k}"))
+                .unwrap_or_else(|| panic!("{k} missing"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+}
+
+#[test]
+fn fail_on_severity_sets_exit_code() {
+    assert_eq!(
+        run(&["check", PACKET, "--fail-on", "severity=warning"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        run(&["check", PACKET, "--fail-on", "severity=critical"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(&["check", PACKET, "--fail-on", "never"]).status.code(),
+        Some(0)
+    );
+    let healthy = run(&[
+        "check",
+        "fixtures/evidence/vllm/healthy.prom",
+        "--fail-on",
+        "severity=info",
+    ]);
+    assert_eq!(healthy.status.code(), Some(0), "{}", stdout(&healthy));
+}
+
+#[test]
+fn output_file_is_written_and_stdout_stays_empty() {
+    let dir = tempdir("out");
+    let target = dir.join("report.json");
+    let o = run(&[
+        "check",
+        PACKET,
+        "--json",
+        "--output",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(o.stdout.is_empty());
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&target).unwrap()).unwrap();
+    assert_eq!(written["summary"]["endpoints"], 1);
+}
+
+#[test]
+fn stdin_is_an_input() {
+    let mut child = Command::new(BIN)
+        .args(["check", "-", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(b"python_gc_objects_collected_total{generation=\"0\"} 12\n")
+            .unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["endpoints"][0]["engine_unidentified"], true);
+    let f = report["endpoints"][0]["findings"].as_array().unwrap();
+    assert!(f
+        .iter()
+        .any(|f| f["code"] == "engine_unidentified" && f["status"] == "fired"));
+}
+
+#[test]
+fn html_error_page_is_a_clear_error() {
+    let dir = tempdir("html");
+    let page = dir.join("metrics.html");
+    std::fs::write(&page, "<html>\n<body>502 Bad Gateway</body>\n</html>\n").unwrap();
+    let o = run(&["check", page.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("metrics.html") && err.contains("not a Prometheus exposition"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    let o = run(&["check", "no/such/file.prom"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with("error: no/such/file.prom: cannot read"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_engine_is_a_usage_error() {
+    let o = run(&["check", PACKET, "--engine", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--engine nope: unknown engine"));
+}
+
+#[test]
+fn forced_engine_mismatch_is_a_finding() {
+    let dir = tempdir("mismatch");
+    let f = dir.join("gc.prom");
+    std::fs::write(&f, "process_cpu_seconds_total 3\n").unwrap();
+    let o = run(&["check", f.to_str().unwrap(), "--engine", "vllm", "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let findings = report["endpoints"][0]["findings"].as_array().unwrap();
+    let fired: Vec<&str> = findings
+        .iter()
+        .filter(|f| f["status"] == "fired")
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(fired, vec!["engine_mismatch"]);
+}
+
+#[test]
+fn dropped_lines_are_reported_not_lost() {
+    let dir = tempdir("dropped");
+    let f = dir.join("partly-bad.prom");
+    std::fs::write(&f, "vllm:num_requests_running{model_name=\"m\"} 3\nvllm:num_requests_waiting{model_name=\"m} 1\nvllm:kv_cache_usage_perc{model_name=\"m\"} 0.5\n").unwrap();
+    let o = run(&["check", f.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["inputs"][0]["dropped_lines"], 1);
+    assert_eq!(report["inputs"][0]["dropped"][0]["line"], 2);
+    let text = stdout(&run(&["check", f.to_str().unwrap()]));
+    assert!(text.contains("1 line(s) dropped (first: line 2:"), "{text}");
+}
+
+#[test]
+fn explain_shows_docs_and_values() {
+    let o = run(&[
+        "rules",
+        "explain",
+        "vllm_kv_cache_saturated",
+        "--evidence",
+        "fixtures/evidence/vllm/kv-pressure.prom",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    assert!(
+        text.contains("vllm_kv_cache_saturated — vLLM GPU KV cache nearly full"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kv_cache_usage = 0.973  from vllm:kv_cache_usage_perc"),
+        "{text}"
+    );
+    assert!(text.contains("result   fired"), "{text}");
+    let unknown = run(&["rules", "explain", "no_such_code"]);
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+#[test]
+fn explain_shows_terms_of_compound_conditions() {
+    let o = run(&[
+        "rules",
+        "explain",
+        "vllm_queue_pressure",
+        "--evidence",
+        "fixtures/evidence/vllm/healthy.prom",
+    ]);
+    let text = stdout(&o);
+    assert!(
+        text.contains("term     queue_waiting >= min_waiting => false"),
+        "{text}"
+    );
+    assert!(text.contains("result   passed"), "{text}");
+}
+
+#[test]
+fn broken_pipe_is_not_an_error() {
+    let mut child = Command::new(BIN)
+        .args(["rules", "list"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn tempdir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("inferguard-cli-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
