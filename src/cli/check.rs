@@ -1,7 +1,7 @@
 //! `inferguard check`: detection and findings over scrapes or a packet, one report.
 
 use super::output::{self, Format};
-use super::{load_registry, Outcome};
+use super::{load_registry, resolve_engine, Outcome};
 use crate::eval::{check_inputs, EvalOptions};
 use crate::pack::model::Severity;
 use crate::report::{render, to_sorted_json};
@@ -31,17 +31,7 @@ pub struct CheckArgs {
 
 pub fn run(rules: &[PathBuf], args: CheckArgs) -> anyhow::Result<Outcome> {
     let registry = load_registry(rules)?;
-    let forced = match args.engine.as_deref() {
-        None | Some("auto") => None,
-        Some(id) if registry.engine(id).is_some() => Some(id.to_owned()),
-        Some(id) => {
-            let known: Vec<&str> = registry.engines.iter().map(|e| e.def.id.as_str()).collect();
-            bail!(
-                "--engine {id}: unknown engine (known: auto, {})",
-                known.join(", ")
-            )
-        }
-    };
+    let forced = resolve_engine(&registry, args.engine.as_deref())?;
     let inputs = crate::evidence::read_inputs(&args.inputs)?;
     let report = check_inputs(
         &registry,

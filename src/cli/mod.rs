@@ -6,6 +6,7 @@
 
 mod check;
 mod output;
+mod path_trace;
 mod rules;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,8 @@ pub struct Cli {
 pub enum Command {
     /// Detect engines, compute signals and evaluate findings on scrapes or a packet.
     Check(check::CheckArgs),
+    /// Per endpoint: systems detected, TTFT/TPOT sources, support level, connector.
+    PathTrace(path_trace::PathTraceArgs),
     /// Validate, test, list, explain and document rule packs (maintainers and CI).
     #[command(subcommand)]
     Rules(rules::RulesCommand),
@@ -66,6 +69,7 @@ pub fn main_exit_code() -> i32 {
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Check(args) => check::run(&cli.rules, args),
+        Command::PathTrace(args) => path_trace::run(&cli.rules, args),
         Command::Rules(cmd) => rules::run(&cli.rules, cmd),
     }
 }
@@ -100,4 +104,22 @@ fn load_registry(overrides: &[PathBuf]) -> anyhow::Result<crate::pack::Registry>
             e.0.len()
         )
     })
+}
+
+/// `--engine auto|ID`: `None` for auto, the id when a pack declares it.
+fn resolve_engine(
+    registry: &crate::pack::Registry,
+    engine: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    match engine {
+        None | Some("auto") => Ok(None),
+        Some(id) if registry.engine(id).is_some() => Ok(Some(id.to_owned())),
+        Some(id) => {
+            let known: Vec<&str> = registry.engines.iter().map(|e| e.def.id.as_str()).collect();
+            anyhow::bail!(
+                "--engine {id}: unknown engine (known: auto, {})",
+                known.join(", ")
+            )
+        }
+    }
 }

@@ -6,6 +6,7 @@
 //! rule's failure never stops the others.
 
 pub mod rule_tests;
+pub mod trace;
 
 use crate::evidence::prometheus::Exposition;
 use crate::normalize::{compute_signal, SeriesIndex, SignalValue};
@@ -70,6 +71,7 @@ fn score_engine(engine: &crate::pack::EngineRule, index: &SeriesIndex) -> Engine
     EngineDetection {
         id: engine.def.id.clone(),
         name: engine.def.name.clone(),
+        role: engine.def.role,
         confidence: round4(1.0 - miss),
         forced: false,
         evidence,
@@ -86,19 +88,33 @@ pub fn evaluate_endpoint(
     endpoint: &Endpoint,
     options: &EvalOptions,
 ) -> EndpointReport {
-    let index = SeriesIndex::new(endpoint.expo);
+    evaluate_index(
+        registry,
+        endpoint,
+        &SeriesIndex::new(endpoint.expo),
+        options,
+    )
+}
+
+/// [`evaluate_endpoint`] over an index the caller already built.
+pub fn evaluate_index(
+    registry: &Registry,
+    endpoint: &Endpoint,
+    index: &SeriesIndex,
+    options: &EvalOptions,
+) -> EndpointReport {
     let mut mismatch = false;
     let engines = match &options.forced_engine {
         Some(id) => match registry.engine(id) {
             Some(engine) => {
-                let mut d = score_engine(engine, &index);
+                let mut d = score_engine(engine, index);
                 mismatch = d.confidence < engine.def.detection.min_confidence;
                 d.forced = true;
                 vec![d]
             }
             None => Vec::new(),
         },
-        None => detect(registry, &index),
+        None => detect(registry, index),
     };
 
     let mut signals: BTreeMap<String, BTreeMap<String, SignalValue>> = BTreeMap::new();
@@ -109,7 +125,7 @@ pub fn evaluate_endpoint(
         let computed: BTreeMap<String, SignalValue> = engine
             .signals
             .iter()
-            .filter_map(|spec| compute_signal(spec, &index).map(|v| (spec.name.clone(), v)))
+            .filter_map(|spec| compute_signal(spec, index).map(|v| (spec.name.clone(), v)))
             .collect();
         signals.insert(d.id.clone(), computed);
     }
@@ -121,7 +137,7 @@ pub fn evaluate_endpoint(
         ),
         ("engine_forced_mismatch", f64::from(u8::from(mismatch))),
         ("series_count", endpoint.expo.samples.len() as f64),
-        ("family_count", index_family_count(&index)),
+        ("family_count", index.family_count() as f64),
         ("dropped_lines", endpoint.expo.dropped.len() as f64),
     ];
 
@@ -155,10 +171,6 @@ pub fn evaluate_endpoint(
         signals,
         findings,
     }
-}
-
-fn index_family_count(index: &SeriesIndex) -> f64 {
-    index.expo.families().len() as f64
 }
 
 /// Evaluates one rule with the given signals and facts.
@@ -254,6 +266,68 @@ pub fn evaluate_rule(
     }
 }
 
+/// One input parsed, with its report row; `expo` is `None` when the input is not an
+/// exposition at all (the row says why).
+pub struct ParsedInput<'a> {
+    pub input: &'a crate::evidence::Input,
+    pub report: crate::report::InputReport,
+    pub expo: Option<Exposition>,
+}
+
+/// Parses every input and describes what could and could not be read in each.
+pub fn parse_inputs(inputs: &[crate::evidence::Input]) -> Vec<ParsedInput<'_>> {
+    use crate::evidence::prometheus::{parse, Format, ParseOptions};
+    use crate::report::{DroppedLineReport, InputReport};
+    inputs
+        .iter()
+        .map(|input| {
+            let expo = parse(&input.bytes, &ParseOptions::default());
+            let error = not_an_exposition(&expo);
+            let report = InputReport {
+                source: input.source.clone(),
+                format: match expo.format {
+                    Format::OpenMetrics => "openmetrics",
+                    Format::Text004 => "prometheus",
+                }
+                .to_owned(),
+                lines: expo.lines,
+                samples: expo.samples.len(),
+                families: expo.families().len(),
+                dropped_lines: expo.dropped.len(),
+                dropped: expo
+                    .dropped
+                    .iter()
+                    .take(20)
+                    .map(|d| DroppedLineReport {
+                        line: d.line,
+                        reason: d.reason.to_string(),
+                        excerpt: d.excerpt.clone(),
+                    })
+                    .collect(),
+                error: error.clone(),
+            };
+            ParsedInput {
+                input,
+                report,
+                expo: error.is_none().then_some(expo),
+            }
+        })
+        .collect()
+}
+
+/// Pack provenance for reports.
+pub fn pack_infos(registry: &Registry) -> Vec<crate::report::PackInfo> {
+    registry
+        .packs
+        .iter()
+        .map(|p| crate::report::PackInfo {
+            id: p.manifest.id.clone(),
+            version: p.manifest.version.clone(),
+            origin: p.origin.to_string(),
+        })
+        .collect()
+}
+
 /// Parses inputs, evaluates every endpoint and assembles the check report. Inputs
 /// that are not expositions at all are reported with an error and skipped.
 pub fn check_inputs(
@@ -261,61 +335,25 @@ pub fn check_inputs(
     inputs: &[crate::evidence::Input],
     options: &EvalOptions,
 ) -> crate::report::CheckReport {
-    use crate::evidence::prometheus::{parse, Format, ParseOptions};
-    use crate::report::{
-        CheckReport, DroppedLineReport, InputReport, PackInfo, Summary, ToolInfo,
-        CHECK_SCHEMA_VERSION,
-    };
-    let mut reports = Vec::new();
-    let mut endpoints = Vec::new();
-    for input in inputs {
-        let expo = parse(&input.bytes, &ParseOptions::default());
-        let error = not_an_exposition(&expo);
-        reports.push(InputReport {
-            source: input.source.clone(),
-            format: match expo.format {
-                Format::OpenMetrics => "openmetrics",
-                Format::Text004 => "prometheus",
-            }
-            .to_owned(),
-            lines: expo.lines,
-            samples: expo.samples.len(),
-            families: expo.families().len(),
-            dropped_lines: expo.dropped.len(),
-            dropped: expo
-                .dropped
-                .iter()
-                .take(20)
-                .map(|d| DroppedLineReport {
-                    line: d.line,
-                    reason: d.reason.to_string(),
-                    excerpt: d.excerpt.clone(),
-                })
-                .collect(),
-            error: error.clone(),
-        });
-        if error.is_none() {
+    use crate::report::{CheckReport, Summary, ToolInfo, CHECK_SCHEMA_VERSION};
+    let parsed = parse_inputs(inputs);
+    let endpoints: Vec<EndpointReport> = parsed
+        .iter()
+        .filter_map(|p| {
+            let expo = p.expo.as_ref()?;
             let endpoint = Endpoint {
-                name: input.endpoint.clone(),
-                source: input.source.clone(),
-                expo: &expo,
+                name: p.input.endpoint.clone(),
+                source: p.input.source.clone(),
+                expo,
             };
-            endpoints.push(evaluate_endpoint(registry, &endpoint, options));
-        }
-    }
+            Some(evaluate_endpoint(registry, &endpoint, options))
+        })
+        .collect();
     CheckReport {
         schema_version: CHECK_SCHEMA_VERSION.to_owned(),
         tool: ToolInfo::current(),
-        packs: registry
-            .packs
-            .iter()
-            .map(|p| PackInfo {
-                id: p.manifest.id.clone(),
-                version: p.manifest.version.clone(),
-                origin: p.origin.to_string(),
-            })
-            .collect(),
-        inputs: reports,
+        packs: pack_infos(registry),
+        inputs: parsed.into_iter().map(|p| p.report).collect(),
         summary: Summary::from_endpoints(&endpoints),
         endpoints,
     }

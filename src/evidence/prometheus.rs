@@ -328,10 +328,11 @@ impl Exposition {
     /// gauge families that prometheus_client writes stay their own families,
     /// and a histogram named `..._total` keeps its name); then the name minus
     /// a suffix its type allows, if that base is declared with such a type;
-    /// then a `# HELP`/`# UNIT` for the exact name; then, with nothing
-    /// declared, `_bucket` with an `le` label (and its `_sum`/`_count`/
-    /// `_created`) is a histogram of the base, `_total` (and its `_created`)
-    /// a counter of the base, and anything else its own family.
+    /// then a `# HELP`/`# UNIT` for the exact name; then, when the base has
+    /// no `# TYPE`, `_bucket` with an `le` label (and its `_sum`/`_count`/
+    /// `_created`) is a histogram sample of the base, `_total` (and its
+    /// `_created`) a counter sample of the base; anything else is its own
+    /// family.
     pub fn family_of(&self, sample_name: &str) -> (String, SampleRole) {
         let own = |role| (sample_name.to_owned(), role);
         if self.declared(sample_name).is_some() {
@@ -355,8 +356,11 @@ impl Exposition {
         if self.meta(sample_name).is_some() {
             return own(SampleRole::Value);
         }
+        // Inference never joins a base declared with a type that does not
+        // allow the suffix (handled above).
+        let undeclared = |base: &str| self.declared(base).is_none();
         if let Some(base) = sample_name.strip_suffix("_bucket") {
-            if self.has_le(sample_name) {
+            if undeclared(base) && self.has_le(sample_name) {
                 return (base.to_owned(), SampleRole::Bucket);
             }
         }
@@ -366,18 +370,21 @@ impl Exposition {
             ("_created", SampleRole::Created),
         ] {
             if let Some(base) = sample_name.strip_suffix(suffix) {
-                if self.has_le(&format!("{base}_bucket")) {
+                if undeclared(base) && self.has_le(&format!("{base}_bucket")) {
                     return (base.to_owned(), role);
                 }
             }
         }
         if let Some(base) = sample_name.strip_suffix("_total") {
-            return (base.to_owned(), SampleRole::Total);
+            if undeclared(base) {
+                return (base.to_owned(), SampleRole::Total);
+            }
         }
         if let Some(base) = created_base {
-            if self
-                .name_index
-                .contains_key(format!("{base}_total").as_bytes())
+            if undeclared(base)
+                && self
+                    .name_index
+                    .contains_key(format!("{base}_total").as_bytes())
             {
                 return (base.to_owned(), SampleRole::Created);
             }
@@ -470,8 +477,10 @@ pub fn parse(input: &[u8], opts: &ParseOptions) -> Exposition {
     parse_limited(input, opts, u32::MAX as usize)
 }
 
-/// [`parse`] with the byte limit past which input is not read; offsets into
-/// the label arena are `u32`, so the real limit is 4 GiB. Tests lower it.
+/// [`parse`] with the byte limit past which input is not read. The real limit
+/// is 4 GiB: it bounds every `u32` the scanner keeps (line numbers, arena
+/// offsets, label store indices), so their casts cannot truncate. Tests
+/// lower it.
 fn parse_limited(input: &[u8], opts: &ParseOptions, limit: usize) -> Exposition {
     let cut = if input.len() > limit {
         memchr::memrchr(b'\n', &input[..limit]).map_or(0, |i| i + 1)
@@ -659,7 +668,12 @@ impl<'o> Scanner<'o> {
     }
 
     fn run(&mut self, body: &[u8]) {
-        let mut pos = 0;
+        // A byte order mark left by an editor would otherwise spoil line 1.
+        let mut pos = if body.starts_with(b"\xEF\xBB\xBF") {
+            3
+        } else {
+            0
+        };
         while pos < body.len() {
             let end = memchr::memchr(b'\n', &body[pos..]).map_or(body.len(), |i| pos + i);
             // The body is at most 4 GiB and every line has at least one byte
@@ -742,8 +756,7 @@ impl<'o> Scanner<'o> {
             let t = std::str::from_utf8(text).map_err(|_| DropReason::InvalidUtf8)?;
             meta_kind = Some(MetricType::parse(t).ok_or(DropReason::InvalidMetadata)?);
         }
-        // The line passed UTF-8 validation, so lossy conversion changes nothing.
-        let name = String::from_utf8_lossy(name).into_owned();
+        let name = ascii_string(name);
         let idx = match self.out.meta_index.get(&name) {
             Some(&i) => i as usize,
             None => {

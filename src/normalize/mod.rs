@@ -25,6 +25,9 @@ pub struct SeriesIndex<'a> {
     pub expo: &'a Exposition,
     families: HashMap<String, FamilyEntry>,
     names: Vec<String>,
+    /// The role of each distinct sample name (`Exposition::names` order), computed
+    /// once so signal computation never re-derives it per sample.
+    roles: Vec<SampleRole>,
 }
 
 impl<'a> SeriesIndex<'a> {
@@ -43,11 +46,19 @@ impl<'a> SeriesIndex<'a> {
         }
         names.sort_unstable();
         names.dedup();
+        let roles = expo.names.iter().map(|n| expo.family_of(n).1).collect();
         SeriesIndex {
             expo,
             families,
             names,
+            roles,
         }
+    }
+
+    /// The role of a sample within its family (`_total`, `_bucket`, …).
+    pub fn role(&self, sample: u32) -> SampleRole {
+        let name = self.expo.samples[sample as usize].name as usize;
+        self.roles.get(name).copied().unwrap_or(SampleRole::Value)
     }
 
     /// Every distinct family and sample name.
@@ -57,6 +68,42 @@ impl<'a> SeriesIndex<'a> {
 
     pub fn family(&self, name: &str) -> Option<&FamilyEntry> {
         self.families.get(name)
+    }
+
+    pub fn family_count(&self) -> usize {
+        self.families.len()
+    }
+
+    /// Label keys present on any sample of a family, sorted.
+    pub fn label_keys(&self, family: &str) -> Vec<&'a str> {
+        let mut keys: Vec<&str> = Vec::new();
+        if let Some(f) = self.families.get(family) {
+            for &i in &f.samples {
+                for (k, _) in self.expo.labels(&self.expo.samples[i as usize]) {
+                    if k != "le" && k != "quantile" && !keys.contains(&k) {
+                        keys.push(k);
+                    }
+                }
+            }
+        }
+        keys.sort_unstable();
+        keys
+    }
+
+    /// Distinct values of a label key over a family's samples, sorted.
+    pub fn label_values(&self, family: &str, key: &str) -> Vec<&'a str> {
+        let mut values: Vec<&str> = Vec::new();
+        if let Some(f) = self.families.get(family) {
+            for &i in &f.samples {
+                if let Some(v) = self.expo.label(&self.expo.samples[i as usize], key) {
+                    if !values.contains(&v) {
+                        values.push(v);
+                    }
+                }
+            }
+        }
+        values.sort_unstable();
+        values
     }
 
     /// Distinct names matching a pattern, sorted.
@@ -78,7 +125,7 @@ impl<'a> SeriesIndex<'a> {
 
     /// Family names matching a pattern; an exact counter name written with `_total`
     /// also finds its family.
-    fn matching_families<'s>(&'s self, pattern: &Pattern) -> Vec<&'s str> {
+    pub fn matching_families<'s>(&'s self, pattern: &Pattern) -> Vec<&'s str> {
         let mut out: Vec<&str> = self
             .matching(pattern)
             .into_iter()
@@ -200,11 +247,9 @@ pub fn compute_signal(spec: &SignalSpec, index: &SeriesIndex) -> Option<SignalVa
             .collect();
         let family = families[0].to_owned();
         return Some(match spec.kind {
-            SignalType::Counter => counter_value(index.expo, &samples, family, spelling),
-            SignalType::Gauge => {
-                gauge_value(index.expo, &samples, spec.aggregate, family, spelling)
-            }
-            SignalType::Histogram => histogram_value(index.expo, &samples, family, spelling),
+            SignalType::Counter => counter_value(index, &samples, family, spelling),
+            SignalType::Gauge => gauge_value(index, &samples, spec.aggregate, family, spelling),
+            SignalType::Histogram => histogram_value(index, &samples, family, spelling),
             SignalType::Info => SignalValue {
                 value: Some(1.0),
                 family,
@@ -231,21 +276,17 @@ fn first_line(expo: &Exposition, samples: &[u32]) -> u32 {
         .map_or(0, |&i| expo.samples[i as usize].line)
 }
 
-fn role(expo: &Exposition, sample: u32) -> SampleRole {
-    let s = &expo.samples[sample as usize];
-    expo.family_of(expo.name(s)).1
-}
-
 fn counter_value(
-    expo: &Exposition,
+    index: &SeriesIndex,
     samples: &[u32],
     family: String,
     spelling: Spelling,
 ) -> SignalValue {
+    let expo = index.expo;
     let used: Vec<u32> = samples
         .iter()
         .copied()
-        .filter(|&i| matches!(role(expo, i), SampleRole::Total | SampleRole::Value))
+        .filter(|&i| matches!(index.role(i), SampleRole::Total | SampleRole::Value))
         .collect();
     let total = used
         .iter()
@@ -263,16 +304,17 @@ fn counter_value(
 }
 
 fn gauge_value(
-    expo: &Exposition,
+    index: &SeriesIndex,
     samples: &[u32],
     aggregate: Aggregate,
     family: String,
     spelling: Spelling,
 ) -> SignalValue {
+    let expo = index.expo;
     let used: Vec<u32> = samples
         .iter()
         .copied()
-        .filter(|&i| role(expo, i) == SampleRole::Value)
+        .filter(|&i| index.role(i) == SampleRole::Value)
         .collect();
     let values: Vec<f64> = used
         .iter()
@@ -300,16 +342,17 @@ fn gauge_value(
 }
 
 fn histogram_value(
-    expo: &Exposition,
+    index: &SeriesIndex,
     samples: &[u32],
     family: String,
     spelling: Spelling,
 ) -> SignalValue {
+    let expo = index.expo;
     let mut buckets: Vec<(f64, f64)> = Vec::new();
     let (mut count, mut sum, mut series) = (0.0, 0.0, 0);
     for &i in samples {
         let s = &expo.samples[i as usize];
-        match role(expo, i) {
+        match index.role(i) {
             SampleRole::Bucket => {
                 let Some(le) = expo.label(s, "le").and_then(parse_le) else {
                     continue;

@@ -69,6 +69,8 @@ pub struct EngineDef {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// What the system is in a serving stack; shown beside each detection.
+    pub role: SystemRole,
     pub detection: Detection,
     /// Labels that identify a model or engine instance (`model_name`, `engine`).
     #[serde(default)]
@@ -82,6 +84,31 @@ pub struct EngineDef {
     pub connector_labels: Vec<String>,
     /// Canonical signal name (`ttft`, `queue_waiting`, ...) to where it is exported.
     pub signals: BTreeMap<String, SignalDef>,
+}
+
+/// The part a detected system plays; one scrape may hold several (a Dynamo vLLM
+/// worker serves `dynamo_component_*`, `vllm:*` and `lmcache:*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemRole {
+    /// An inference engine (vLLM, SGLang, TensorRT-LLM).
+    Engine,
+    /// A KV cache layer (LMCache embedded or MP server, KVBM).
+    KvCache,
+    /// A cache or cluster coordinator (LMCache coordinator).
+    Coordinator,
+    /// An HTTP frontend in front of workers (Dynamo frontend).
+    Frontend,
+    /// A request router (Dynamo router).
+    Router,
+    /// A worker runtime wrapping an engine (Dynamo component).
+    WorkerRuntime,
+    /// A gateway / endpoint picker (llm-d EPP, Gateway API inference extension).
+    Gateway,
+    /// A KV-cache indexer (llm-d).
+    KvIndexer,
+    /// A general inference server (Triton).
+    InferenceServer,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]

@@ -99,6 +99,8 @@ pub struct EndpointReport {
 pub struct EngineDetection {
     pub id: String,
     pub name: String,
+    /// The part the system plays in the stack.
+    pub role: crate::pack::model::SystemRole,
     /// Noisy-or of the weights of the evidence that matched, 0..1.
     pub confidence: f64,
     /// True when chosen with `--engine` rather than detected.
@@ -273,17 +275,142 @@ pub fn to_sorted_json<T: Serialize>(value: &T) -> String {
 
 /// The JSON Schema of the check report, generated from the structs above.
 pub fn check_report_schema() -> serde_json::Value {
+    root_schema::<CheckReport>("check-report")
+}
+
+/// `schema_version` of the `path-trace` report.
+pub const PATH_TRACE_SCHEMA_VERSION: &str = "inferguard.path-trace/v1";
+
+/// The report `inferguard path-trace` writes.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct PathTraceReport {
+    /// Always `inferguard.path-trace/v1` for this layout.
+    pub schema_version: String,
+    pub tool: ToolInfo,
+    pub packs: Vec<PackInfo>,
+    pub inputs: Vec<InputReport>,
+    pub endpoints: Vec<PathTraceEndpoint>,
+    pub summary: PathTraceSummary,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct PathTraceEndpoint {
+    pub endpoint: String,
+    pub source: String,
+    /// The best support level of any system on the endpoint.
+    pub support_level: SupportLevel,
+    /// True when no serving system could be identified; the finding
+    /// `engine_unidentified` fires with it.
+    pub engine_unidentified: bool,
+    /// Every system detected, highest confidence first, with its evidence.
+    pub systems: Vec<SystemTrace>,
+    /// Detection evidence per system id.
+    pub detection: Vec<EngineDetection>,
+    /// Findings that fired on the endpoint (detection and mismatch findings among them).
+    pub findings: Vec<FindingOutcome>,
+}
+
+/// How far request latency can be followed on an endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SupportLevel {
+    /// No TTFT or TPOT source at all.
+    Unsupported,
+    /// TTFT/TPOT families exist without request or session identity labels.
+    AggregateOnly,
+    /// Latency families carry the request/session identity labels the pack declares.
+    PerSession,
+}
+
+impl SupportLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SupportLevel::Unsupported => "unsupported",
+            SupportLevel::AggregateOnly => "aggregate_only",
+            SupportLevel::PerSession => "per_session",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct SystemTrace {
+    pub id: String,
+    pub name: String,
+    pub role: crate::pack::model::SystemRole,
+    pub confidence: f64,
+    pub forced: bool,
+    pub support_level: SupportLevel,
+    /// Families present that the pack maps to TTFT.
+    pub ttft_sources: Vec<String>,
+    /// Families present that the pack maps to TPOT (or inter-token latency).
+    pub tpot_sources: Vec<String>,
+    /// Identity labels (model, engine index, …) found on the system's families.
+    pub identity_labels: Vec<String>,
+    /// Per-request/session labels found on latency families.
+    pub session_labels: Vec<String>,
+    /// KV-transfer connector names read from labels.
+    pub connectors: Vec<ConnectorLabel>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct ConnectorLabel {
+    pub label: String,
+    pub value: String,
+    pub family: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
+pub struct PathTraceSummary {
+    pub endpoints: usize,
+    pub unidentified: usize,
+    /// Endpoints per support level.
+    pub support_levels: BTreeMap<String, usize>,
+    /// Endpoints on which each system was detected.
+    pub systems: BTreeMap<String, usize>,
+}
+
+impl PathTraceSummary {
+    pub fn from_endpoints(endpoints: &[PathTraceEndpoint]) -> Self {
+        let mut s = PathTraceSummary {
+            endpoints: endpoints.len(),
+            ..Self::default()
+        };
+        for level in [
+            SupportLevel::Unsupported,
+            SupportLevel::AggregateOnly,
+            SupportLevel::PerSession,
+        ] {
+            s.support_levels.insert(level.as_str().to_owned(), 0);
+        }
+        for ep in endpoints {
+            s.unidentified += usize::from(ep.engine_unidentified);
+            *s.support_levels
+                .entry(ep.support_level.as_str().to_owned())
+                .or_default() += 1;
+            for sys in &ep.systems {
+                *s.systems.entry(sys.id.clone()).or_default() += 1;
+            }
+        }
+        s
+    }
+}
+
+/// The JSON Schema of the path-trace report.
+pub fn path_trace_report_schema() -> serde_json::Value {
+    root_schema::<PathTraceReport>("path-trace-report")
+}
+
+fn root_schema<T: JsonSchema>(name: &str) -> serde_json::Value {
     let schema = schemars::generate::SchemaSettings::draft2020_12()
         .into_generator()
-        .into_root_schema_for::<CheckReport>();
+        .into_root_schema_for::<T>();
     let mut v = serde_json::to_value(schema).expect("schemas serialize");
     if let Some(obj) = v.as_object_mut() {
         obj.insert(
             "$id".to_owned(),
-            serde_json::Value::String(
-                "https://github.com/inferguard/inferguard/schemas/check-report.schema.json"
-                    .to_owned(),
-            ),
+            serde_json::Value::String(format!(
+                "https://github.com/inferguard/inferguard/schemas/{name}.schema.json"
+            )),
         );
     }
     v

@@ -170,3 +170,127 @@ pub fn markdown(report: &CheckReport) -> String {
     }
     out
 }
+
+/// Terminal text for path-trace: one block per endpoint, one line per system.
+pub fn path_trace_human(report: &super::PathTraceReport) -> String {
+    let mut out = String::new();
+    for ep in &report.endpoints {
+        let _ = writeln!(
+            out,
+            "endpoint {}  support={}",
+            ep.endpoint,
+            ep.support_level.as_str()
+        );
+        if ep.engine_unidentified {
+            let _ = writeln!(
+                out,
+                "  engine_unidentified: no serving-system metrics recognised"
+            );
+        }
+        for s in &ep.systems {
+            let forced = if s.forced { ", forced" } else { "" };
+            let _ = writeln!(
+                out,
+                "  {:<22} {:<16} {:.2}{forced}  {}",
+                s.name,
+                role_str(s.role),
+                s.confidence,
+                s.support_level.as_str()
+            );
+            let list = |v: &[String]| {
+                if v.is_empty() {
+                    "-".to_owned()
+                } else {
+                    v.join(", ")
+                }
+            };
+            let _ = writeln!(
+                out,
+                "      ttft: {}   tpot: {}",
+                list(&s.ttft_sources),
+                list(&s.tpot_sources)
+            );
+            if !s.identity_labels.is_empty() || !s.session_labels.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "      identity labels: {}   session labels: {}",
+                    list(&s.identity_labels),
+                    list(&s.session_labels)
+                );
+            }
+            for c in &s.connectors {
+                let _ = writeln!(
+                    out,
+                    "      connector: {}={} (on {})",
+                    c.label, c.value, c.family
+                );
+            }
+        }
+        for f in &ep.findings {
+            let _ = writeln!(
+                out,
+                "  {} {}: {}",
+                f.severity.as_str(),
+                f.code,
+                f.message.as_deref().unwrap_or("")
+            );
+        }
+    }
+    let s = &report.summary;
+    let levels: Vec<String> = s
+        .support_levels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "summary: endpoints={} unidentified={} {}",
+        s.endpoints,
+        s.unidentified,
+        levels.join(" ")
+    );
+    out
+}
+
+/// Markdown for path-trace: one table row per system.
+pub fn path_trace_markdown(report: &super::PathTraceReport) -> String {
+    let mut out = String::from("# inferguard path-trace\n\n| endpoint | system | role | confidence | support | TTFT source | TPOT source | connector |\n|---|---|---|---|---|---|---|---|\n");
+    for ep in &report.endpoints {
+        if ep.systems.is_empty() {
+            let _ = writeln!(
+                out,
+                "| {} | engine_unidentified | - | - | {} | - | - | - |",
+                md_cell(&ep.endpoint),
+                ep.support_level.as_str()
+            );
+        }
+        for s in &ep.systems {
+            let connectors: Vec<String> = s
+                .connectors
+                .iter()
+                .map(|c| format!("{}={}", c.label, c.value))
+                .collect();
+            let dash = |v: String| if v.is_empty() { "-".to_owned() } else { v };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.2} | {} | {} | {} | {} |",
+                md_cell(&ep.endpoint),
+                md_cell(&s.name),
+                role_str(s.role),
+                s.confidence,
+                s.support_level.as_str(),
+                dash(md_cell(&s.ttft_sources.join(", "))),
+                dash(md_cell(&s.tpot_sources.join(", "))),
+                dash(md_cell(&connectors.join(", ")))
+            );
+        }
+    }
+    out
+}
+
+fn role_str(role: crate::pack::model::SystemRole) -> String {
+    serde_json::to_value(role)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}

@@ -1,0 +1,104 @@
+//! `inferguard path-trace`: per endpoint, which systems run there, where TTFT and
+//! TPOT come from, and how far a request can be followed.
+
+use super::output::{self, Format};
+use super::{load_registry, resolve_engine, Outcome};
+use crate::eval::trace::trace_systems;
+use crate::eval::{evaluate_index, pack_infos, parse_inputs, Endpoint, EvalOptions};
+use crate::normalize::SeriesIndex;
+use crate::report::{
+    render, to_sorted_json, PathTraceEndpoint, PathTraceReport, PathTraceSummary, Status,
+    SupportLevel, ToolInfo, PATH_TRACE_SCHEMA_VERSION,
+};
+use anyhow::bail;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct PathTraceArgs {
+    /// Scrape files, packet directories, or `-` for standard input.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    /// Skip detection and treat every endpoint as this engine (a mismatch is a finding).
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Same as `--format json`.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the report here (atomically) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn run(rules: &[PathBuf], args: PathTraceArgs) -> anyhow::Result<Outcome> {
+    let registry = load_registry(rules)?;
+    let options = EvalOptions {
+        forced_engine: resolve_engine(&registry, args.engine.as_deref())?,
+    };
+    let inputs = crate::evidence::read_inputs(&args.inputs)?;
+    let parsed = parse_inputs(&inputs);
+    let mut endpoints = Vec::new();
+    for p in &parsed {
+        let Some(expo) = &p.expo else {
+            eprintln!(
+                "warning: {}: {}",
+                p.report.source,
+                p.report.error.as_deref().unwrap_or("")
+            );
+            continue;
+        };
+        let index = SeriesIndex::new(expo);
+        let endpoint = Endpoint {
+            name: p.input.endpoint.clone(),
+            source: p.input.source.clone(),
+            expo,
+        };
+        let evaluated = evaluate_index(&registry, &endpoint, &index, &options);
+        let systems = trace_systems(&registry, &index, &evaluated.engines);
+        endpoints.push(PathTraceEndpoint {
+            endpoint: evaluated.endpoint,
+            source: evaluated.source,
+            support_level: systems
+                .iter()
+                .map(|s| s.support_level)
+                .max()
+                .unwrap_or(SupportLevel::Unsupported),
+            engine_unidentified: evaluated.engine_unidentified,
+            systems,
+            detection: evaluated.engines,
+            findings: evaluated
+                .findings
+                .into_iter()
+                .filter(|f| f.status == Status::Fired)
+                .collect(),
+        });
+    }
+    if endpoints.is_empty() {
+        let first = parsed.iter().find_map(|p| {
+            p.report
+                .error
+                .as_ref()
+                .map(|e| format!("{}: {e}", p.report.source))
+        });
+        bail!(
+            "{}",
+            first.unwrap_or_else(|| "no input could be read".to_owned())
+        );
+    }
+    let report = PathTraceReport {
+        schema_version: PATH_TRACE_SCHEMA_VERSION.to_owned(),
+        tool: ToolInfo::current(),
+        packs: pack_infos(&registry),
+        inputs: parsed.into_iter().map(|p| p.report).collect(),
+        summary: PathTraceSummary::from_endpoints(&endpoints),
+        endpoints,
+    };
+    let text = match output::choose(args.format, args.json) {
+        Format::Json => to_sorted_json(&report),
+        Format::Markdown => render::path_trace_markdown(&report),
+        Format::Human => render::path_trace_human(&report),
+    };
+    output::emit(&text, args.output.as_deref())?;
+    Ok(Outcome::Ok)
+}
