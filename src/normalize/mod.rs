@@ -162,6 +162,7 @@ pub struct SignalSpec {
     pub legacy: Vec<Pattern>,
     pub aggregate: Aggregate,
     pub labels: Vec<(String, String)>,
+    pub group_by: Vec<String>,
 }
 
 /// Histogram statistics over the merged buckets of every matching series.
@@ -191,6 +192,20 @@ pub struct SignalValue {
     #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub histogram: Option<HistogramStats>,
+    /// Per-group values when the signal declares `group_by` (counters and gauges:
+    /// the same aggregation per group; histograms: the mean per group).
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupValue>,
+}
+
+/// A signal's value over the series sharing one combination of `group_by` labels.
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct GroupValue {
+    /// `label=value` pairs, in `group_by` order; a missing label is `""`.
+    pub labels: Vec<(String, String)>,
+    pub value: Option<f64>,
+    pub series: usize,
 }
 
 /// Variables a signal of this type offers to expressions, as `(suffix, description)`.
@@ -235,7 +250,7 @@ pub fn compute_signal(spec: &SignalSpec, index: &SeriesIndex) -> Option<SignalVa
         .map(|p| (p, Spelling::Current))
         .chain(spec.legacy.iter().map(|p| (p, Spelling::Legacy)));
     for (pattern, spelling) in candidates {
-        let families = index.matching_families(pattern);
+        let families = families_with_variants(index, pattern, &spec.unit);
         if families.is_empty() {
             continue;
         }
@@ -246,21 +261,97 @@ pub fn compute_signal(spec: &SignalSpec, index: &SeriesIndex) -> Option<SignalVa
             .filter(|&i| label_filter_holds(index.expo, i, &spec.labels))
             .collect();
         let family = families[0].to_owned();
-        return Some(match spec.kind {
-            SignalType::Counter => counter_value(index, &samples, family, spelling),
-            SignalType::Gauge => gauge_value(index, &samples, spec.aggregate, family, spelling),
-            SignalType::Histogram => histogram_value(index, &samples, family, spelling),
-            SignalType::Info => SignalValue {
-                value: Some(1.0),
-                family,
-                spelling,
-                series: samples.len(),
-                line: first_line(index.expo, &samples),
-                histogram: None,
-            },
-        });
+        let mut value = value_of(spec, index, &samples, family, spelling);
+        if !spec.group_by.is_empty() {
+            value.groups = groups_of(spec, index, &samples, spelling);
+        }
+        return Some(value);
     }
     None
+}
+
+/// Exact names also match their unit-suffix variants: OTel exporters append the unit
+/// (`lmcache_mp_l1_read_chunks_total`) where older ones did not, and the reverse.
+fn families_with_variants<'s>(
+    index: &'s SeriesIndex,
+    pattern: &Pattern,
+    unit: &str,
+) -> Vec<&'s str> {
+    let found = index.matching_families(pattern);
+    if !found.is_empty() || unit.is_empty() {
+        return found;
+    }
+    let Pattern::Exact(name) = pattern else {
+        return found;
+    };
+    let suffix = format!("_{unit}");
+    let variant = match name.strip_suffix(&suffix) {
+        Some(base) => base.to_owned(),
+        None => format!("{name}{suffix}"),
+    };
+    index.matching_families(&Pattern::Exact(variant))
+}
+
+fn groups_of(
+    spec: &SignalSpec,
+    index: &SeriesIndex,
+    samples: &[u32],
+    spelling: Spelling,
+) -> Vec<GroupValue> {
+    let mut keys: Vec<Vec<(String, String)>> = Vec::new();
+    let mut members: Vec<Vec<u32>> = Vec::new();
+    for &i in samples {
+        let s = &index.expo.samples[i as usize];
+        let key: Vec<(String, String)> = spec
+            .group_by
+            .iter()
+            .map(|k| (k.clone(), index.expo.label(s, k).unwrap_or("").to_owned()))
+            .collect();
+        match keys.iter().position(|k| *k == key) {
+            Some(at) => members[at].push(i),
+            None => {
+                keys.push(key);
+                members.push(vec![i]);
+            }
+        }
+    }
+    let mut out: Vec<GroupValue> = keys
+        .into_iter()
+        .zip(members)
+        .map(|(labels, m)| {
+            let v = value_of(spec, index, &m, String::new(), spelling);
+            GroupValue {
+                labels,
+                value: v.value,
+                series: v.series,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    out
+}
+
+fn value_of(
+    spec: &SignalSpec,
+    index: &SeriesIndex,
+    samples: &[u32],
+    family: String,
+    spelling: Spelling,
+) -> SignalValue {
+    match spec.kind {
+        SignalType::Counter => counter_value(index, samples, family, spelling),
+        SignalType::Gauge => gauge_value(index, samples, spec.aggregate, family, spelling),
+        SignalType::Histogram => histogram_value(index, samples, family, spelling),
+        SignalType::Info => SignalValue {
+            value: Some(1.0),
+            family,
+            spelling,
+            series: samples.len(),
+            line: first_line(index.expo, samples),
+            histogram: None,
+            groups: Vec::new(),
+        },
+    }
 }
 
 fn label_filter_holds(expo: &Exposition, sample: u32, labels: &[(String, String)]) -> bool {
@@ -300,6 +391,7 @@ fn counter_value(
         series: used.len(),
         line: first_line(expo, &used),
         histogram: None,
+        groups: Vec::new(),
     }
 }
 
@@ -338,6 +430,7 @@ fn gauge_value(
         series: used.len(),
         line: first_line(expo, &used),
         histogram: None,
+        groups: Vec::new(),
     }
 }
 
@@ -387,6 +480,7 @@ fn histogram_value(
         series,
         line: first_line(expo, samples),
         histogram: Some(stats),
+        groups: Vec::new(),
     }
 }
 
@@ -429,6 +523,119 @@ pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evidence::prometheus::{parse, ParseOptions};
+
+    fn spec(kind: SignalType, unit: &str, names: &[&str], legacy: &[&str]) -> SignalSpec {
+        SignalSpec {
+            name: "s".to_owned(),
+            kind,
+            unit: unit.to_owned(),
+            current: names.iter().map(|n| Pattern::parse(n).unwrap()).collect(),
+            legacy: legacy.iter().map(|n| Pattern::parse(n).unwrap()).collect(),
+            aggregate: Aggregate::Sum,
+            labels: Vec::new(),
+            group_by: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn counters_sum_total_samples_and_skip_created() {
+        let text = "# TYPE a counter\na_total{m=\"x\"} 3\na_created{m=\"x\"} 1700000000\na_total{m=\"y\"} 4\n";
+        let expo = parse(text.as_bytes(), &ParseOptions::default());
+        let index = SeriesIndex::new(&expo);
+        let v = compute_signal(&spec(SignalType::Counter, "", &["a"], &[]), &index).unwrap();
+        assert_eq!(v.value, Some(7.0));
+        assert_eq!(v.series, 2);
+        assert_eq!(v.spelling, Spelling::Current);
+    }
+
+    #[test]
+    fn unit_suffix_variants_match_both_ways() {
+        let text = "# TYPE lmcache_mp_l1_read_chunks counter\nlmcache_mp_l1_read_chunks_total 5\n";
+        let expo = parse(text.as_bytes(), &ParseOptions::default());
+        let index = SeriesIndex::new(&expo);
+        let without_unit = spec(SignalType::Counter, "chunks", &["lmcache_mp_l1_read"], &[]);
+        assert_eq!(
+            compute_signal(&without_unit, &index).unwrap().value,
+            Some(5.0)
+        );
+        let text = "lmcache_mp_l1_read_total 6\n";
+        let expo = parse(text.as_bytes(), &ParseOptions::default());
+        let index = SeriesIndex::new(&expo);
+        let with_unit = spec(
+            SignalType::Counter,
+            "chunks",
+            &["lmcache_mp_l1_read_chunks"],
+            &[],
+        );
+        assert_eq!(compute_signal(&with_unit, &index).unwrap().value, Some(6.0));
+    }
+
+    #[test]
+    fn legacy_spelling_only_when_no_current_one() {
+        let text = "vllm:gpu_cache_usage_perc 0.5\n";
+        let expo = parse(text.as_bytes(), &ParseOptions::default());
+        let index = SeriesIndex::new(&expo);
+        let s = spec(
+            SignalType::Gauge,
+            "ratio",
+            &["vllm:kv_cache_usage_perc"],
+            &["vllm:gpu_cache_usage_perc"],
+        );
+        let v = compute_signal(&s, &index).unwrap();
+        assert_eq!((v.value, v.spelling), (Some(0.5), Spelling::Legacy));
+        let both = "vllm:gpu_cache_usage_perc 0.5\nvllm:kv_cache_usage_perc 0.7\n";
+        let expo = parse(both.as_bytes(), &ParseOptions::default());
+        let index = SeriesIndex::new(&expo);
+        let v = compute_signal(&s, &index).unwrap();
+        assert_eq!((v.value, v.spelling), (Some(0.7), Spelling::Current));
+    }
+
+    #[test]
+    fn groups_split_by_label() {
+        let text = "# TYPE r counter\nr_total{model_name=\"a\",engine=\"0\"} 1\nr_total{model_name=\"a\",engine=\"1\"} 2\nr_total{model_name=\"b\",engine=\"0\"} 5\n";
+        let expo = parse(text.as_bytes(), &ParseOptions::default());
+        let index = SeriesIndex::new(&expo);
+        let mut s = spec(SignalType::Counter, "", &["r"], &[]);
+        s.group_by = vec!["model_name".to_owned()];
+        let v = compute_signal(&s, &index).unwrap();
+        assert_eq!(v.value, Some(8.0));
+        let groups: Vec<(String, Option<f64>)> = v
+            .groups
+            .iter()
+            .map(|g| (g.labels[0].1.clone(), g.value))
+            .collect();
+        assert_eq!(
+            groups,
+            vec![("a".to_owned(), Some(3.0)), ("b".to_owned(), Some(5.0))]
+        );
+    }
+
+    #[test]
+    fn histogram_stats_merge_series_by_le() {
+        let text = "# TYPE h histogram\nh_bucket{e=\"0\",le=\"0.1\"} 2\nh_bucket{e=\"0\",le=\"+Inf\"} 4\nh_sum{e=\"0\"} 1.0\nh_count{e=\"0\"} 4\nh_bucket{e=\"1\",le=\"0.1\"} 2\nh_bucket{e=\"1\",le=\"+Inf\"} 6\nh_sum{e=\"1\"} 2.0\nh_count{e=\"1\"} 6\n";
+        let expo = parse(text.as_bytes(), &ParseOptions::default());
+        let index = SeriesIndex::new(&expo);
+        let v =
+            compute_signal(&spec(SignalType::Histogram, "seconds", &["h"], &[]), &index).unwrap();
+        let h = v.histogram.unwrap();
+        assert_eq!((h.count, h.sum), (10.0, 3.0));
+        assert_eq!(v.value, Some(0.3));
+        assert_eq!(h.p50, Some(0.1)); // rank 5 falls in +Inf: highest finite bound
+        assert_eq!(h.p50.map(|_| v.series), Some(2));
+    }
+
+    #[test]
+    fn histogram_without_observations_has_no_mean() {
+        let text = "# TYPE h histogram\nh_bucket{le=\"0.1\"} 0\nh_bucket{le=\"+Inf\"} 0\nh_sum 0\nh_count 0\n";
+        let expo = parse(text.as_bytes(), &ParseOptions::default());
+        let index = SeriesIndex::new(&expo);
+        let v =
+            compute_signal(&spec(SignalType::Histogram, "seconds", &["h"], &[]), &index).unwrap();
+        assert_eq!(v.value, None);
+        assert_eq!(v.variable("_count"), Some(0.0));
+        assert_eq!(v.variable("_p99"), None);
+    }
 
     #[test]
     fn quantile_interpolates_like_prometheus() {

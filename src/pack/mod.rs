@@ -737,6 +737,7 @@ fn check_engine(
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            group_by: sig.group_by.clone(),
         });
     }
     (diags.len() == before).then(|| EngineRule {

@@ -185,6 +185,10 @@ pub struct SignalDef {
     /// Only series whose labels have these exact values.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Also report the value per distinct combination of these labels (e.g.
+    /// `[model_name]`); rules still read the aggregate over all series.
+    #[serde(default)]
+    pub group_by: Vec<String>,
 }
 
 /// `kind: findings` — diagnostics, each with its docs and its own test cases.
