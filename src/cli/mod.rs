@@ -106,16 +106,20 @@ fn load_registry(overrides: &[PathBuf]) -> anyhow::Result<crate::pack::Registry>
     })
 }
 
-/// `--engine auto|ID`: `None` for auto, the id when a pack declares it.
+/// `--engine auto|ID|PACK`: `None` for auto, the value when it names an engine or a
+/// pack with engines.
 fn resolve_engine(
     registry: &crate::pack::Registry,
     engine: Option<&str>,
 ) -> anyhow::Result<Option<String>> {
     match engine {
         None | Some("auto") => Ok(None),
-        Some(id) if registry.engine(id).is_some() => Ok(Some(id.to_owned())),
+        Some(id) if !registry.engines_for(id).is_empty() => Ok(Some(id.to_owned())),
         Some(id) => {
-            let known: Vec<&str> = registry.engines.iter().map(|e| e.def.id.as_str()).collect();
+            let mut known: Vec<&str> = registry.engines.iter().map(|e| e.def.id.as_str()).collect();
+            known.extend(registry.engines.iter().map(|e| e.pack.as_str()));
+            known.sort_unstable();
+            known.dedup();
             anyhow::bail!(
                 "--engine {id}: unknown engine (known: auto, {})",
                 known.join(", ")

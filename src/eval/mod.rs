@@ -19,7 +19,8 @@ use std::collections::BTreeMap;
 /// What the operator told us about the evaluation.
 #[derive(Clone, Debug, Default)]
 pub struct EvalOptions {
-    /// `--engine X`: skip detection and check the scrape looks like X.
+    /// `--engine X`: skip detection and check the scrape looks like X, an engine id
+    /// or a pack id naming all its engines (`lmcache`, `dynamo`, `llm-d`).
     pub forced_engine: Option<String>,
 }
 
@@ -105,15 +106,27 @@ pub fn evaluate_index(
 ) -> EndpointReport {
     let mut mismatch = false;
     let engines = match &options.forced_engine {
-        Some(id) => match registry.engine(id) {
-            Some(engine) => {
-                let mut d = score_engine(engine, index);
-                mismatch = d.confidence < engine.def.detection.min_confidence;
-                d.forced = true;
-                vec![d]
-            }
-            None => Vec::new(),
-        },
+        Some(x) => {
+            // Every engine X names, scored; those that look present are kept, and when
+            // none does the scrape does not look like X at all.
+            let scored: Vec<(EngineDetection, bool)> = registry
+                .engines_for(x)
+                .into_iter()
+                .map(|e| {
+                    let mut d = score_engine(e, index);
+                    d.forced = true;
+                    let present = d.confidence >= e.def.detection.min_confidence;
+                    (d, present)
+                })
+                .collect();
+            mismatch = !scored.iter().any(|(_, present)| *present);
+            let single = scored.len() == 1;
+            scored
+                .into_iter()
+                .filter(|(_, present)| *present || single)
+                .map(|(d, _)| d)
+                .collect()
+        }
         None => detect(registry, index),
     };
 

@@ -5,6 +5,7 @@
 //! connector its labels name. All names come from engine packs.
 
 use crate::normalize::SeriesIndex;
+use crate::pack::model::SystemRole;
 use crate::pack::{EngineRule, Registry};
 use crate::report::{ConnectorLabel, EngineDetection, SupportLevel, SystemTrace};
 
@@ -42,7 +43,16 @@ fn trace_system(
             }
         }
     }
-    let support_level = if latency.is_empty() {
+    let serves_requests = matches!(
+        engine.def.role,
+        SystemRole::Engine
+            | SystemRole::Frontend
+            | SystemRole::Gateway
+            | SystemRole::InferenceServer
+    );
+    let support_level = if latency.is_empty() && !serves_requests {
+        SupportLevel::NotApplicable
+    } else if latency.is_empty() {
         SupportLevel::Unsupported
     } else if session_labels.is_empty() {
         SupportLevel::AggregateOnly

@@ -123,8 +123,9 @@ impl<'a> SeriesIndex<'a> {
         }
     }
 
-    /// Family names matching a pattern; an exact counter name written with `_total`
-    /// also finds its family.
+    /// Family names matching a pattern. An exact counter name finds its family
+    /// whichever way the exporter declared it: prometheus_client writes
+    /// `# TYPE x_total counter`, OpenMetrics and hand-written text `# TYPE x counter`.
     pub fn matching_families<'s>(&'s self, pattern: &Pattern) -> Vec<&'s str> {
         let mut out: Vec<&str> = self
             .matching(pattern)
@@ -133,10 +134,12 @@ impl<'a> SeriesIndex<'a> {
             .collect();
         if out.is_empty() {
             if let Pattern::Exact(n) = pattern {
-                if let Some(base) = n.strip_suffix("_total") {
-                    if let Some((k, _)) = self.families.get_key_value(base) {
-                        out.push(k.as_str());
-                    }
+                let other = match n.strip_suffix("_total") {
+                    Some(base) => base.to_owned(),
+                    None => format!("{n}_total"),
+                };
+                if let Some((k, _)) = self.families.get_key_value(&other) {
+                    out.push(k.as_str());
                 }
             }
         }
@@ -547,6 +550,21 @@ mod tests {
         assert_eq!(v.value, Some(7.0));
         assert_eq!(v.series, 2);
         assert_eq!(v.spelling, Spelling::Current);
+    }
+
+    #[test]
+    fn counter_declared_with_total_is_found_by_its_base_name() {
+        // prometheus_client's text format: `# TYPE x_total counter`.
+        let text =
+            "# TYPE vllm:prompt_tokens_total counter\nvllm:prompt_tokens_total{engine=\"0\"} 42\n";
+        let expo = parse(text.as_bytes(), &ParseOptions::default());
+        let index = SeriesIndex::new(&expo);
+        let v = compute_signal(
+            &spec(SignalType::Counter, "tokens", &["vllm:prompt_tokens"], &[]),
+            &index,
+        )
+        .unwrap();
+        assert_eq!(v.value, Some(42.0));
     }
 
     #[test]

@@ -180,6 +180,19 @@ impl Registry {
         self.engines.iter().find(|e| e.def.id == id)
     }
 
+    /// The engines `--engine X` names: the engine with id X, or every engine of the
+    /// pack X (`-` ignored, so `llm-d` names pack `llmd`).
+    pub fn engines_for(&self, x: &str) -> Vec<&EngineRule> {
+        if let Some(e) = self.engine(x) {
+            return vec![e];
+        }
+        let plain = |s: &str| s.replace('-', "");
+        self.engines
+            .iter()
+            .filter(|e| plain(&e.pack) == plain(x))
+            .collect()
+    }
+
     pub fn finding(&self, code: &str) -> Option<&FindingRule> {
         self.findings.iter().find(|f| f.def.code == code)
     }

@@ -314,6 +314,10 @@ pub struct PathTraceEndpoint {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SupportLevel {
+    /// A system that does not serve requests itself (KV cache, coordinator, KV
+    /// indexer, worker runtime, router): latency is not its to report. Never an
+    /// endpoint's level.
+    NotApplicable,
     /// No TTFT or TPOT source at all.
     Unsupported,
     /// TTFT/TPOT families exist without request or session identity labels.
@@ -325,6 +329,7 @@ pub enum SupportLevel {
 impl SupportLevel {
     pub fn as_str(self) -> &'static str {
         match self {
+            SupportLevel::NotApplicable => "not_applicable",
             SupportLevel::Unsupported => "unsupported",
             SupportLevel::AggregateOnly => "aggregate_only",
             SupportLevel::PerSession => "per_session",

@@ -1,0 +1,468 @@
+//! Rule packs end to end: broken packs report every mistake at `file:line:col`, the
+//! shipped packs load and pass their own cases, a `--rules` pack overrides a shipped
+//! one (and the report says so), and an endless rule is stopped without stopping the
+//! others.
+//!
+//! The broken packs live in `fixtures/packs/invalid/<mistake>/`, each with an
+//! `expected.txt` (format in that folder's README): adding a case is adding a folder.
+
+use inferguard::eval::rule_tests::run_rule_tests;
+use inferguard::eval::{evaluate_endpoint, Endpoint, EvalOptions};
+use inferguard::evidence::prometheus::{parse, ParseOptions};
+use inferguard::pack::{Diagnostic, Registry};
+use inferguard::report::Status;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the binary from the project root, so relative paths read as a user types them.
+fn inferguard(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_inferguard"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("the inferguard binary runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A directory under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir =
+            std::env::temp_dir().join(format!("inferguard-packs-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One line of an `expected.txt`.
+#[derive(Debug)]
+struct Expected {
+    file: String,
+    line: u32,
+    col: u32,
+    /// Substrings the message must contain, in this order.
+    parts: Vec<String>,
+}
+
+fn read_expected(path: &Path) -> Vec<Expected> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: cannot read: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let mut it = l.splitn(4, ':');
+            let (Some(file), Some(line), Some(col), Some(message)) =
+                (it.next(), it.next(), it.next(), it.next())
+            else {
+                panic!("{}: `{l}` is not `file:line:col: message`", path.display());
+            };
+            let number = |s: &str| {
+                s.parse::<u32>()
+                    .unwrap_or_else(|_| panic!("{}: bad number in `{l}`", path.display()))
+            };
+            Expected {
+                file: file.to_owned(),
+                line: number(line),
+                col: number(col),
+                parts: message.trim().split(" ... ").map(str::to_owned).collect(),
+            }
+        })
+        .collect()
+}
+
+/// `d` in the `expected.txt` form, with its file relative to the pack folder.
+fn relative(d: &Diagnostic, pack: &Path) -> String {
+    let file = Path::new(&d.file)
+        .strip_prefix(pack)
+        .map_or_else(|_| d.file.clone(), |p| p.display().to_string());
+    match d.pos {
+        Some(p) => format!("{file}:{}:{}: {}", p.line, p.col, d.message),
+        None => format!("{file}: {}", d.message),
+    }
+}
+
+/// Why `d` does not match `e`, if it does not.
+fn mismatch(d: &Diagnostic, e: &Expected, pack: &Path) -> Option<String> {
+    let file = Path::new(&d.file)
+        .strip_prefix(pack)
+        .unwrap_or(Path::new(&d.file));
+    let at = d.pos.map(|p| (p.line, p.col));
+    if file != Path::new(&e.file) || at != Some((e.line, e.col)) {
+        return Some(format!(
+            "at {}:{}:{}, got {}",
+            e.file,
+            e.line,
+            e.col,
+            relative(d, pack)
+        ));
+    }
+    let mut rest = d.message.as_str();
+    for part in &e.parts {
+        match rest.find(part.as_str()) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => {
+                return Some(format!(
+                    "{}:{}:{}: message `{}` lacks `{part}` (in order)",
+                    e.file, e.line, e.col, d.message
+                ))
+            }
+        }
+    }
+    None
+}
+
+fn invalid_packs() -> Vec<PathBuf> {
+    let dir = root().join("fixtures/packs/invalid");
+    let mut packs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    packs.sort();
+    packs
+}
+
+#[test]
+fn every_kind_of_mistake_has_a_broken_pack() {
+    let names: Vec<String> = invalid_packs()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for needed in [
+        "unknown-field",
+        "bad-enum",
+        "yaml-syntax",
+        "unknown-signal",
+        "duplicate-code",
+        "missing-fixture",
+        "bad-pattern",
+        "bad-manifest",
+        "unsatisfiable-requires",
+        "unknown-kind",
+        "many-errors",
+        "bad-message",
+    ] {
+        assert!(
+            names.iter().any(|n| n == needed),
+            "no fixtures/packs/invalid/{needed}"
+        );
+    }
+    for pack in invalid_packs() {
+        let manifest = std::fs::read_to_string(pack.join("pack.yaml")).unwrap();
+        assert!(
+            manifest.starts_with("# written for inferguard's loader tests: "),
+            "{}: pack.yaml must open with its provenance line",
+            pack.display()
+        );
+    }
+}
+
+#[test]
+fn broken_packs_report_every_mistake_at_its_place() {
+    let mut failures = Vec::new();
+    for pack in invalid_packs() {
+        let expected = read_expected(&pack.join("expected.txt"));
+        assert!(
+            !expected.is_empty(),
+            "{}: expected.txt lists nothing",
+            pack.display()
+        );
+        let diags = match Registry::load_dir_over_embedded(&pack) {
+            Ok(_) => {
+                failures.push(format!("{}: loaded without a problem", pack.display()));
+                continue;
+            }
+            Err(e) => e.0,
+        };
+        let problems: Vec<String> = diags
+            .iter()
+            .zip(&expected)
+            .filter_map(|(d, e)| mismatch(d, e, &pack))
+            .collect();
+        if diags.len() != expected.len() || !problems.is_empty() {
+            let got: Vec<String> = diags.iter().map(|d| relative(d, &pack)).collect();
+            failures.push(format!(
+                "{}: {} diagnostic(s), {} expected\n    {}\n  got:\n    {}",
+                pack.display(),
+                diags.len(),
+                expected.len(),
+                problems.join("\n    "),
+                got.join("\n    ")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn rules_validate_exits_2_and_prints_every_location() {
+    for pack in invalid_packs() {
+        let shown = pack
+            .strip_prefix(root())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let out = inferguard(&["rules", "validate", &shown]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{shown}: {err}");
+        for e in read_expected(&pack.join("expected.txt")) {
+            let location = format!("{shown}/{}:{}:{}: ", e.file, e.line, e.col);
+            assert!(
+                err.contains(&location),
+                "{shown}: no `{location}` in\n{err}"
+            );
+            assert!(
+                err.contains(&e.parts[0]),
+                "{shown}: no `{}` in\n{err}",
+                e.parts[0]
+            );
+        }
+    }
+}
+
+#[test]
+fn shipped_packs_load_and_validate() {
+    let registry = Registry::load(&[]).unwrap_or_else(|e| {
+        let all: Vec<String> = e.0.iter().map(ToString::to_string).collect();
+        panic!("shipped packs do not load:\n{}", all.join("\n"))
+    });
+    assert!(registry.packs.iter().any(|p| p.manifest.id == "vllm"));
+    assert!(!registry.findings.is_empty());
+    let out = inferguard(&["rules", "validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let expected = format!(
+        "ok: {} pack(s), {} engine(s), {} finding(s) valid",
+        registry.packs.len(),
+        registry.engines.len(),
+        registry.findings.len()
+    );
+    assert_eq!(stdout(&out).trim(), expected);
+}
+
+/// `cargo test` runs every case every shipped finding carries.
+#[test]
+fn every_shipped_rule_case_passes() {
+    let registry = Registry::load(&[]).unwrap();
+    let results = run_rule_tests(&registry, &[]);
+    let cases = results.iter().filter(|r| r.case.is_some()).count();
+    assert!(cases > 0, "no rule cases ran");
+    let failures: Vec<String> = results
+        .iter()
+        .filter_map(|r| {
+            r.failure.as_ref().map(|f| {
+                format!(
+                    "{}: {} :: {}: {f}",
+                    r.location,
+                    r.code,
+                    r.case.as_deref().unwrap_or("(rule)")
+                )
+            })
+        })
+        .collect();
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn rules_test_passes_and_writes_junit() {
+    let registry = Registry::load(&[]).unwrap();
+    let cases = run_rule_tests(&registry, &[]).len();
+    let tmp = TempDir::new("junit");
+    let xml_path = tmp.0.join("rules.xml");
+    let out = inferguard(&["rules", "test", "--junit", xml_path.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(
+        text.lines()
+            .any(|l| l == format!("{cases} passed, 0 failed")),
+        "no `{cases} passed, 0 failed` in\n{text}"
+    );
+    let xml = std::fs::read_to_string(&xml_path).unwrap();
+    assert!(xml.starts_with("<?xml version=\"1.0\""), "{xml}");
+    assert!(xml.trim_end().ends_with("</testsuites>"), "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), cases, "{xml}");
+    assert_eq!(
+        xml.matches("<testsuite ").count(),
+        xml.matches("</testsuite>").count(),
+        "{xml}"
+    );
+    assert!(!xml.contains("<failure"), "{xml}");
+}
+
+#[test]
+fn rules_test_fails_on_a_pack_whose_cases_fail() {
+    let out = inferguard(&["rules", "test", "fixtures/packs/looping"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    assert!(text.contains("0 passed, 2 failed"), "{text}");
+    assert!(text.contains("operation limit"), "{text}");
+}
+
+const RENAMED_SCRAPE: &str = "\
+# TYPE vllm:kv_cache_usage_ratio gauge
+vllm:kv_cache_usage_ratio{model_name=\"m\",engine=\"0\"} 0.98
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{model_name=\"m\",engine=\"0\"} 8
+";
+
+/// `check --json` on the renamed scrape, with the given extra arguments first.
+fn check_renamed(tmp: &TempDir, rules: &[&str]) -> Value {
+    let scrape = tmp.0.join("engine.prom");
+    std::fs::write(&scrape, RENAMED_SCRAPE).unwrap();
+    let mut args: Vec<&str> = rules.to_vec();
+    args.extend(["check", "--json", scrape.to_str().unwrap()]);
+    let out = inferguard(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn kv_saturated(report: &Value) -> &Value {
+    report["endpoints"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "vllm_kv_cache_saturated")
+        .unwrap_or_else(|| panic!("vllm_kv_cache_saturated not evaluated: {report}"))
+}
+
+/// A metric rename upstream is a one-line edit of a pack given with `--rules`.
+#[test]
+fn override_pack_reads_a_renamed_metric_and_says_where_it_came_from() {
+    let tmp = TempDir::new("override");
+    let pack = "fixtures/packs/override/vllm-rename";
+    let report = check_renamed(&tmp, &["--rules", pack]);
+    let finding = kv_saturated(&report);
+    assert_eq!(finding["status"], "fired", "{finding}");
+    let usage = finding["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["variable"] == "kv_cache_usage")
+        .unwrap_or_else(|| panic!("no kv_cache_usage evidence: {finding}"));
+    assert_eq!(usage["family"], "vllm:kv_cache_usage_ratio", "{usage}");
+    assert_eq!(usage["value"], 0.98, "{usage}");
+    let packs = report["packs"].as_array().unwrap();
+    let origin = |id: &str| {
+        packs
+            .iter()
+            .find(|p| p["id"] == id)
+            .map(|p| p["origin"].clone())
+    };
+    assert_eq!(origin("vllm"), Some(Value::from(pack)), "{packs:?}");
+    assert_eq!(origin("core"), Some(Value::from("embedded")), "{packs:?}");
+    assert_eq!(
+        packs.iter().filter(|p| p["id"] == "vllm").count(),
+        1,
+        "{packs:?}"
+    );
+
+    let shipped = check_renamed(&tmp, &[]);
+    let finding = kv_saturated(&shipped);
+    assert_eq!(finding["status"], "not_evaluable", "{finding}");
+    assert_eq!(
+        finding["missing"],
+        serde_json::json!(["kv_cache_usage"]),
+        "{finding}"
+    );
+    let shipped_packs = shipped["packs"].as_array().unwrap();
+    assert!(
+        shipped_packs.iter().all(|p| p["origin"] == "embedded"),
+        "{shipped_packs:?}"
+    );
+}
+
+/// The override stays a copy of the shipped pack but for the one renamed line, so it
+/// keeps proving the rename is a one-line edit as `rules/vllm/` changes.
+#[test]
+fn override_pack_differs_from_the_shipped_one_by_one_line() {
+    let shipped = root().join("rules/vllm");
+    let copy = root().join("fixtures/packs/override/vllm-rename");
+    let read = |p: PathBuf| std::fs::read_to_string(&p).unwrap();
+    let stale = "refresh it from rules/vllm/ (see the commands in the test)";
+
+    let (a, b) = (
+        read(shipped.join("engine.yaml")),
+        read(copy.join("engine.yaml")),
+    );
+    let changed: Vec<(&str, &str)> = a.lines().zip(b.lines()).filter(|(x, y)| x != y).collect();
+    assert_eq!(a.lines().count(), b.lines().count(), "engine.yaml: {stale}");
+    assert_eq!(
+        changed,
+        [(
+            "      metrics: [\"vllm:kv_cache_usage_perc\"]",
+            "      metrics: [\"vllm:kv_cache_usage_ratio\", \"vllm:kv_cache_usage_perc\"]"
+        )],
+        "engine.yaml: {stale}"
+    );
+    // A `--rules` pack reads fixtures relative to `<pack>/../..`, here fixtures/packs/.
+    let findings = read(copy.join("findings.yaml"))
+        .replace("fixture: ../evidence/", "fixture: fixtures/evidence/");
+    assert_eq!(
+        findings,
+        read(shipped.join("findings.yaml")),
+        "findings.yaml: {stale}"
+    );
+    let manifest = read(copy.join("pack.yaml"));
+    let (provenance, rest) = manifest.split_once('\n').unwrap();
+    assert!(provenance.starts_with("# written for inferguard's loader tests: "));
+    assert_eq!(rest, read(shipped.join("pack.yaml")), "pack.yaml: {stale}");
+}
+
+#[test]
+fn endless_rule_is_stopped_and_the_others_still_run() {
+    let registry = Registry::load(&[root().join("fixtures/packs/looping")]).unwrap();
+    let text = std::fs::read(root().join("fixtures/evidence/vllm/kv-pressure.prom")).unwrap();
+    let expo = parse(&text, &ParseOptions::default());
+    let endpoint = Endpoint {
+        name: "kv-pressure".to_owned(),
+        source: "fixtures/evidence/vllm/kv-pressure.prom".to_owned(),
+        expo: &expo,
+    };
+    let report = evaluate_endpoint(&registry, &endpoint, &EvalOptions::default());
+    let outcome = |code: &str| {
+        report
+            .findings
+            .iter()
+            .find(|f| f.code == code)
+            .unwrap_or_else(|| panic!("{code} not evaluated"))
+    };
+    let looping = outcome("looping_endless");
+    assert_eq!(looping.status, Status::Errored, "{looping:?}");
+    assert_eq!(looping.pack, "looping");
+    let error = looping.error.as_deref().unwrap_or_default();
+    assert!(error.contains("operation limit"), "{error}");
+    assert_eq!(outcome("vllm_kv_cache_saturated").status, Status::Fired);
+    let errored: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Errored)
+        .map(|f| f.code.as_str())
+        .collect();
+    assert_eq!(errored, ["looping_endless"]);
+}

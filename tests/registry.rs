@@ -1,0 +1,243 @@
+//! Invariants over the shipped registry, in the spirit of ripgrep's flag tests and
+//! cargo-deny's `codes_unique`: every finding is well-formed, documented and tested,
+//! every fixture is used, and the full list of codes is a reviewed snapshot, so adding
+//! or renaming a code shows up as a diff of `tests/snapshots/finding-codes.txt`.
+
+use inferguard::pack::Registry;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn shipped() -> Registry {
+    Registry::load(&[]).unwrap_or_else(|e| {
+        let all: Vec<String> = e.0.iter().map(ToString::to_string).collect();
+        panic!("shipped packs do not load:\n{}", all.join("\n"))
+    })
+}
+
+fn is_snake(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_lowercase())
+        && !s.ends_with('_')
+        && !s.contains("__")
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// `file:line:col code` of a finding, for failure messages.
+fn at(rule: &inferguard::pack::FindingRule) -> String {
+    format!("{}:{} {}", rule.file, rule.pos, rule.def.code)
+}
+
+#[test]
+fn codes_are_unique_and_snake_case() {
+    let registry = shipped();
+    let mut seen = BTreeSet::new();
+    for rule in &registry.findings {
+        assert!(
+            is_snake(&rule.def.code),
+            "{}: code is not snake_case",
+            at(rule)
+        );
+        assert!(
+            seen.insert(rule.def.code.as_str()),
+            "{}: code used twice",
+            at(rule)
+        );
+    }
+    assert!(!seen.is_empty());
+}
+
+#[test]
+fn findings_are_documented() {
+    let registry = shipped();
+    for rule in &registry.findings {
+        let d = &rule.def;
+        for (field, text) in [
+            ("title", &d.title),
+            ("message", &d.message),
+            ("remediation", &d.remediation),
+            ("docs", &d.docs),
+        ] {
+            assert!(!text.trim().is_empty(), "{}: empty `{field}`", at(rule));
+        }
+    }
+}
+
+#[test]
+fn findings_have_a_fires_and_a_quiet_case() {
+    use inferguard::pack::model::Expect;
+    let registry = shipped();
+    for rule in &registry.findings {
+        for needed in [Expect::Fires, Expect::Quiet] {
+            assert!(
+                rule.def.tests.iter().any(|t| t.expect == needed),
+                "{}: no `{}` test case",
+                at(rule),
+                needed.as_str()
+            );
+        }
+        let mut names = BTreeSet::new();
+        for t in &rule.def.tests {
+            assert!(
+                names.insert(t.name.as_str()),
+                "{}: two cases named `{}`",
+                at(rule),
+                t.name
+            );
+        }
+    }
+}
+
+#[test]
+fn findings_name_loaded_engines_and_use_their_params() {
+    let registry = shipped();
+    for rule in &registry.findings {
+        for engine in &rule.def.engines {
+            assert!(
+                registry.engine(engine).is_some(),
+                "{}: unknown engine `{engine}`",
+                at(rule)
+            );
+        }
+        // A param nothing reads is a threshold that silently does nothing.
+        for param in rule.def.params.keys() {
+            assert!(
+                rule.variables.contains(param),
+                "{}: param `{param}` is read by neither `when` nor `message`",
+                at(rule)
+            );
+        }
+    }
+}
+
+#[test]
+fn engine_ids_and_signal_names_are_well_formed() {
+    let registry = shipped();
+    let mut ids = BTreeSet::new();
+    for engine in &registry.engines {
+        assert!(
+            ids.insert(engine.def.id.as_str()),
+            "{}: engine id used twice",
+            engine.file
+        );
+        for (name, signal) in &engine.def.signals {
+            assert!(
+                is_snake(name),
+                "{}: signal `{name}` is not snake_case",
+                engine.file
+            );
+            assert!(
+                !signal.description.trim().is_empty(),
+                "{}: signal `{name}` has no description",
+                engine.file
+            );
+        }
+    }
+    assert!(!ids.is_empty());
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every fixture under `fixtures/evidence/` is read by a rule case or named by a test
+/// file in `tests/`; an unused fixture is either dead or a test someone forgot.
+#[test]
+fn no_orphan_fixtures() {
+    let registry = shipped();
+    let used: BTreeSet<String> = registry
+        .findings
+        .iter()
+        .flat_map(|r| r.def.tests.iter().filter_map(|t| t.fixture.clone()))
+        .collect();
+    let test_text: String = files_under(&root().join("tests"))
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    let fixtures = files_under(&root().join("fixtures/evidence"));
+    assert!(!fixtures.is_empty());
+    let mut orphans = Vec::new();
+    for path in fixtures {
+        let rel = path
+            .strip_prefix(root())
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        if rel.ends_with("README.md") {
+            continue;
+        }
+        if !used.contains(&rel) && !test_text.contains(&rel) {
+            orphans.push(rel);
+        }
+    }
+    assert!(
+        orphans.is_empty(),
+        "fixtures no rule case or test reads: {orphans:?}"
+    );
+}
+
+/// Adding, removing or re-grading a finding is a reviewed diff of the snapshot.
+#[test]
+fn finding_codes_snapshot() {
+    let registry = shipped();
+    let mut lines: Vec<String> = registry
+        .findings
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {}",
+                r.def.code,
+                r.def.severity.as_str(),
+                r.def.evidence_level.as_str(),
+                r.pack
+            )
+        })
+        .collect();
+    lines.sort();
+    let actual = lines.join("\n") + "\n";
+    let path = root().join("tests/snapshots/finding-codes.txt");
+    if std::env::var_os("INFERGUARD_BLESS").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        expected == actual,
+        "{} is stale; review the change and run \
+         `INFERGUARD_BLESS=1 cargo test --release --test registry finding_codes_snapshot`\n\
+         --- snapshot\n{expected}+++ registry\n{actual}",
+        path.display()
+    );
+}
+
+#[test]
+fn published_schemas_are_fresh() {
+    let out = Command::new(env!("CARGO_BIN_EXE_inferguard"))
+        .current_dir(root())
+        .args(["rules", "schemas", "--out", "schemas", "--check"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
