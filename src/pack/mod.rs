@@ -230,19 +230,27 @@ impl Registry {
     }
 }
 
+/// A rule test's fixture: relative to the pack's project root (`<pack>/../..`) for
+/// `--rules` packs, then the shipped fixtures embedded in the binary, so a pack
+/// copied anywhere to follow a rename still finds `fixtures/evidence/...`.
 fn read_fixture_at(root: Option<&Path>, path: &str) -> Result<String, String> {
-    match root {
-        Some(root) => {
-            let full = root.join(path);
-            std::fs::read_to_string(&full).map_err(|e| format!("cannot read fixture {}: {e}", full.display()))
+    let mut tried = Vec::new();
+    if let Some(root) = root {
+        let full = root.join(path);
+        match std::fs::read_to_string(&full) {
+            Ok(text) => return Ok(text),
+            Err(e) => tried.push(format!("{}: {e}", full.display())),
         }
-        None => path
-            .strip_prefix("fixtures/evidence/")
-            .and_then(|rel| EMBEDDED_FIXTURES.get_file(rel))
-            .and_then(|f| f.contents_utf8())
-            .map(str::to_owned)
-            .ok_or_else(|| format!("fixture `{path}` not found (embedded packs read fixtures under fixtures/evidence/)")),
     }
+    if let Some(text) = path
+        .strip_prefix("fixtures/evidence/")
+        .and_then(|rel| EMBEDDED_FIXTURES.get_file(rel))
+        .and_then(|f| f.contents_utf8())
+    {
+        return Ok(text.to_owned());
+    }
+    tried.push("not among the shipped fixtures/evidence/".to_owned());
+    Err(format!("fixture `{path}` not found ({})", tried.join("; ")))
 }
 
 /// `(signal, suffix)` for a variable like `ttft_p99`.
@@ -250,8 +258,7 @@ fn signal_of_variable(
     types: &BTreeMap<String, SignalType>,
     var: &str,
 ) -> Option<(String, &'static str)> {
-    if let Some(ty) = types.get(var) {
-        let _ = ty;
+    if types.contains_key(var) {
         return Some((var.to_owned(), ""));
     }
     for (suffix, _) in signal_variables(SignalType::Histogram) {
@@ -368,6 +375,9 @@ fn read_pack_dir(dir: &Path) -> std::io::Result<RawPack> {
 /// A file parsed and schema-checked, before meaning checks.
 enum Parsed {
     Engine(String, Node, EngineFile),
+    /// An engine file the schema rejected (already reported): its id and signal
+    /// types, read loosely, so findings that use it are not reported again.
+    BrokenEngine(String, Vec<(String, SignalType)>),
     /// `(index in the file, finding)` for every finding that passed the schema.
     Findings(String, Node, Vec<(usize, FindingDef)>),
 }
@@ -410,6 +420,17 @@ fn build(raws: Vec<RawPack>, mut diags: Vec<Diagnostic>) -> Result<Registry, Loa
     // Signals first: expressions compile against the union of all signal names.
     let mut engines = Vec::new();
     let mut signal_types: BTreeMap<String, SignalType> = BTreeMap::new();
+    let mut broken_engines: Vec<String> = Vec::new();
+    for (_, files) in &selected {
+        for p in files {
+            if let Parsed::BrokenEngine(id, signals) = p {
+                broken_engines.push(id.clone());
+                for (name, ty) in signals {
+                    signal_types.entry(name.clone()).or_insert(*ty);
+                }
+            }
+        }
+    }
     for (pack, files) in &selected {
         for p in files {
             if let Parsed::Engine(file, node, ef) = p {
@@ -462,9 +483,16 @@ fn build(raws: Vec<RawPack>, mut diags: Vec<Diagnostic>) -> Result<Registry, Loa
                             format!("finding code `{}` is already used at {first}", def.code),
                         ));
                     }
-                    if let Some(rule) =
-                        check_finding(&registry, pack, file, node, i, def, &known, &mut diags)
-                    {
+                    if let Some(rule) = check_finding(
+                        &registry,
+                        pack,
+                        file,
+                        node,
+                        i,
+                        def,
+                        (&known, &broken_engines),
+                        &mut diags,
+                    ) {
                         let _ = at;
                         registry.findings.push(rule);
                     }
@@ -624,8 +652,14 @@ fn parse_rule_file(file: &str, text: &str, diags: &mut Vec<Diagnostic>) -> Optio
         Err(_) => None,
     };
     match kind.as_deref() {
-        Some("engine") => parse_typed::<EngineFile>(file, text, diags)
-            .map(|(n, v)| Parsed::Engine(file.to_owned(), n, v)),
+        Some("engine") => {
+            let before = diags.len();
+            match parse_typed::<EngineFile>(file, text, diags) {
+                Some((n, v)) => Some(Parsed::Engine(file.to_owned(), n, v)),
+                None if diags.len() > before => shadow_engine(text),
+                None => None,
+            }
+        }
         Some("findings") => parse_findings(file, text, diags),
         _ => {
             // Let the schema say what is wrong (missing or unknown kind) at its place.
@@ -633,6 +667,27 @@ fn parse_rule_file(file: &str, text: &str, diags: &mut Vec<Diagnostic>) -> Optio
             None
         }
     }
+}
+
+/// The id and signal types of an engine file that failed the schema, as far as they
+/// can be read.
+fn shadow_engine(text: &str) -> Option<Parsed> {
+    let json = yaml::parse(text).ok()?.to_json();
+    let engine = json.get("engine")?;
+    let id = engine.get("id")?.as_str()?.to_owned();
+    let signals = engine
+        .get("signals")
+        .and_then(|s| s.as_object())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(name, def)| {
+                    let ty = serde_json::from_value::<SignalType>(def.get("type")?.clone()).ok()?;
+                    Some((name.clone(), ty))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(Parsed::BrokenEngine(id, signals))
 }
 
 fn is_identifier(s: &str) -> bool {
@@ -753,7 +808,11 @@ fn check_engine(
             group_by: sig.group_by.clone(),
         });
     }
-    (diags.len() == before).then(|| EngineRule {
+    // Kept even when something above was reported: the load fails anyway, and the
+    // findings that use this engine are then checked against it instead of each
+    // reporting it as unknown.
+    let _ = before;
+    Some(EngineRule {
         pack: pack.to_owned(),
         file: file.to_owned(),
         def: def.clone(),
@@ -770,9 +829,11 @@ fn check_finding(
     node: &Node,
     i: usize,
     def: &FindingDef,
-    known: &[String],
+    (known, broken_engines): (&[String], &[String]),
     diags: &mut Vec<Diagnostic>,
 ) -> Option<FindingRule> {
+    let unknown_engine =
+        |id: &String| registry.engine(id).is_none() && !broken_engines.contains(id);
     let at = |field: &str| node.locate(&format!("/findings/{i}/{field}"));
     let before = diags.len();
     if !is_snake(&def.code) {
@@ -797,7 +858,7 @@ fn check_finding(
         }
     }
     for (j, engine) in def.engines.iter().enumerate() {
-        if registry.engine(engine).is_none() {
+        if unknown_engine(engine) {
             diags.push(diag(
                 file,
                 at(&format!("engines/{j}")),
@@ -883,7 +944,7 @@ fn check_finding(
             _ => {}
         }
         if let Some(engine) = &t.engine {
-            if registry.engine(engine).is_none() {
+            if unknown_engine(engine) && registry.engines_for(engine).is_empty() {
                 diags.push(diag(
                     file,
                     node.locate(&format!("/findings/{i}/tests/{j}/engine")),

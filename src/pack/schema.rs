@@ -36,6 +36,82 @@ pub fn rule_pack_schema() -> Value {
         "else": manifest,
         "$defs": defs,
     })
+    .pipe(flatten_documented_enums)
+}
+
+trait Pipe: Sized {
+    fn pipe(self, f: impl FnOnce(Self) -> Self) -> Self {
+        f(self)
+    }
+}
+impl Pipe for Value {}
+
+/// schemars writes a documented enum as `oneOf` of `const`s, which validators
+/// report as "not valid under any of the schemas listed in the 'oneOf'". A plain
+/// `enum` with the variants' docs in the description gives pack authors
+/// `"engin" is not one of "engine", "kv_cache", …` instead.
+fn flatten_documented_enums(mut v: Value) -> Value {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                let consts: Option<Vec<(Value, String)>> = map
+                    .get("oneOf")
+                    .and_then(|o| o.as_array())
+                    .and_then(|items| {
+                        items
+                            .iter()
+                            .map(|i| {
+                                let c = i.get("const")?.clone();
+                                let d = i
+                                    .get("description")
+                                    .and_then(|d| d.as_str())
+                                    .unwrap_or("")
+                                    .to_owned();
+                                Some((c, d))
+                            })
+                            .collect()
+                    });
+                if let Some(consts) = consts {
+                    map.remove("oneOf");
+                    let docs: Vec<String> = consts
+                        .iter()
+                        .filter(|(_, d)| !d.is_empty())
+                        .map(|(c, d)| {
+                            format!(
+                                "`{}`: {}",
+                                c.as_str().unwrap_or_default(),
+                                d.replace('\n', " ")
+                            )
+                        })
+                        .collect();
+                    map.insert(
+                        "enum".to_owned(),
+                        Value::Array(consts.into_iter().map(|(c, _)| c).collect()),
+                    );
+                    if !docs.is_empty() {
+                        let base = map
+                            .get("description")
+                            .and_then(|d| d.as_str())
+                            .unwrap_or("")
+                            .to_owned();
+                        let joined = if base.is_empty() {
+                            docs.join("; ")
+                        } else {
+                            format!("{base} {}", docs.join("; "))
+                        };
+                        map.insert("description".to_owned(), Value::String(joined));
+                    }
+                }
+                for child in map.values_mut() {
+                    walk(child);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut v);
+    v
 }
 
 /// One schema violation: where (JSON pointer) and what.
@@ -120,6 +196,17 @@ mod tests {
                     && p.pointer == "/findings/0"),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn documented_enum_errors_list_the_allowed_values() {
+        let v = json!({"kind": "engine", "engine": {"id": "x", "name": "X", "role": "engin", "detection": {"evidence": []}, "signals": {}}});
+        let problems = validate(&v);
+        let p = problems
+            .iter()
+            .find(|p| p.pointer == "/engine/role")
+            .expect("role problem");
+        assert!(p.message.contains("\"kv_cache\""), "{}", p.message);
     }
 
     #[test]

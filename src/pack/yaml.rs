@@ -188,8 +188,18 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     })
 }
 
+/// The parser's first line without its own `error: line L column C:` prefix; the
+/// position is reported separately, once.
 fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").trim().to_owned()
+    let line = s.lines().next().unwrap_or("").trim();
+    let line = line.strip_prefix("error:").unwrap_or(line).trim_start();
+    match line
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((position, message)) if position.contains("column") => message.to_owned(),
+        _ => line.to_owned(),
+    }
 }
 
 impl Node {
@@ -286,6 +296,13 @@ mod tests {
     fn syntax_error_has_position() {
         let err = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(err.pos.is_some(), "{err:?}");
+    }
+
+    #[test]
+    fn syntax_error_message_does_not_repeat_the_position() {
+        let err = parse("a:\n  b: 1\n c: : 2\n").unwrap_err();
+        assert!(!err.message.contains("line "), "{}", err.message);
+        assert!(!err.message.is_empty());
     }
 
     #[test]
