@@ -63,7 +63,10 @@ pub fn run(rules: &[PathBuf], args: PathTraceArgs) -> anyhow::Result<Outcome> {
                 .iter()
                 .map(|s| s.support_level)
                 .max()
-                .unwrap_or(SupportLevel::Unsupported),
+                .unwrap_or(SupportLevel::Unsupported)
+                // Systems that serve no requests do not make an endpoint not_applicable:
+                // without a serving system there is no latency source, i.e. unsupported.
+                .max(SupportLevel::Unsupported),
             engine_unidentified: evaluated.engine_unidentified,
             systems,
             detection: evaluated.engines,

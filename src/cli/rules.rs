@@ -364,6 +364,10 @@ pub fn generated_schemas() -> Vec<(&'static str, String)> {
             "check-report.schema.json",
             pretty(crate::report::check_report_schema()),
         ),
+        (
+            "path-trace-report.schema.json",
+            pretty(crate::report::path_trace_report_schema()),
+        ),
     ]
 }
 

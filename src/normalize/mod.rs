@@ -35,6 +35,20 @@ impl<'a> SeriesIndex<'a> {
         let mut families = HashMap::new();
         let mut names: Vec<String> = expo.names.clone();
         for view in expo.families() {
+            // OTel names arrive dotted when a pipeline keeps UTF-8 names
+            // (`lmcache_mp.l1_read_chunks_total`); packs name the Prometheus
+            // translation, where every character outside [a-zA-Z0-9:_] is `_`.
+            let translated = otel_to_prometheus(&view.name);
+            if let Some(alias) = translated.filter(|a| !families.contains_key(a)) {
+                names.push(alias.clone());
+                families.insert(
+                    alias,
+                    FamilyEntry {
+                        kind: view.kind,
+                        samples: view.samples.clone(),
+                    },
+                );
+            }
             names.push(view.name.clone());
             families.insert(
                 view.name,
@@ -145,6 +159,27 @@ impl<'a> SeriesIndex<'a> {
         }
         out
     }
+}
+
+/// The Prometheus spelling of an OTel-style name, when it differs.
+pub fn otel_to_prometheus(name: &str) -> Option<String> {
+    if name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+    {
+        return None;
+    }
+    Some(
+        name.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == ':' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect(),
+    )
 }
 
 /// Whether the matched name is the current upstream spelling or a legacy alias.
@@ -539,6 +574,15 @@ mod tests {
             labels: Vec::new(),
             group_by: Vec::new(),
         }
+    }
+
+    #[test]
+    fn otel_names_translate_like_the_prometheus_exporter() {
+        assert_eq!(
+            otel_to_prometheus("lmcache_mp.event_bus.queue_depth").as_deref(),
+            Some("lmcache_mp_event_bus_queue_depth")
+        );
+        assert_eq!(otel_to_prometheus("vllm:num_requests_running"), None);
     }
 
     #[test]

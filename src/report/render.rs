@@ -191,7 +191,7 @@ pub fn path_trace_human(report: &super::PathTraceReport) -> String {
             let forced = if s.forced { ", forced" } else { "" };
             let _ = writeln!(
                 out,
-                "  {:<22} {:<16} {:.2}{forced}  {}",
+                "  {:<30} {:<16} {:.2}{forced}  {}",
                 s.name,
                 role_str(s.role),
                 s.confidence,
