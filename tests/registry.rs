@@ -241,3 +241,24 @@ fn published_schemas_are_fresh() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The README's supported-systems table names every engine and pack, so a new
+/// engine pack cannot ship undocumented.
+#[test]
+fn readme_lists_every_engine() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let registry = shipped();
+    for e in &registry.engines {
+        assert!(
+            readme.contains(&format!("`{}`", e.def.id)),
+            "README.md's supported-systems table lacks engine `{}` (pack `{}`)",
+            e.def.id,
+            e.pack
+        );
+        assert!(
+            readme.contains(&format!("| `{}` |", e.pack)),
+            "README.md lacks pack `{}`",
+            e.pack
+        );
+    }
+}

@@ -160,9 +160,13 @@ fn list(rules: &[PathBuf]) -> anyhow::Result<Outcome> {
     for e in &registry.engines {
         let _ = writeln!(
             text,
-            "  {:<12} {:<20} {} signal(s)  [{}]",
+            "  {:<20} {:<30} {:<16} {:>3} signal(s)  [{}]",
             e.def.id,
             e.def.name,
+            serde_json::to_value(e.def.role)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
             e.signals.len(),
             e.file
         );
