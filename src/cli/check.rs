@@ -38,6 +38,7 @@ pub fn run(rules: &[PathBuf], args: CheckArgs) -> anyhow::Result<Outcome> {
         &inputs,
         &EvalOptions {
             forced_engine: forced,
+            ..Default::default()
         },
     );
     for input in &report.inputs {

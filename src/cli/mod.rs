@@ -5,6 +5,7 @@
 //! could not do its job. A closed pipe on stdout is not an error.
 
 mod check;
+mod lmcache_compat;
 mod output;
 mod path_trace;
 mod rules;
@@ -30,6 +31,9 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Per endpoint: systems detected, TTFT/TPOT sources, support level, connector.
     PathTrace(path_trace::PathTraceArgs),
+    /// LMCache families expected for the mode versus the evidence; mode, connector
+    /// and MP observability.
+    LmcacheCompat(lmcache_compat::LmcacheCompatArgs),
     /// Validate, test, list, explain and document rule packs (maintainers and CI).
     #[command(subcommand)]
     Rules(rules::RulesCommand),
@@ -70,6 +74,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Check(args) => check::run(&cli.rules, args),
         Command::PathTrace(args) => path_trace::run(&cli.rules, args),
+        Command::LmcacheCompat(args) => lmcache_compat::run(&cli.rules, args),
         Command::Rules(cmd) => rules::run(&cli.rules, cmd),
     }
 }

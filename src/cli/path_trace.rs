@@ -35,6 +35,7 @@ pub fn run(rules: &[PathBuf], args: PathTraceArgs) -> anyhow::Result<Outcome> {
     let registry = load_registry(rules)?;
     let options = EvalOptions {
         forced_engine: resolve_engine(&registry, args.engine.as_deref())?,
+        ..Default::default()
     };
     let inputs = crate::evidence::read_inputs(&args.inputs)?;
     let parsed = parse_inputs(&inputs);

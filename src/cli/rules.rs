@@ -250,6 +250,7 @@ fn explain(
                 &endpoint,
                 &EvalOptions {
                     forced_engine: engine.clone(),
+                    ..Default::default()
                 },
             );
             let _ = writeln!(text, "\nevidence {}:", input.source);
@@ -269,7 +270,7 @@ fn explain(
                 if let Some(e) = &o.engine {
                     let _ = writeln!(text, "  engine {e}:");
                 }
-                let mut vars: Vec<(&str, f64)> = Vec::new();
+                let mut vars: Vec<(&str, crate::expr::Var)> = Vec::new();
                 for item in &o.evidence {
                     let value = item
                         .value
@@ -285,7 +286,7 @@ fn explain(
                         item.kind, item.variable
                     );
                     if let Some(v) = item.value {
-                        vars.push((item.variable.as_str(), v));
+                        vars.push((item.variable.as_str(), v.into()));
                     }
                 }
                 if o.status != Status::NotEvaluable {
@@ -371,6 +372,10 @@ pub fn generated_schemas() -> Vec<(&'static str, String)> {
         (
             "path-trace-report.schema.json",
             pretty(crate::report::path_trace_report_schema()),
+        ),
+        (
+            "lmcache-compat-report.schema.json",
+            pretty(crate::report::lmcache_compat_report_schema()),
         ),
     ]
 }

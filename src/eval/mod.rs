@@ -5,10 +5,12 @@
 //! (a required signal is missing, named in the outcome) or errors at run time; one
 //! rule's failure never stops the others.
 
+pub mod compat;
 pub mod rule_tests;
 pub mod trace;
 
 use crate::evidence::prometheus::Exposition;
+use crate::expr::Var;
 use crate::normalize::{compute_signal, SeriesIndex, SignalValue};
 use crate::pack::{FindingRule, Registry, VarKind};
 use crate::report::{
@@ -22,6 +24,8 @@ pub struct EvalOptions {
     /// `--engine X`: skip detection and check the scrape looks like X, an engine id
     /// or a pack id naming all its engines (`lmcache`, `dynamo`, `llm-d`).
     pub forced_engine: Option<String>,
+    /// Operator context and evidence files for the compatibility analysis.
+    pub compat: compat::CompatContext,
 }
 
 /// One scrape to evaluate.
@@ -97,13 +101,45 @@ pub fn evaluate_endpoint(
     )
 }
 
-/// [`evaluate_endpoint`] over an index the caller already built.
-pub fn evaluate_index(
-    registry: &Registry,
-    endpoint: &Endpoint,
-    index: &SeriesIndex,
-    options: &EvalOptions,
-) -> EndpointReport {
+/// What detection and signal computation found on one or more scrapes.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    pub engines: Vec<EngineDetection>,
+    pub signals: BTreeMap<String, BTreeMap<String, SignalValue>>,
+    /// `--engine X` was given and nothing looks like X.
+    pub mismatch: bool,
+}
+
+impl Observed {
+    pub fn engine_ids(&self) -> Vec<String> {
+        self.engines.iter().map(|e| e.id.clone()).collect()
+    }
+
+    /// Adds another scrape of the same deployment: engines not yet seen, and signals
+    /// not yet computed.
+    pub fn merge(&mut self, other: Observed) {
+        for e in other.engines {
+            if !self.engines.iter().any(|x| x.id == e.id) {
+                self.engines.push(e);
+            }
+        }
+        for (engine, sigs) in other.signals {
+            let into = self.signals.entry(engine).or_default();
+            for (k, v) in sigs {
+                into.entry(k).or_insert(v);
+            }
+        }
+        self.mismatch = self.mismatch && other.mismatch;
+        self.engines.sort_by(|a, b| {
+            b.confidence
+                .total_cmp(&a.confidence)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+    }
+}
+
+/// Detects engines (or checks the forced one) and computes their signals.
+pub fn observe(registry: &Registry, index: &SeriesIndex, options: &EvalOptions) -> Observed {
     let mut mismatch = false;
     let engines = match &options.forced_engine {
         Some(x) => {
@@ -129,7 +165,6 @@ pub fn evaluate_index(
         }
         None => detect(registry, index),
     };
-
     let mut signals: BTreeMap<String, BTreeMap<String, SignalValue>> = BTreeMap::new();
     for d in &engines {
         let Some(engine) = registry.engine(&d.id) else {
@@ -142,59 +177,97 @@ pub fn evaluate_index(
             .collect();
         signals.insert(d.id.clone(), computed);
     }
+    Observed {
+        engines,
+        signals,
+        mismatch,
+    }
+}
 
-    let facts: Vec<(&str, f64)> = vec![
+/// The facts every endpoint has, for findings.
+pub fn core_facts(observed: &Observed, indexes: &[&SeriesIndex]) -> Vec<(String, Var)> {
+    let samples: usize = indexes.iter().map(|i| i.expo.samples.len()).sum();
+    let families: usize = indexes.iter().map(|i| i.family_count()).sum();
+    let dropped: usize = indexes.iter().map(|i| i.expo.dropped.len()).sum();
+    let detected = if observed.mismatch {
+        0
+    } else {
+        observed.engines.len()
+    };
+    vec![
+        ("engines_detected".to_owned(), (detected as f64).into()),
         (
-            "engines_detected",
-            if mismatch { 0.0 } else { engines.len() as f64 },
+            "engine_forced_mismatch".to_owned(),
+            f64::from(u8::from(observed.mismatch)).into(),
         ),
-        ("engine_forced_mismatch", f64::from(u8::from(mismatch))),
-        ("series_count", endpoint.expo.samples.len() as f64),
-        ("family_count", index.family_count() as f64),
-        ("dropped_lines", endpoint.expo.dropped.len() as f64),
-    ];
+        ("series_count".to_owned(), (samples as f64).into()),
+        ("family_count".to_owned(), (families as f64).into()),
+        ("dropped_lines".to_owned(), (dropped as f64).into()),
+    ]
+}
 
+/// Evaluates every finding: engine-specific ones once per detected engine they
+/// name, the others once over the signals of every engine.
+pub fn evaluate_findings(
+    registry: &Registry,
+    observed: &Observed,
+    facts: &[(String, Var)],
+) -> Vec<FindingOutcome> {
     let mut findings = Vec::new();
+    let empty = BTreeMap::new();
     for rule in &registry.findings {
         if rule.def.engines.is_empty() {
             // Signals of every detected engine, the most confident first.
             let mut merged: BTreeMap<String, SignalValue> = BTreeMap::new();
-            for d in engines.iter().rev() {
-                if let Some(s) = signals.get(&d.id) {
+            for d in observed.engines.iter().rev() {
+                if let Some(s) = observed.signals.get(&d.id) {
                     merged.extend(s.iter().map(|(k, v)| (k.clone(), v.clone())));
                 }
             }
-            findings.push(evaluate_rule(registry, rule, None, &merged, &facts));
+            findings.push(evaluate_rule(registry, rule, None, &merged, facts));
         } else {
-            for d in &engines {
+            for d in &observed.engines {
                 if rule.def.engines.contains(&d.id) {
-                    let empty = BTreeMap::new();
-                    let s = signals.get(&d.id).unwrap_or(&empty);
-                    findings.push(evaluate_rule(registry, rule, Some(&d.id), s, &facts));
+                    let s = observed.signals.get(&d.id).unwrap_or(&empty);
+                    findings.push(evaluate_rule(registry, rule, Some(&d.id), s, facts));
                 }
             }
         }
     }
+    findings
+}
 
+/// [`evaluate_endpoint`] over an index the caller already built.
+pub fn evaluate_index(
+    registry: &Registry,
+    endpoint: &Endpoint,
+    index: &SeriesIndex,
+    options: &EvalOptions,
+) -> EndpointReport {
+    let observed = observe(registry, index, options);
+    let compat = compat::analyze(registry, &[index], &observed.engine_ids(), &options.compat);
+    let mut facts = core_facts(&observed, &[index]);
+    facts.extend(compat.vars);
+    let findings = evaluate_findings(registry, &observed, &facts);
     EndpointReport {
         endpoint: endpoint.name.clone(),
         source: endpoint.source.clone(),
-        engine_unidentified: engines.is_empty() || mismatch,
-        engines,
-        signals,
+        engine_unidentified: observed.engines.is_empty() || observed.mismatch,
+        engines: observed.engines,
+        signals: observed.signals,
         findings,
     }
 }
 
-/// Evaluates one rule with the given signals and facts.
+/// Evaluates one rule with the given signals, facts and context.
 pub fn evaluate_rule(
     registry: &Registry,
     rule: &FindingRule,
     engine: Option<&str>,
     signals: &BTreeMap<String, SignalValue>,
-    facts: &[(&str, f64)],
+    facts: &[(String, Var)],
 ) -> FindingOutcome {
-    let mut vars: Vec<(&str, f64)> = Vec::new();
+    let mut vars: Vec<(&str, Var)> = Vec::new();
     let mut evidence = Vec::new();
     let mut missing: Vec<String> = rule
         .required
@@ -203,31 +276,45 @@ pub fn evaluate_rule(
         .cloned()
         .collect();
     for var in &rule.variables {
-        let item = |kind: &str, value: Option<f64>, sv: Option<&SignalValue>| EvidenceItem {
+        let item = |kind: &str, value: Option<&Var>, sv: Option<&SignalValue>| EvidenceItem {
             variable: var.clone(),
             kind: kind.to_owned(),
-            value,
+            value: value.and_then(Var::as_f64),
+            text: value.filter(|v| v.as_f64().is_none()).map(Var::render),
             family: sv.map(|s| s.family.clone()),
             line: sv.map(|s| s.line),
             spelling: sv.map(|s| s.spelling),
         };
         match registry.var_kind(rule, var) {
             Some(VarKind::Param) => {
-                let v = rule.def.params[var];
+                let v = Var::Num(rule.def.params[var]);
+                evidence.push(item("param", Some(&v), None));
                 vars.push((var, v));
-                evidence.push(item("param", Some(v), None));
             }
-            Some(VarKind::Fact) => {
-                let v = facts.iter().find(|(n, _)| n == var).map_or(0.0, |f| f.1);
-                vars.push((var, v));
-                evidence.push(item("fact", Some(v), None));
+            Some(kind @ (VarKind::Fact | VarKind::Context)) => {
+                let label = if kind == VarKind::Fact {
+                    "fact"
+                } else {
+                    "context"
+                };
+                match facts.iter().find(|(n, _)| n == var) {
+                    Some((_, v)) => {
+                        // A map is context for the expression, not evidence to list.
+                        if !matches!(v, Var::Map(_)) {
+                            evidence.push(item(label, Some(v), None));
+                        }
+                        vars.push((var, v.clone()));
+                    }
+                    None => missing.push(var.clone()),
+                }
             }
             Some(VarKind::Signal(name, suffix)) => {
                 let sv = signals.get(&name);
                 match sv.and_then(|s| s.variable(suffix)) {
                     Some(v) => {
+                        let v = Var::Num(v);
+                        evidence.push(item("signal", Some(&v), sv));
                         vars.push((var, v));
-                        evidence.push(item("signal", Some(v), sv));
                     }
                     None => {
                         if sv.is_some() && !missing.contains(var) {
@@ -255,6 +342,7 @@ pub fn evaluate_rule(
         missing: Vec::new(),
         error: None,
         evidence: evidence.clone(),
+        fail_on: rule.def.fail_on.clone(),
         pack: rule.pack.clone(),
     };
     if !missing.is_empty() {

@@ -69,9 +69,20 @@ fn run_case(registry: &Registry, rule: &FindingRule, i: usize) -> Result<(), Str
         source: case.fixture.clone().unwrap_or_else(|| "inline".to_owned()),
         expo: &expo,
     };
-    let options = EvalOptions {
+    let mut options = EvalOptions {
         forced_engine: case.engine.clone(),
+        ..Default::default()
     };
+    if let Some(ctx) = &case.context {
+        let mut evidence = std::collections::BTreeMap::new();
+        for (kind, path) in &ctx.evidence {
+            let text = registry.read_fixture(rule, path)?;
+            let doc: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| format!("evidence fixture {path}: {e}"))?;
+            evidence.insert(*kind, doc);
+        }
+        options.compat = super::compat::CompatContext::from_case(ctx, evidence);
+    }
     let report = evaluate_endpoint(registry, &endpoint, &options);
     let outcomes: Vec<_> = report
         .findings

@@ -1,4 +1,5 @@
-//! Prometheus text exposition (format 0.0.4) and OpenMetrics 1.0 scanner.
+//! Prometheus text exposition (format 0.0.4) and OpenMetrics 1.0 scanner,
+//! with the UTF-8 names of Prometheus 3 and OpenMetrics 2.0.
 //!
 //! Owns the first stage of the evidence pipeline: turning the bytes of a
 //! `/metrics` scrape into samples, family metadata (`# HELP`, `# TYPE`,
@@ -12,6 +13,16 @@
 //!   plain comment, a blank line or a dropped line (see [`Exposition::lines`]).
 //! - Metric names keep their `:` (`vllm:num_requests_running`), which some
 //!   popular parsers silently drop.
+//! - Names outside the classic grammar, such as the dotted names of OTel
+//!   instruments exported without name translation, are read in their quoted
+//!   form: the metric name as the first item of the label set
+//!   (`{"lmcache_mp.l1_read_chunks_total", model_name="m"} 5`), label names
+//!   where a key is expected (`foo{"my.label"="v"} 1`), and after `# HELP`,
+//!   `# TYPE` and `# UNIT` (`# TYPE "a.b" counter`). Quoted names are escaped
+//!   like label values and stored unquoted and unescaped, so `a.b` groups into
+//!   families like any classic name. Unquoted names keep the classic grammar.
+//!   Quotes are only looked for where a classic name cannot start, so lines
+//!   without them take no extra work.
 //! - It is built for fleet-sized scrapes (hundreds of MB): sample and label
 //!   names are interned, label values are deduplicated against the previous
 //!   sample's values at the same position and kept in one string arena, and
@@ -157,8 +168,13 @@ pub enum DropReason {
     MissingValue,
     InvalidValue,
     InvalidMetricName,
+    /// A metric name both before the label set and quoted inside it
+    /// (`foo{"bar"} 1`), or quoted twice inside it.
+    MetricNameTwice,
     UnterminatedLabelValue,
     InvalidLabel,
+    /// A backslash in a label value or quoted name not followed by `\\`,
+    /// `"` or `n`.
     InvalidEscape,
     DuplicateLabel,
     TooManyLabels {
@@ -187,9 +203,10 @@ impl fmt::Display for DropReason {
             DropReason::MissingValue => f.write_str("missing value"),
             DropReason::InvalidValue => f.write_str("invalid value"),
             DropReason::InvalidMetricName => f.write_str("invalid metric name"),
+            DropReason::MetricNameTwice => f.write_str("metric name given twice"),
             DropReason::UnterminatedLabelValue => f.write_str("unterminated label value"),
             DropReason::InvalidLabel => f.write_str("invalid label"),
-            DropReason::InvalidEscape => f.write_str("invalid escape in label value"),
+            DropReason::InvalidEscape => f.write_str("invalid escape in quoted string"),
             DropReason::DuplicateLabel => f.write_str("duplicate label name"),
             DropReason::TooManyLabels { count } => write!(f, "too many labels ({count})"),
             DropReason::InvalidTimestamp => f.write_str("invalid timestamp"),
@@ -627,6 +644,8 @@ struct Scanner<'o> {
     saw_unit: bool,
     /// Label keys of the sample being read, for the duplicate check.
     dup_scratch: Vec<u32>,
+    /// A quoted name being unescaped.
+    scratch: Vec<u8>,
 }
 
 impl<'o> Scanner<'o> {
@@ -664,6 +683,7 @@ impl<'o> Scanner<'o> {
             saw_exemplar: false,
             saw_unit: false,
             dup_scratch: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -745,18 +765,30 @@ impl<'o> Scanner<'o> {
             return Ok(());
         }
         let rest = trim_ws(rest);
-        let name_end = rest.iter().position(|&b| is_ws(b)).unwrap_or(rest.len());
-        let name = &rest[..name_end];
-        if !valid_metric_name(name) {
+        let (name, after) = if rest.first() == Some(&b'"') {
+            self.scratch.clear();
+            let close = unescape_into(rest, 1, Some(&mut self.scratch))
+                .map_err(|_| DropReason::InvalidMetadata)?;
+            (self.scratch.as_slice(), &rest[close + 1..])
+        } else {
+            let name_end = rest.iter().position(|&b| is_ws(b)).unwrap_or(rest.len());
+            let name = &rest[..name_end];
+            if !valid_metric_name(name) {
+                return Err(DropReason::InvalidMetadata);
+            }
+            (name, &rest[name_end..])
+        };
+        // `# TYPE "a.b"counter` and `# HELP ""` name nothing usable.
+        if name.is_empty() || after.first().is_some_and(|&b| !is_ws(b)) {
             return Err(DropReason::InvalidMetadata);
         }
-        let text = trim_ws(&rest[name_end..]);
+        let name = utf8_string(name);
+        let text = trim_ws(after);
         let mut meta_kind = None;
         if kind == Directive::Type {
             let t = std::str::from_utf8(text).map_err(|_| DropReason::InvalidUtf8)?;
             meta_kind = Some(MetricType::parse(t).ok_or(DropReason::InvalidMetadata)?);
         }
-        let name = ascii_string(name);
         let idx = match self.out.meta_index.get(&name) {
             Some(&i) => i as usize,
             None => {
@@ -796,12 +828,13 @@ impl<'o> Scanner<'o> {
 
     fn sample(&mut self, l: &[u8], lineno: u32) -> Result<(), DropReason> {
         let n = l.len();
-        let (name, name_end) = self.sample_name(l)?;
+        let (name, name_end, in_braces) = self.sample_name(l)?;
         let labels_start = self.out.label_store.len() as u32;
         let mut i = skip_ws(l, name_end);
-        if i < n && l[i] == b'{' {
-            i = self.labels(l, i, Some(name))?;
-            i = skip_ws(l, i);
+        if in_braces {
+            i = skip_ws(l, self.labels(l, name_end, Some(name))?);
+        } else if i < n && l[i] == b'{' {
+            i = skip_ws(l, self.labels(l, i + 1, Some(name))?);
         } else if i == name_end && i < n {
             // Neither space nor `{` after the name: a character names cannot hold.
             return Err(DropReason::InvalidMetricName);
@@ -846,48 +879,86 @@ impl<'o> Scanner<'o> {
         Ok(())
     }
 
-    /// The metric name at the start of `l`: its index and end.
-    fn sample_name(&mut self, l: &[u8]) -> Result<(u32, usize), DropReason> {
+    /// The metric name at the start of `l`: its index, its end, and whether
+    /// it was quoted inside the label set, whose labels then go on from the
+    /// end.
+    fn sample_name(&mut self, l: &[u8]) -> Result<(u32, usize, bool), DropReason> {
         if let Some(p) = self.prev_name {
             let prev = self.out.names[p as usize].as_bytes();
             if l.len() > prev.len()
                 && same_bytes(&l[..prev.len()], prev)
                 && !class(l[prev.len()], NAME_CHAR)
             {
-                return Ok((p, prev.len()));
+                return Ok((p, prev.len(), false));
             }
         }
         if !class(l[0], NAME_START) {
+            if l[0] == b'{' {
+                let (id, labels_at) = self.braced_name(l)?;
+                return Ok((id, labels_at, true));
+            }
             return Err(DropReason::InvalidMetricName);
         }
         let mut end = 1;
         while end < l.len() && class(l[end], NAME_CHAR) {
             end += 1;
         }
-        let name = &l[..end];
-        let id = match self.out.name_index.get(name) {
-            Some(&id) => id,
-            None => {
-                let id = self.out.names.len() as u32;
-                self.out.name_index.insert(name.into(), id);
-                self.out.names.push(ascii_string(name));
-                self.out.name_has_le.push(false);
-                id
-            }
-        };
+        let id = self.intern_name(&l[..end]);
         self.prev_name = Some(id);
-        Ok((id, end))
+        Ok((id, end, false))
     }
 
-    /// Reads a label set starting at the `{` at `l[i]`; returns the index after
-    /// the closing `}`. With `store` set (the sample's name), labels go to the
-    /// label store; without (exemplars), they are only checked.
+    /// A metric name quoted as the first item of the label set that opens
+    /// `l` (`{"a.b", x="y"} 1`): its index, and where the labels go on (past
+    /// the comma after it, or at the closing `}`).
+    fn braced_name(&mut self, l: &[u8]) -> Result<(u32, usize), DropReason> {
+        let i = skip_ws(l, 1);
+        if l.get(i) != Some(&b'"') {
+            return Err(DropReason::InvalidMetricName);
+        }
+        let mut name = std::mem::take(&mut self.scratch);
+        name.clear();
+        let read = match unescape_into(l, i + 1, Some(&mut name)) {
+            Ok(close) if !name.is_empty() => Ok((close, self.intern_name(&name))),
+            Err(DropReason::InvalidEscape) => Err(DropReason::InvalidEscape),
+            _ => Err(DropReason::InvalidMetricName),
+        };
+        // Only a classic name may be matched unquoted at the start of a line.
+        let bare = valid_metric_name(&name);
+        self.scratch = name;
+        let (close, id) = read?;
+        let j = skip_ws(l, close + 1);
+        let labels_at = match l.get(j) {
+            Some(b',') => j + 1,
+            Some(b'}') => j,
+            // `{"a.b"="c"} 1`: a quoted label name, and no metric name.
+            Some(b'=') => return Err(DropReason::InvalidMetricName),
+            _ => return Err(DropReason::InvalidLabel),
+        };
+        self.prev_name = bare.then_some(id);
+        Ok((id, labels_at))
+    }
+
+    fn intern_name(&mut self, name: &[u8]) -> u32 {
+        if let Some(&id) = self.out.name_index.get(name) {
+            return id;
+        }
+        let id = self.out.names.len() as u32;
+        self.out.name_index.insert(name.into(), id);
+        self.out.names.push(utf8_string(name));
+        self.out.name_has_le.push(false);
+        id
+    }
+
+    /// Reads a label set from `l[i]`, just past its `{` (or past the comma
+    /// after a quoted metric name); returns the index after the closing `}`.
+    /// With `store` set (the sample's name), labels go to the label store;
+    /// without (exemplars), they are only checked.
     fn labels(&mut self, l: &[u8], mut i: usize, store: Option<u32>) -> Result<usize, DropReason> {
         let n = l.len();
         let mut count = 0usize;
         // Whether every key so far was the previous sample's key at that place.
         let mut same_keys = true;
-        i += 1;
         loop {
             i = skip_ws(l, i);
             if i >= n {
@@ -903,7 +974,10 @@ impl<'o> Scanner<'o> {
             };
             let key_start = i;
             let mut key_hit = None;
-            if let Some(h) = hint {
+            // Whether the key is a classic label name, so that the next
+            // sample may write it unquoted.
+            let mut bare = true;
+            if let Some(h) = hint.filter(|h| h.bare) {
                 let key = self.out.keys[h.key as usize].as_bytes();
                 let end = i + key.len();
                 if end < n && same_bytes(&l[i..end], key) && !class(l[end], LABEL_CHAR) {
@@ -913,12 +987,15 @@ impl<'o> Scanner<'o> {
             }
             if key_hit.is_none() {
                 same_keys = false;
-                if !class(l[i], LABEL_START) {
-                    return Err(DropReason::InvalidLabel);
-                }
-                i += 1;
-                while i < n && class(l[i], LABEL_CHAR) {
+                if class(l[i], LABEL_START) {
                     i += 1;
+                    while i < n && class(l[i], LABEL_CHAR) {
+                        i += 1;
+                    }
+                } else if l[i] == b'"' {
+                    (i, key_hit, bare) = self.quoted_key(l, i, store.is_some())?;
+                } else {
+                    return Err(DropReason::InvalidLabel);
                 }
             }
             let key_end = i;
@@ -963,7 +1040,8 @@ impl<'o> Scanner<'o> {
                     i += 1;
                 } else {
                     let start = self.arena.len();
-                    i = self.escaped_value(l, value_start, store.is_some())? + 1;
+                    let keep = store.is_some().then_some(&mut self.arena);
+                    i = unescape_into(l, value_start, keep)? + 1;
                     if store.is_some() {
                         value = Some(self.dedupe_escaped(start, hint));
                     }
@@ -982,6 +1060,7 @@ impl<'o> Scanner<'o> {
                     start,
                     len,
                     plain,
+                    bare,
                 };
                 match self.prev.get_mut(count) {
                     Some(p) => *p = entry,
@@ -1014,39 +1093,32 @@ impl<'o> Scanner<'o> {
         Ok(i)
     }
 
-    /// A label value holding `\` and starting at `l[start]`: checks its
-    /// escapes and, when `keep` is set, appends it unescaped to the arena.
-    /// Returns the index of the closing quote.
-    fn escaped_value(&mut self, l: &[u8], start: usize, keep: bool) -> Result<usize, DropReason> {
-        let mut i = start;
-        let mut run = start;
-        while i < l.len() {
-            match l[i] {
-                b'"' => {
-                    if keep {
-                        self.arena.extend_from_slice(&l[run..i]);
-                    }
-                    return Ok(i);
-                }
-                b'\\' => {
-                    let unescaped = match l.get(i + 1) {
-                        Some(b'\\') => b'\\',
-                        Some(b'"') => b'"',
-                        Some(b'n') => b'\n',
-                        Some(_) => return Err(DropReason::InvalidEscape),
-                        None => return Err(DropReason::UnterminatedLabelValue),
-                    };
-                    if keep {
-                        self.arena.extend_from_slice(&l[run..i]);
-                        self.arena.push(unescaped);
-                    }
-                    i += 2;
-                    run = i;
-                }
-                _ => i += 1,
-            }
+    /// A label name quoted where a key is expected (`"my.label"="v"`),
+    /// starting at the `"` at `l[i]`: the index after its closing quote, its
+    /// key (interned only when `keep` is set), and whether it is a classic
+    /// label name.
+    fn quoted_key(
+        &mut self,
+        l: &[u8],
+        i: usize,
+        keep: bool,
+    ) -> Result<(usize, Option<u32>, bool), DropReason> {
+        let mut key = std::mem::take(&mut self.scratch);
+        key.clear();
+        let read = match unescape_into(l, i + 1, Some(&mut key)) {
+            Ok(close) if !key.is_empty() => Ok((close, keep.then(|| self.intern_key(&key)))),
+            Err(DropReason::InvalidEscape) => Err(DropReason::InvalidEscape),
+            _ => Err(DropReason::InvalidLabel),
+        };
+        let bare = valid_name(&key, LABEL_START, LABEL_CHAR);
+        self.scratch = key;
+        let (close, key) = read?;
+        // A quoted string followed by `,` or `}` is a metric name, and this
+        // line has one already: before the braces or first inside them.
+        if matches!(l.get(skip_ws(l, close + 1)), Some(b',' | b'}')) {
+            return Err(DropReason::MetricNameTwice);
         }
-        Err(DropReason::UnterminatedLabelValue)
+        Ok((close + 1, key, bare))
     }
 
     /// An unescaped value just appended to the arena from `start`: reuse the
@@ -1073,7 +1145,7 @@ impl<'o> Scanner<'o> {
         }
         let k = self.out.keys.len() as u32;
         self.key_index.insert(key.into(), k);
-        self.out.keys.push(ascii_string(key));
+        self.out.keys.push(utf8_string(key));
         if key == b"le" {
             self.le_key = Some(k);
         }
@@ -1109,7 +1181,7 @@ impl<'o> Scanner<'o> {
         if i >= l.len() || l[i] != b'{' {
             return Err(DropReason::InvalidExemplar);
         }
-        i = skip_ws(l, self.labels(l, i, None)?);
+        i = skip_ws(l, self.labels(l, i + 1, None)?);
         let end = token_end(l, i);
         parse_float(&l[i..end]).ok_or(DropReason::InvalidExemplar)?;
         i = skip_ws(l, end);
@@ -1145,13 +1217,15 @@ impl<'o> Scanner<'o> {
 }
 
 /// A label of the previous sample at some place in its label set. `plain`
-/// values were stored as written, without escapes.
+/// values were stored as written, without escapes; `bare` keys are classic
+/// label names, the only ones that may be matched unquoted.
 #[derive(Debug, Clone, Copy)]
 struct Prev {
     key: u32,
     start: u32,
     len: u32,
     plain: bool,
+    bare: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1179,17 +1253,62 @@ fn directive(l: &[u8]) -> Option<(Directive, &[u8])> {
 }
 
 fn valid_metric_name(name: &[u8]) -> bool {
+    valid_name(name, NAME_START, NAME_CHAR)
+}
+
+/// Whether `name` is in the classic grammar of metric names (`NAME_START`,
+/// `NAME_CHAR`) or label names (`LABEL_START`, `LABEL_CHAR`).
+fn valid_name(name: &[u8], start: u8, rest: u8) -> bool {
     match name.split_first() {
-        Some((&first, rest)) => {
-            class(first, NAME_START) && rest.iter().all(|&b| class(b, NAME_CHAR))
-        }
+        Some((&first, tail)) => class(first, start) && tail.iter().all(|&b| class(b, rest)),
         None => false,
     }
 }
 
-/// Names and keys are checked ASCII before they get here.
-fn ascii_string(b: &[u8]) -> String {
-    b.iter().map(|&c| c as char).collect()
+/// A quoted string (label value or quoted name) starting at `l[start]`, just
+/// past its opening quote: checks its escapes (`\\`, `\"`, `\n`) and, when
+/// `out` is given, appends it unescaped. Returns the index of the closing
+/// quote.
+fn unescape_into(
+    l: &[u8],
+    start: usize,
+    mut out: Option<&mut Vec<u8>>,
+) -> Result<usize, DropReason> {
+    let mut i = start;
+    let mut run = start;
+    while i < l.len() {
+        match l[i] {
+            b'"' => {
+                if let Some(out) = out {
+                    out.extend_from_slice(&l[run..i]);
+                }
+                return Ok(i);
+            }
+            b'\\' => {
+                let unescaped = match l.get(i + 1) {
+                    Some(b'\\') => b'\\',
+                    Some(b'"') => b'"',
+                    Some(b'n') => b'\n',
+                    Some(_) => return Err(DropReason::InvalidEscape),
+                    None => return Err(DropReason::UnterminatedLabelValue),
+                };
+                if let Some(out) = out.as_deref_mut() {
+                    out.extend_from_slice(&l[run..i]);
+                    out.push(unescaped);
+                }
+                i += 2;
+                run = i;
+            }
+            _ => i += 1,
+        }
+    }
+    Err(DropReason::UnterminatedLabelValue)
+}
+
+/// Names and keys come from lines already checked to be UTF-8, and unescaping
+/// only replaces ASCII with ASCII, so the replacement never happens.
+fn utf8_string(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Help text: `\\` and `\n` are escapes; any other backslash stays as written.

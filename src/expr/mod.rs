@@ -58,6 +58,77 @@ fn position(p: rhai::Position) -> Option<(u32, u32)> {
     }
 }
 
+/// A variable's value: evidence numbers are always `f64`; context flags are
+/// booleans, modes and lists strings, family statuses a map.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Var {
+    Num(f64),
+    Bool(bool),
+    Str(String),
+    /// String keys to string values (`family["lmcache_mp.lookup_tokens"]`).
+    Map(Vec<(String, String)>),
+}
+
+impl From<f64> for Var {
+    fn from(x: f64) -> Self {
+        Var::Num(x)
+    }
+}
+
+impl From<bool> for Var {
+    fn from(b: bool) -> Self {
+        Var::Bool(b)
+    }
+}
+
+impl From<&str> for Var {
+    fn from(s: &str) -> Self {
+        Var::Str(s.to_owned())
+    }
+}
+
+impl From<String> for Var {
+    fn from(s: String) -> Self {
+        Var::Str(s)
+    }
+}
+
+impl Var {
+    fn to_dynamic(&self) -> Dynamic {
+        match self {
+            Var::Num(x) => Dynamic::from_float(*x),
+            Var::Bool(b) => Dynamic::from_bool(*b),
+            Var::Str(s) => Dynamic::from(s.clone()),
+            Var::Map(entries) => {
+                let mut map = rhai::Map::new();
+                for (k, v) in entries {
+                    map.insert(k.as_str().into(), Dynamic::from(v.clone()));
+                }
+                Dynamic::from_map(map)
+            }
+        }
+    }
+
+    /// The number, for evidence and reports.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Var::Num(x) => Some(*x),
+            Var::Bool(b) => Some(f64::from(u8::from(*b))),
+            _ => None,
+        }
+    }
+
+    /// How the value reads in reports and `explain`.
+    pub fn render(&self) -> String {
+        match self {
+            Var::Num(x) => crate::report::format_number(*x),
+            Var::Bool(b) => b.to_string(),
+            Var::Str(s) => format!("{s:?}"),
+            Var::Map(entries) => format!("{} entries", entries.len()),
+        }
+    }
+}
+
 /// A compiled expression and the variables it reads.
 #[derive(Clone, Debug)]
 pub struct Compiled {
@@ -175,10 +246,10 @@ impl ExprEngine {
     }
 
     /// Evaluates a compiled expression with the given variable values.
-    pub fn eval(&self, expr: &Compiled, vars: &[(&str, f64)]) -> Result<Dynamic, ExprError> {
+    pub fn eval(&self, expr: &Compiled, vars: &[(&str, Var)]) -> Result<Dynamic, ExprError> {
         let mut scope = Scope::new();
         for (name, value) in vars {
-            scope.push_constant(*name, *value);
+            scope.push_constant_dynamic(*name, value.to_dynamic());
         }
         self.engine
             .eval_ast_with_scope::<Dynamic>(&mut scope, &expr.ast)
@@ -187,7 +258,7 @@ impl ExprEngine {
 
     /// Evaluates a condition; anything but a boolean is an error, so `when: x` with a
     /// number never silently counts as false.
-    pub fn eval_bool(&self, expr: &Compiled, vars: &[(&str, f64)]) -> Result<bool, ExprError> {
+    pub fn eval_bool(&self, expr: &Compiled, vars: &[(&str, Var)]) -> Result<bool, ExprError> {
         let value = self.eval(expr, vars)?;
         value.as_bool().map_err(|ty| ExprError {
             message: format!("the condition gave a {ty}, not a boolean"),
@@ -356,7 +427,7 @@ impl Template {
 
     /// Renders the message; a hole that fails renders as `<error: ...>` rather than
     /// losing the finding.
-    pub fn render(&self, engine: &ExprEngine, vars: &[(&str, f64)]) -> String {
+    pub fn render(&self, engine: &ExprEngine, vars: &[(&str, Var)]) -> String {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -477,7 +548,9 @@ mod tests {
         let c = engine
             .compile("a / b > 0 && a / b < 1", &["a", "b"])
             .unwrap();
-        assert!(engine.eval_bool(&c, &[("a", 3.0), ("b", 4.0)]).unwrap());
+        assert!(engine
+            .eval_bool(&c, &[("a", 3.0.into()), ("b", 4.0.into())])
+            .unwrap());
     }
 
     #[test]
@@ -500,7 +573,7 @@ mod tests {
     fn non_boolean_condition_is_an_error() {
         let engine = ExprEngine::new();
         let c = engine.compile("a", &["a"]).unwrap();
-        assert!(engine.eval_bool(&c, &[("a", 1.0)]).is_err());
+        assert!(engine.eval_bool(&c, &[("a", 1.0.into())]).is_err());
     }
 
     #[test]
@@ -518,7 +591,10 @@ mod tests {
             &["u", "a", "b"],
         )
         .unwrap();
-        let s = t.render(&engine, &[("u", 0.973), ("a", 1.0), ("b", 3.0)]);
+        let s = t.render(
+            &engine,
+            &[("u", 0.973.into()), ("a", 1.0.into()), ("b", 3.0.into())],
+        );
         assert_eq!(s, "usage 97.3%, 0.33 {literal} 1");
     }
 

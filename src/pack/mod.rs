@@ -5,6 +5,7 @@
 //! Every problem in a pack is a [`Diagnostic`] at `file:line:col`; loading collects
 //! all of them before giving up, so a maintainer fixes a pack in one pass.
 
+pub mod compat;
 pub mod model;
 pub mod schema;
 pub mod yaml;
@@ -132,6 +133,8 @@ pub enum VarKind {
     Signal(String, &'static str),
     Fact,
     Param,
+    /// Operator context, indicators and compatibility facts: always present.
+    Context,
 }
 
 /// Everything loaded, compiled and checked.
@@ -142,6 +145,10 @@ pub struct Registry {
     pub expr: ExprEngine,
     /// Signal name to its type (one type per name across engines).
     pub signal_types: BTreeMap<String, SignalType>,
+    /// Indicators, connector classes, mode / candidate / architecture rules.
+    pub modes: compat::ModesRules,
+    /// Observable surfaces and their families.
+    pub surfaces: Vec<compat::SurfaceRule>,
 }
 
 impl Registry {
@@ -205,6 +212,16 @@ impl Registry {
                 out.push(format!("{name}{suffix}"));
             }
         }
+        out.extend(self.context_variables());
+        out
+    }
+
+    /// Operator context, mode variables and compatibility facts.
+    pub fn context_variables(&self) -> Vec<String> {
+        let engine_ids: Vec<String> = self.engines.iter().map(|e| e.def.id.clone()).collect();
+        let mut out = self.modes.variables(&engine_ids);
+        out.extend(compat::CONTEXT_VARS.iter().map(|(n, _)| (*n).to_owned()));
+        out.extend(compat::COMPAT_FACTS.iter().map(|(n, _)| (*n).to_owned()));
         out
     }
 
@@ -216,7 +233,13 @@ impl Registry {
         if FACTS.iter().any(|(n, _)| *n == var) {
             return Some(VarKind::Fact);
         }
-        signal_of_variable(&self.signal_types, var).map(|(s, suffix)| VarKind::Signal(s, suffix))
+        if let Some(signal) = signal_of_variable(&self.signal_types, var) {
+            return Some(VarKind::Signal(signal.0, signal.1));
+        }
+        self.context_variables()
+            .iter()
+            .any(|c| c == var)
+            .then_some(VarKind::Context)
     }
 
     /// Reads a fixture a rule test names, relative to its pack's project root.
@@ -378,6 +401,8 @@ enum Parsed {
     /// An engine file the schema rejected (already reported): its id and signal
     /// types, read loosely, so findings that use it are not reported again.
     BrokenEngine(String, Vec<(String, SignalType)>),
+    Families(String, Node, FamiliesFile),
+    Modes(String, Node, ModesFile),
     /// `(index in the file, finding)` for every finding that passed the schema.
     Findings(String, Node, Vec<(usize, FindingDef)>),
 }
@@ -465,7 +490,73 @@ fn build(raws: Vec<RawPack>, mut diags: Vec<Diagnostic>) -> Result<Registry, Loa
         findings: Vec::new(),
         expr,
         signal_types,
+        modes: compat::ModesRules::default(),
+        surfaces: Vec::new(),
     };
+    // Modes: indicators and classes first (they are the variables), then the rules.
+    let mut modes = compat::ModesRules::default();
+    for (pack, files) in &selected {
+        for p in files {
+            if let Parsed::Modes(file, node, mf) = p {
+                compat::add_modes_file(&mut modes, &pack.manifest.id, file, node, mf, &mut diags);
+            }
+        }
+    }
+    let engine_ids: Vec<String> = registry.engines.iter().map(|e| e.def.id.clone()).collect();
+    let mode_vars = modes.variables(&engine_ids);
+    for v in &mode_vars {
+        if registry.signal_types.contains_key(v) || FACTS.iter().any(|(f, _)| f == v) {
+            diags.push(Diagnostic {
+                file: "rules".to_owned(),
+                pos: None,
+                message: format!(
+                    "indicator or class variable `{v}` has the name of a signal or fact"
+                ),
+            });
+        }
+    }
+    {
+        let vars: Vec<&str> = mode_vars.iter().map(String::as_str).collect();
+        for (_, files) in &selected {
+            for p in files {
+                if let Parsed::Modes(file, node, mf) = p {
+                    compat::compile_mode_rules(
+                        &mut modes,
+                        &registry.expr,
+                        &vars,
+                        file,
+                        node,
+                        mf,
+                        &mut diags,
+                    );
+                }
+            }
+        }
+    }
+    registry.modes = modes;
+    // Surfaces: context, mode variables and the surface's generation.
+    {
+        let mut vars: Vec<&str> = mode_vars.iter().map(String::as_str).collect();
+        vars.extend(compat::CONTEXT_VARS.iter().map(|(n, _)| *n));
+        vars.extend(compat::SURFACE_VARS.iter().map(|(n, _)| *n));
+        for (pack, files) in &selected {
+            for p in files {
+                if let Parsed::Families(file, node, ff) = p {
+                    let compiled = compat::compile_surfaces(
+                        &registry.expr,
+                        &vars,
+                        &pack.manifest.id,
+                        file,
+                        node,
+                        ff,
+                        &registry.surfaces,
+                        &mut diags,
+                    );
+                    registry.surfaces.extend(compiled);
+                }
+            }
+        }
+    }
     let known = registry.known_variables();
     let mut codes: BTreeMap<String, String> = BTreeMap::new();
     for (pack, files) in &selected {
@@ -661,6 +752,10 @@ fn parse_rule_file(file: &str, text: &str, diags: &mut Vec<Diagnostic>) -> Optio
             }
         }
         Some("findings") => parse_findings(file, text, diags),
+        Some("families") => parse_typed::<FamiliesFile>(file, text, diags)
+            .map(|(n, v)| Parsed::Families(file.to_owned(), n, v)),
+        Some("modes") => parse_typed::<ModesFile>(file, text, diags)
+            .map(|(n, v)| Parsed::Modes(file.to_owned(), n, v)),
         _ => {
             // Let the schema say what is wrong (missing or unknown kind) at its place.
             parse_checked(file, text, diags);

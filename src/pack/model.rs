@@ -39,15 +39,24 @@ pub struct Requires {
 pub enum FileKind {
     Engine,
     Findings,
+    Families,
+    Modes,
 }
 
 impl FileKind {
-    pub const ALL: [FileKind; 2] = [FileKind::Engine, FileKind::Findings];
+    pub const ALL: [FileKind; 4] = [
+        FileKind::Engine,
+        FileKind::Findings,
+        FileKind::Families,
+        FileKind::Modes,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             FileKind::Engine => "engine",
             FileKind::Findings => "findings",
+            FileKind::Families => "families",
+            FileKind::Modes => "modes",
         }
     }
 }
@@ -258,6 +267,10 @@ pub struct FindingDef {
     /// required as well.
     #[serde(default)]
     pub requires: Vec<String>,
+    /// When it fires, the finding is a failure reason for these `--fail-on` modes
+    /// (`missing_required`, `mode_mismatch`).
+    #[serde(default)]
+    pub fail_on: Vec<FailOn>,
     /// Thresholds, visible to `when` and `message` as variables; overridable with
     /// `--rule-config`.
     #[serde(default)]
@@ -306,5 +319,247 @@ pub struct RuleTest {
     /// Force the engine as `--engine` would.
     #[serde(default)]
     pub engine: Option<String>,
+    /// Operator flags and evidence files, as `lmcache-compat` takes them.
+    #[serde(default)]
+    pub context: Option<CaseContext>,
     pub expect: Expect,
+}
+
+/// The `lmcache-compat` flags a rule test case can set.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaseContext {
+    #[serde(default)]
+    pub expect_mode: Option<String>,
+    #[serde(default)]
+    pub l2_configured: bool,
+    #[serde(default)]
+    pub mp_metrics_disabled: bool,
+    #[serde(default)]
+    pub mp_observability_disabled: bool,
+    #[serde(default)]
+    pub mp_logging_disabled: bool,
+    #[serde(default)]
+    pub mp_tracing_enabled: bool,
+    #[serde(default)]
+    pub mp_trace_recording_enabled: bool,
+    #[serde(default)]
+    pub mp_metrics_sample_rate: Option<f64>,
+    #[serde(default)]
+    pub mp_event_bus_queue_size: Option<f64>,
+    /// Evidence files by kind, paths as for `fixture`.
+    #[serde(default)]
+    pub evidence: BTreeMap<EvidenceKind, String>,
+}
+
+/// A `--fail-on` condition a finding can trigger.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FailOn {
+    /// `--fail-on missing-required`.
+    MissingRequired,
+    /// `--fail-on mode-mismatch` (and `missing-required`, which includes it).
+    ModeMismatch,
+}
+
+/// `kind: families` — observable surfaces and the metric families that make them up,
+/// for coverage and compatibility.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FamiliesFile {
+    pub kind: FileKind,
+    pub surfaces: Vec<SurfaceDef>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SurfaceDef {
+    /// Surface id, unique across packs (`lmcache_mp`, `vllm_prefix_cache`).
+    pub id: String,
+    pub title: String,
+    /// Rhai over the context: when false, every family is `not_applicable`.
+    #[serde(default = "default_true")]
+    pub applies_when: String,
+    pub families: Vec<FamilyDef>,
+}
+
+fn default_true() -> String {
+    "true".to_owned()
+}
+
+fn default_false() -> String {
+    "false".to_owned()
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FamilyDef {
+    /// Family id, unique within its surface.
+    pub id: String,
+    pub description: String,
+    /// Name patterns of the current upstream spelling. Counters without `_total`
+    /// also match their `_total` samples; histograms match `_bucket`/`_sum`/`_count`.
+    pub metrics: Vec<String>,
+    /// Older spellings; a match sets the family's spelling to `legacy`.
+    #[serde(default)]
+    pub legacy: Vec<String>,
+    /// Rhai over the context: the family counts only when this holds (L2 families
+    /// only with `l2_configured`); otherwise it is `not_applicable`.
+    #[serde(default = "default_true")]
+    pub applies_when: String,
+    /// Rhai over the context: when true (and applicable) a `missing` family is a
+    /// failure under `--fail-on missing-required`. Default: optional.
+    #[serde(default = "default_false")]
+    pub required_when: String,
+    /// Thinned by a sample rate (lifecycle histograms): never required, sparsity is
+    /// explained with the rate.
+    #[serde(default)]
+    pub sampled: bool,
+    /// Appears only with a kind of traffic (throughput, failures): never required.
+    #[serde(default)]
+    pub traffic_dependent: bool,
+    /// Exported from process start, before any traffic (EventBus self-metrics, boot
+    /// gauges). A surface where only boot families are present and required
+    /// non-boot ones are missing has seen no traffic yet, rather than broken metrics.
+    #[serde(default)]
+    pub boot: bool,
+    /// The upstream release that introduced or renamed it (`LMCache 0.5.6`).
+    #[serde(default)]
+    pub since: String,
+}
+
+/// `kind: modes` — what is observed (indicators), which LMCache mode and
+/// architecture that proves, and how connector names classify.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModesFile {
+    pub kind: FileKind,
+    #[serde(default)]
+    pub indicators: Vec<IndicatorDef>,
+    #[serde(default)]
+    pub connectors: Option<ConnectorsDef>,
+    /// First rule that holds gives the detected mode; none: `unknown`.
+    #[serde(default)]
+    pub modes: Vec<ModeRule>,
+    /// Every rule that holds adds a candidate (`p2p`, `disaggregated_prefill`, …).
+    #[serde(default)]
+    pub candidates: Vec<CandidateRule>,
+    /// First rule that holds gives the architecture label; none: `unknown`.
+    #[serde(default)]
+    pub architectures: Vec<ArchitectureRule>,
+}
+
+/// One observation, true or false per endpoint, with the evidence that made it true.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IndicatorDef {
+    /// A variable name in mode, candidate, architecture and finding expressions.
+    pub id: String,
+    pub description: String,
+    /// True when any series name matches one of these patterns…
+    #[serde(default)]
+    pub series: Vec<String>,
+    /// …and is not matched by one of these.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// True when a label with one of these keys has a value matching one of `values`.
+    #[serde(default)]
+    pub labels: Option<LabelMatch>,
+    /// True when an evidence file (HTTP, logs, OTel, trace, launch…) has a value at a
+    /// JSON pointer.
+    #[serde(default)]
+    pub evidence: Vec<EvidenceMatch>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LabelMatch {
+    pub keys: Vec<String>,
+    /// Patterns over label values; empty: any value.
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+/// The kinds of evidence file `lmcache-compat` reads beside Prometheus scrapes.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceKind {
+    Http,
+    Logs,
+    Trace,
+    Otel,
+    TraceReplay,
+    LookupHash,
+    Launch,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceMatch {
+    pub file: EvidenceKind,
+    /// JSON pointer into the evidence document.
+    pub pointer: String,
+    /// Holds when the value equals this string…
+    #[serde(default)]
+    pub equals: Option<String>,
+    /// …or, for arrays and strings, contains it…
+    #[serde(default)]
+    pub contains: Option<String>,
+    /// …or is a number greater than zero. With none of the three: the value exists
+    /// and is not null, false, 0 or empty.
+    #[serde(default)]
+    pub positive: bool,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorsDef {
+    /// Label keys whose values name a KV connector.
+    pub label_keys: Vec<String>,
+    /// Connector name patterns and their class, first match wins; each class `c`
+    /// becomes a boolean variable `connector_c`.
+    pub classes: Vec<ConnectorClass>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorClass {
+    #[serde(rename = "match")]
+    pub pattern: String,
+    pub class: String,
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModeRule {
+    /// `mp`, `embedded`, `mixed`.
+    pub mode: String,
+    /// Rhai over indicators, connector classes and `engine_<id>` booleans.
+    pub when: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateRule {
+    /// `p2p`, `disaggregated_prefill`, `cacheblend`, `controller_only`.
+    pub candidate: String,
+    pub when: String,
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArchitectureRule {
+    pub label: String,
+    pub when: String,
+    /// When it also holds the claim is `measured`, otherwise `inferred`.
+    #[serde(default = "default_false")]
+    pub measured_when: String,
 }

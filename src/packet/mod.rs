@@ -2,6 +2,8 @@
 //! every output atomically (temp file in the same directory, then rename), so a
 //! crash or Ctrl-C never leaves a half-written report.
 
+pub mod fetch;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -67,4 +69,30 @@ mod tests {
         assert!(leftovers.is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// File names inside a packet directory: the contract between `collect-lmcache`
+/// (which writes them) and every command that reads `--packet DIR`.
+pub mod layout {
+    use crate::pack::model::EvidenceKind;
+
+    pub const MANIFEST: &str = "packet_manifest.json";
+    pub const ENGINE_METRICS: &str = "engine_metrics.prom";
+    pub const LMCACHE_METRICS: &str = "lmcache_metrics.prom";
+    pub const COMPAT_REPORT: &str = "lmcache_compat_report.json";
+    pub const EVIDENCE: [(EvidenceKind, &str); 7] = [
+        (EvidenceKind::Http, "lmcache_http_evidence.json"),
+        (EvidenceKind::Logs, "lmcache_log_evidence.json"),
+        (EvidenceKind::Trace, "lmcache_trace_evidence.json"),
+        (EvidenceKind::Otel, "lmcache_otel_evidence.json"),
+        (
+            EvidenceKind::TraceReplay,
+            "lmcache_trace_replay_evidence.json",
+        ),
+        (
+            EvidenceKind::LookupHash,
+            "lmcache_lookup_hash_evidence.json",
+        ),
+        (EvidenceKind::Launch, "launch_evidence.json"),
+    ];
 }

@@ -177,6 +177,10 @@ pub struct FindingOutcome {
     pub error: Option<String>,
     /// Every value the rule read and where it came from.
     pub evidence: Vec<EvidenceItem>,
+    /// `--fail-on` conditions this finding meets when it fires.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fail_on: Vec<crate::pack::model::FailOn>,
     /// The pack that holds the rule.
     pub pack: String,
 }
@@ -184,11 +188,15 @@ pub struct FindingOutcome {
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct EvidenceItem {
     pub variable: String,
-    /// `signal`, `fact` or `param`.
+    /// `signal`, `fact`, `context` or `param`.
     pub kind: String,
     #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
+    /// The value when it is not a number (a mode, a list of families).
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
     /// Metric family, for signals.
     #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -419,4 +427,66 @@ fn root_schema<T: JsonSchema>(name: &str) -> serde_json::Value {
         );
     }
     v
+}
+
+/// `schema_version` of the `lmcache-compat` report.
+pub const LMCACHE_COMPAT_SCHEMA_VERSION: &str = "inferguard.lmcache-compat/v1";
+
+/// The report `inferguard lmcache-compat` writes (`lmcache_compat_report.json`).
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct LmcacheCompatReport {
+    /// Always `inferguard.lmcache-compat/v1` for this layout.
+    pub schema_version: String,
+    pub tool: ToolInfo,
+    pub packs: Vec<PackInfo>,
+    /// Metrics inputs (engine and LMCache scrapes) and what could not be read.
+    pub inputs: Vec<InputReport>,
+    /// Evidence files given, by kind, and whether they could be read.
+    pub evidence_files: Vec<EvidenceFileReport>,
+    /// Serving systems detected across the scrapes.
+    pub engines: Vec<EngineDetection>,
+    #[serde(flatten)]
+    pub analysis: crate::eval::compat::CompatAnalysis,
+    /// Fired findings that are failure conditions, and for which `--fail-on`.
+    pub failure_reasons: Vec<FailureReason>,
+    /// Every finding evaluated, with its outcome and evidence level.
+    pub findings: Vec<FindingOutcome>,
+    /// LMCache MP L2 signals (`l2_*`), absent when not exported.
+    pub l2_summary: BTreeMap<String, f64>,
+    /// CacheBlend signals (`blend_*`), absent when not exported.
+    pub cacheblend_summary: BTreeMap<String, f64>,
+    pub summary: CompatSummary,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct EvidenceFileReport {
+    pub kind: String,
+    pub source: String,
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct FailureReason {
+    pub code: String,
+    pub message: String,
+    pub fail_on: Vec<crate::pack::model::FailOn>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct CompatSummary {
+    pub detected_mode: String,
+    pub expected_mode: String,
+    pub architecture: String,
+    /// Surfaces per status.
+    pub surfaces: BTreeMap<String, usize>,
+    pub failure_reasons: usize,
+    pub findings_fired: usize,
+    pub unmapped_series: usize,
+}
+
+/// The JSON Schema of the lmcache-compat report.
+pub fn lmcache_compat_report_schema() -> serde_json::Value {
+    root_schema::<LmcacheCompatReport>("lmcache-compat-report")
 }

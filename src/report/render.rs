@@ -294,3 +294,159 @@ fn role_str(role: crate::pack::model::SystemRole) -> String {
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
 }
+
+/// Terminal text for lmcache-compat: one row per surface, failures and fired
+/// findings, and a one-line summary.
+pub fn compat_human(report: &super::LmcacheCompatReport) -> String {
+    let a = &report.analysis;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<22} {:<15} {}",
+        "surface", "status", "families (populated/zero/missing/n.a.)"
+    );
+    for s in &a.surfaces {
+        let count = |st: crate::eval::compat::FamilyStatus| {
+            s.families.iter().filter(|f| f.status == st).count()
+        };
+        use crate::eval::compat::FamilyStatus as F;
+        let _ = writeln!(
+            out,
+            "{:<22} {:<15} {}/{}/{}/{}",
+            s.id,
+            s.status.as_str(),
+            count(F::Populated),
+            count(F::Zero),
+            count(F::Missing),
+            count(F::NotApplicable)
+        );
+    }
+    let evidence: Vec<String> = a
+        .evidence_surfaces
+        .iter()
+        .filter(|e| e.status != crate::eval::compat::FamilyStatus::Missing)
+        .map(|e| format!("{}={}", e.kind, e.status.as_str()))
+        .collect();
+    if !evidence.is_empty() {
+        let _ = writeln!(out, "evidence: {}", evidence.join(" "));
+    }
+    let _ = writeln!(
+        out,
+        "architecture: {} ({})",
+        a.architecture.label, a.architecture.claim_status
+    );
+    if !a.candidates.is_empty() {
+        let c: Vec<String> = a
+            .candidates
+            .iter()
+            .map(|c| format!("{} [{}]", c.candidate, c.evidence.join(", ")))
+            .collect();
+        let _ = writeln!(out, "candidates: {}", c.join("; "));
+    }
+    if a.no_traffic_yet {
+        let _ = writeln!(
+            out,
+            "no traffic observed yet: the MP server exports only its boot-time series"
+        );
+    }
+    for f in &report.failure_reasons {
+        let _ = writeln!(out, "FAIL {}: {}", f.code, f.message);
+    }
+    for f in report
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Fired && f.fail_on.is_empty())
+    {
+        let _ = writeln!(
+            out,
+            "{} {}: {}",
+            f.severity.as_str(),
+            f.code,
+            f.message.as_deref().unwrap_or("")
+        );
+    }
+    if !a.unmapped_series.is_empty() {
+        let _ = writeln!(
+            out,
+            "unmapped LMCache series: {} (first: {} → add a family in {})",
+            a.unmapped_series.len(),
+            a.unmapped_series[0].name,
+            a.unmapped_series[0].suggested_pack_file
+        );
+    }
+    let _ = writeln!(
+        out,
+        "detected_mode={} expect_mode={} failure_reasons={} findings={} unmapped={}",
+        a.detected_mode,
+        a.expected_mode,
+        report.failure_reasons.len(),
+        report.summary.findings_fired,
+        a.unmapped_series.len()
+    );
+    out
+}
+
+/// Markdown for lmcache-compat: surfaces, families, failures and findings.
+pub fn compat_markdown(report: &super::LmcacheCompatReport) -> String {
+    let a = &report.analysis;
+    let mut out = String::from("# inferguard lmcache-compat\n\n");
+    let _ = writeln!(
+        out,
+        "Detected mode **{}** (expected {}), architecture **{}** ({}).\n",
+        a.detected_mode, a.expected_mode, a.architecture.label, a.architecture.claim_status
+    );
+    out.push_str(
+        "| surface | family | status | required | spelling | series |\n|---|---|---|---|---|---|\n",
+    );
+    for s in &a.surfaces {
+        for f in &s.families {
+            let spelling = f
+                .spelling
+                .map_or("-".to_owned(), |sp| format!("{sp:?}").to_lowercase());
+            let _ = writeln!(
+                out,
+                "| {} ({}) | {} | {} | {} | {} | {} |",
+                s.id,
+                s.status.as_str(),
+                f.id,
+                f.status.as_str(),
+                if f.required { "yes" } else { "no" },
+                spelling,
+                f.series
+            );
+        }
+    }
+    if !report.failure_reasons.is_empty() {
+        out.push_str("\n## Failure reasons\n\n");
+        for f in &report.failure_reasons {
+            let _ = writeln!(out, "- `{}`: {}", f.code, md_cell(&f.message));
+        }
+    }
+    let fired: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Fired)
+        .collect();
+    if !fired.is_empty() {
+        out.push_str(
+            "\n## Findings\n\n| severity | code | evidence level | message |\n|---|---|---|---|\n",
+        );
+        for f in fired {
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {} | {} |",
+                f.severity.as_str(),
+                f.code,
+                f.evidence_level.as_str(),
+                md_cell(f.message.as_deref().unwrap_or(""))
+            );
+        }
+    }
+    if !a.unmapped_series.is_empty() {
+        out.push_str("\n## Unmapped LMCache series\n\n");
+        for u in &a.unmapped_series {
+            let _ = writeln!(out, "- `{}` → {}", u.name, u.suggested_pack_file);
+        }
+    }
+    out
+}

@@ -1,0 +1,341 @@
+//! `inferguard lmcache-compat`: LMCache and vLLM families expected for the LMCache
+//! mode, compared with the evidence; mode, architecture and connector detection;
+//! the MP observability section; `--fail-on` gates.
+
+use super::output::{self, Format};
+use super::{load_registry, resolve_engine, Outcome};
+use crate::eval::compat::{compat_report, evidence_name, CompatContext};
+use crate::eval::EvalOptions;
+use crate::evidence::Input;
+use crate::pack::model::{EvidenceKind, FailOn};
+use crate::packet::layout;
+use crate::report::{render, to_sorted_json, EvidenceFileReport};
+use anyhow::{bail, Context as _};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExpectMode {
+    Auto,
+    Mp,
+    Embedded,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompatFailOn {
+    Never,
+    ModeMismatch,
+    MissingRequired,
+}
+
+/// Operator context shared by `lmcache-compat` and `collect-lmcache`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ContextArgs {
+    /// The LMCache mode the deployment is meant to run.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub expect_mode: ExpectMode,
+    /// An MP L2 adapter is configured: L2 families become applicable.
+    #[arg(long)]
+    pub l2_configured: bool,
+    /// The MP server's Prometheus port.
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub mp_prometheus_port: Option<u16>,
+    /// `--event-bus-queue-size` of the MP server (default 10000).
+    #[arg(long, value_name = "N")]
+    pub mp_event_bus_queue_size: Option<u64>,
+    /// `--metrics-sample-rate` of the MP server, in (0, 1] (default 0.01).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub mp_metrics_sample_rate: Option<f64>,
+    /// `--instance-id` of the MP server.
+    #[arg(long, value_name = "ID")]
+    pub mp_service_instance_id: Option<String>,
+    #[arg(long)]
+    pub mp_tracing_enabled: bool,
+    #[arg(long)]
+    pub mp_trace_recording_enabled: bool,
+    #[arg(long)]
+    pub mp_observability_disabled: bool,
+    #[arg(long)]
+    pub mp_metrics_disabled: bool,
+    #[arg(long)]
+    pub mp_logging_disabled: bool,
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if rate > 0.0 && rate <= 1.0 {
+        Ok(rate)
+    } else {
+        Err(format!("{rate} is outside (0, 1]"))
+    }
+}
+
+impl ContextArgs {
+    pub fn context(&self, evidence: BTreeMap<EvidenceKind, serde_json::Value>) -> CompatContext {
+        let d = CompatContext::default();
+        CompatContext {
+            expect_mode: match self.expect_mode {
+                ExpectMode::Auto => "auto",
+                ExpectMode::Mp => "mp",
+                ExpectMode::Embedded => "embedded",
+            }
+            .to_owned(),
+            l2_configured: self.l2_configured,
+            observability_disabled: self.mp_observability_disabled,
+            metrics_disabled: self.mp_metrics_disabled,
+            logging_disabled: self.mp_logging_disabled,
+            tracing_enabled: self.mp_tracing_enabled,
+            trace_recording_enabled: self.mp_trace_recording_enabled,
+            sample_rate: self.mp_metrics_sample_rate.unwrap_or(d.sample_rate),
+            event_bus_queue_size: self
+                .mp_event_bus_queue_size
+                .map_or(d.event_bus_queue_size, |n| n as f64),
+            prometheus_port: self.mp_prometheus_port,
+            service_instance_id: self.mp_service_instance_id.clone(),
+            evidence,
+        }
+    }
+}
+
+/// Metrics and evidence inputs shared by `lmcache-compat` and `collect-lmcache`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct EvidenceArgs {
+    /// A saved engine (vLLM, SGLang, Dynamo) /metrics scrape.
+    #[arg(long, value_name = "FILE")]
+    pub engine_metrics_file: Vec<PathBuf>,
+    /// A live engine /metrics URL (http://).
+    #[arg(long, value_name = "URL")]
+    pub engine_metrics_url: Vec<String>,
+    /// A saved LMCache /metrics scrape (MP server or embedded).
+    #[arg(long, value_name = "FILE")]
+    pub lmcache_metrics_file: Vec<PathBuf>,
+    /// A live LMCache /metrics URL (http://).
+    #[arg(long, value_name = "URL")]
+    pub lmcache_metrics_url: Vec<String>,
+    #[arg(long, value_name = "FILE")]
+    pub lmcache_http_evidence_file: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub lmcache_log_evidence_file: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub lmcache_trace_evidence_file: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub lmcache_otel_evidence_file: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub lmcache_trace_replay_evidence_file: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub lmcache_lookup_hash_evidence_file: Option<PathBuf>,
+    /// Launch command / config evidence (connectors, flags, roles).
+    #[arg(long, value_name = "FILE")]
+    pub launch_evidence_file: Option<PathBuf>,
+}
+
+impl EvidenceArgs {
+    fn evidence_paths(&self) -> Vec<(EvidenceKind, &Path)> {
+        [
+            (EvidenceKind::Http, &self.lmcache_http_evidence_file),
+            (EvidenceKind::Logs, &self.lmcache_log_evidence_file),
+            (EvidenceKind::Trace, &self.lmcache_trace_evidence_file),
+            (EvidenceKind::Otel, &self.lmcache_otel_evidence_file),
+            (
+                EvidenceKind::TraceReplay,
+                &self.lmcache_trace_replay_evidence_file,
+            ),
+            (
+                EvidenceKind::LookupHash,
+                &self.lmcache_lookup_hash_evidence_file,
+            ),
+            (EvidenceKind::Launch, &self.launch_evidence_file),
+        ]
+        .into_iter()
+        .filter_map(|(k, p)| p.as_deref().map(|p| (k, p)))
+        .collect()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.engine_metrics_file.is_empty()
+            && self.engine_metrics_url.is_empty()
+            && self.lmcache_metrics_file.is_empty()
+            && self.lmcache_metrics_url.is_empty()
+            && self.evidence_paths().is_empty()
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LmcacheCompatArgs {
+    #[command(flatten)]
+    pub inputs: EvidenceArgs,
+    /// A packet directory written by `collect-lmcache` (flags given here win).
+    #[arg(long, value_name = "DIR")]
+    pub packet: Option<PathBuf>,
+    #[command(flatten)]
+    pub context: ContextArgs,
+    /// Skip engine detection and check the scrapes look like this engine or pack.
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
+    /// Exit 1 on a mode mismatch, or on any missing required family, disabled MP
+    /// metrics, unhealthy HTTP endpoint or missing trace/spans.
+    #[arg(long, value_enum, default_value = "never")]
+    pub fail_on: CompatFailOn,
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    #[arg(long)]
+    pub json: bool,
+    /// Write the report here (atomically) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Metrics inputs and evidence documents, read from flags and a packet.
+pub struct Gathered {
+    pub metrics: Vec<Input>,
+    pub evidence: BTreeMap<EvidenceKind, serde_json::Value>,
+    pub evidence_files: Vec<EvidenceFileReport>,
+    /// Sources that could not be read (partial-first: the rest is used).
+    pub errors: Vec<String>,
+}
+
+/// Reads every metrics file and URL and every evidence file; what fails is kept in
+/// `errors` and the rest is used.
+pub fn gather(args: &EvidenceArgs, packet: Option<&Path>) -> Gathered {
+    let mut g = Gathered {
+        metrics: Vec::new(),
+        evidence: BTreeMap::new(),
+        evidence_files: Vec::new(),
+        errors: Vec::new(),
+    };
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    let mut evidence: Vec<(EvidenceKind, PathBuf)> = args
+        .evidence_paths()
+        .into_iter()
+        .map(|(k, p)| (k, p.to_path_buf()))
+        .collect();
+    if let Some(dir) = packet {
+        for (name, role) in [
+            (layout::ENGINE_METRICS, "engine"),
+            (layout::LMCACHE_METRICS, "lmcache"),
+        ] {
+            let p = dir.join(name);
+            if p.is_file() {
+                files.push((role.to_owned(), p));
+            }
+        }
+        for (kind, name) in layout::EVIDENCE {
+            let p = dir.join(name);
+            if p.is_file() && !evidence.iter().any(|(k, _)| *k == kind) {
+                evidence.push((kind, p));
+            }
+        }
+    }
+    files.extend(
+        args.engine_metrics_file
+            .iter()
+            .map(|p| ("engine".to_owned(), p.clone())),
+    );
+    files.extend(
+        args.lmcache_metrics_file
+            .iter()
+            .map(|p| ("lmcache".to_owned(), p.clone())),
+    );
+    for (role, path) in files {
+        match std::fs::read(&path) {
+            Ok(bytes) => g.metrics.push(Input {
+                source: path.display().to_string(),
+                endpoint: role,
+                bytes,
+            }),
+            Err(e) => g
+                .errors
+                .push(format!("{}: cannot read: {e}", path.display())),
+        }
+    }
+    let limits = crate::packet::fetch::FetchLimits::default();
+    for (role, urls) in [
+        ("engine", &args.engine_metrics_url),
+        ("lmcache", &args.lmcache_metrics_url),
+    ] {
+        for url in urls {
+            match crate::packet::fetch::get(url, &limits) {
+                Ok(r) if r.status == 200 => g.metrics.push(Input {
+                    source: url.clone(),
+                    endpoint: role.to_owned(),
+                    bytes: r.body,
+                }),
+                Ok(r) => g.errors.push(format!("{url}: HTTP {}", r.status)),
+                Err(e) => g.errors.push(e.to_string()),
+            }
+        }
+    }
+    for (kind, path) in evidence {
+        let error = match std::fs::read_to_string(&path) {
+            Err(e) => Some(format!("cannot read: {e}")),
+            Ok(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(doc) if doc.is_object() => {
+                    g.evidence.insert(kind, doc);
+                    None
+                }
+                Ok(_) => Some("not a JSON object".to_owned()),
+                Err(e) => Some(format!(
+                    "invalid JSON at line {} column {}: {e}",
+                    e.line(),
+                    e.column()
+                )),
+            },
+        };
+        if let Some(err) = &error {
+            g.errors.push(format!("{}: {err}", path.display()));
+        }
+        g.evidence_files.push(EvidenceFileReport {
+            kind: evidence_name(kind).to_owned(),
+            source: path.display().to_string(),
+            error,
+        });
+    }
+    g
+}
+
+pub fn run(rules: &[PathBuf], args: LmcacheCompatArgs) -> anyhow::Result<Outcome> {
+    let registry = load_registry(rules)?;
+    if args.inputs.is_empty() && args.packet.is_none() {
+        bail!("no evidence given: pass --engine-metrics-file/-url, --lmcache-metrics-file/-url, an evidence file or --packet DIR");
+    }
+    if let Some(dir) = &args.packet {
+        if !dir.is_dir() {
+            bail!("{}: not a packet directory", dir.display());
+        }
+    }
+    let g = gather(&args.inputs, args.packet.as_deref());
+    for e in &g.errors {
+        eprintln!("warning: {e}");
+    }
+    if g.metrics.is_empty() && g.evidence.is_empty() {
+        bail!(
+            "{}",
+            g.errors
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "nothing could be read".to_owned())
+        );
+    }
+    let options = EvalOptions {
+        forced_engine: resolve_engine(&registry, args.engine.as_deref())?,
+        compat: args.context.context(g.evidence.clone()),
+    };
+    let report = compat_report(&registry, &g.metrics, g.evidence_files, &options);
+    let text = match output::choose(args.format, args.json) {
+        Format::Json => to_sorted_json(&report),
+        Format::Markdown => render::compat_markdown(&report),
+        Format::Human => render::compat_human(&report),
+    };
+    output::emit(&text, args.output.as_deref()).with_context(|| "writing the report")?;
+    let failed = match args.fail_on {
+        CompatFailOn::Never => false,
+        CompatFailOn::ModeMismatch => report
+            .failure_reasons
+            .iter()
+            .any(|f| f.fail_on.contains(&FailOn::ModeMismatch)),
+        CompatFailOn::MissingRequired => !report.failure_reasons.is_empty(),
+    };
+    Ok(if failed { Outcome::Failed } else { Outcome::Ok })
+}

@@ -1,0 +1,1118 @@
+//! LMCache compatibility analysis: what is observed (indicators, connector
+//! classes), which mode and architecture that proves, the status of every family
+//! and surface, the MP observability section and the series no family knows.
+//!
+//! Everything it knows about LMCache and vLLM comes from `modes` and `families`
+//! packs; this module only evaluates them over one or more scrapes of a deployment
+//! plus evidence files, and says which evidence decided each conclusion.
+
+use crate::expr::{Compiled, Var};
+use crate::normalize::{SeriesIndex, Spelling};
+use crate::pack::compat::{FamilyRule, IndicatorRule};
+use crate::pack::model::{EvidenceKind, EvidenceMatch};
+use crate::pack::Registry;
+use schemars::JsonSchema;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Label keys the MP observability section reads (LMCache 0.5.6 OTel resource and
+/// instrument attributes).
+const SERVICE_INSTANCE_KEYS: &[&str] = &["service_instance_id", "service.instance.id"];
+const CACHE_SALT_KEY: &str = "cache_salt";
+const L2_ADAPTER_KEYS: &[&str] = &["l2_name", "adapter_index"];
+/// Above this many distinct salts the per-salt series are a cardinality risk.
+const CACHE_SALT_CARDINALITY_RISK: usize = 100;
+/// Series whose names start like this are LMCache's; any no family matches is
+/// listed as unmapped.
+const LMCACHE_PREFIX: &str = "lmcache";
+
+/// What the operator told us (flags) and the evidence files given.
+#[derive(Clone, Debug)]
+pub struct CompatContext {
+    pub expect_mode: String,
+    pub l2_configured: bool,
+    pub observability_disabled: bool,
+    pub metrics_disabled: bool,
+    pub logging_disabled: bool,
+    pub tracing_enabled: bool,
+    pub trace_recording_enabled: bool,
+    pub sample_rate: f64,
+    pub event_bus_queue_size: f64,
+    pub prometheus_port: Option<u16>,
+    pub service_instance_id: Option<String>,
+    pub evidence: BTreeMap<EvidenceKind, serde_json::Value>,
+}
+
+impl Default for CompatContext {
+    fn default() -> Self {
+        CompatContext {
+            expect_mode: "auto".to_owned(),
+            l2_configured: false,
+            observability_disabled: false,
+            metrics_disabled: false,
+            logging_disabled: false,
+            tracing_enabled: false,
+            trace_recording_enabled: false,
+            sample_rate: 0.01,
+            event_bus_queue_size: 10_000.0,
+            prometheus_port: None,
+            service_instance_id: None,
+            evidence: BTreeMap::new(),
+        }
+    }
+}
+
+impl CompatContext {
+    /// The context a rule test case asks for; evidence documents are read by the
+    /// caller (they are fixture paths).
+    pub fn from_case(
+        case: &crate::pack::model::CaseContext,
+        evidence: BTreeMap<EvidenceKind, serde_json::Value>,
+    ) -> Self {
+        let d = CompatContext::default();
+        CompatContext {
+            expect_mode: case.expect_mode.clone().unwrap_or(d.expect_mode),
+            l2_configured: case.l2_configured,
+            observability_disabled: case.mp_observability_disabled,
+            metrics_disabled: case.mp_metrics_disabled,
+            logging_disabled: case.mp_logging_disabled,
+            tracing_enabled: case.mp_tracing_enabled,
+            trace_recording_enabled: case.mp_trace_recording_enabled,
+            sample_rate: case.mp_metrics_sample_rate.unwrap_or(d.sample_rate),
+            event_bus_queue_size: case
+                .mp_event_bus_queue_size
+                .unwrap_or(d.event_bus_queue_size),
+            prometheus_port: None,
+            service_instance_id: None,
+            evidence,
+        }
+    }
+
+    fn metrics_enabled(&self) -> bool {
+        !self.metrics_disabled && !self.observability_disabled
+    }
+
+    fn vars(&self, mode: &str) -> Vec<(String, Var)> {
+        vec![
+            ("mode".to_owned(), mode.into()),
+            ("expect_mode".to_owned(), self.expect_mode.as_str().into()),
+            ("l2_configured".to_owned(), self.l2_configured.into()),
+            ("metrics_enabled".to_owned(), self.metrics_enabled().into()),
+            (
+                "observability_enabled".to_owned(),
+                (!self.observability_disabled).into(),
+            ),
+            (
+                "logging_enabled".to_owned(),
+                (!self.logging_disabled).into(),
+            ),
+            ("tracing_enabled".to_owned(), self.tracing_enabled.into()),
+            (
+                "trace_recording_enabled".to_owned(),
+                self.trace_recording_enabled.into(),
+            ),
+            ("sample_rate".to_owned(), self.sample_rate.into()),
+            (
+                "event_bus_queue_size".to_owned(),
+                self.event_bus_queue_size.into(),
+            ),
+        ]
+    }
+}
+
+/// The whole analysis; part of the `lmcache-compat` report.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct CompatAnalysis {
+    /// `mp`, `embedded`, `mixed` or `unknown`.
+    pub detected_mode: String,
+    /// The indicators that decided the mode.
+    pub mode_evidence: Vec<String>,
+    pub expected_mode: String,
+    pub candidates: Vec<CandidateOutcome>,
+    pub architecture: ArchitectureOutcome,
+    /// Every indicator, observed or not, with what made it true.
+    pub indicators: Vec<IndicatorOutcome>,
+    /// Connector names read from labels or launch evidence, with their class.
+    pub connectors: Vec<ConnectorOutcome>,
+    pub surfaces: Vec<SurfaceReport>,
+    /// Applicable required families that are missing, as `surface.family`.
+    pub missing_required: Vec<String>,
+    /// True when an MP server shows only boot-time series: no traffic observed yet.
+    pub no_traffic_yet: bool,
+    pub lmcache_mp_observability: MpObservability,
+    /// LMCache series no family matched, with the pack file to edit.
+    pub unmapped_series: Vec<UnmappedSeries>,
+    /// HTTP, log, trace, OTel, replay, lookup-hash and launch evidence: support for
+    /// findings, never a replacement for missing Prometheus families.
+    pub evidence_surfaces: Vec<EvidenceSurface>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct EvidenceSurface {
+    /// `http`, `logs`, `trace`, `otel`, `trace_replay`, `lookup_hash`, `launch`.
+    pub kind: String,
+    /// `populated` (measured, or something counted), `zero` (given, nothing in it),
+    /// `missing` (not given).
+    pub status: FamilyStatus,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct IndicatorOutcome {
+    pub id: String,
+    pub description: String,
+    pub observed: bool,
+    /// What made it true: series names, `label=value`, `evidence:<file><pointer>`.
+    pub evidence: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct ConnectorOutcome {
+    pub name: String,
+    /// The class from the modes pack (`embedded`, `mp`, `stale`, …); none when no
+    /// class matches.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    /// Where the name was read: `label <key>` or `launch evidence`.
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct CandidateOutcome {
+    pub candidate: String,
+    /// Indicators of the rule that were observed.
+    pub evidence: Vec<String>,
+    #[serde(default)]
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub note: String,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct ArchitectureOutcome {
+    pub label: String,
+    /// `measured`, `inferred` or `not_proven`.
+    pub claim_status: String,
+    pub evidence: Vec<String>,
+}
+
+/// Status of one family or surface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FamilyStatus {
+    Populated,
+    Zero,
+    Missing,
+    NotApplicable,
+}
+
+impl FamilyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FamilyStatus::Populated => "populated",
+            FamilyStatus::Zero => "zero",
+            FamilyStatus::Missing => "missing",
+            FamilyStatus::NotApplicable => "not_applicable",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SurfaceStatus {
+    Complete,
+    Partial,
+    Zero,
+    Missing,
+    NotApplicable,
+}
+
+impl SurfaceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SurfaceStatus::Complete => "complete",
+            SurfaceStatus::Partial => "partial",
+            SurfaceStatus::Zero => "zero",
+            SurfaceStatus::Missing => "missing",
+            SurfaceStatus::NotApplicable => "not_applicable",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct SurfaceReport {
+    pub id: String,
+    pub title: String,
+    pub status: SurfaceStatus,
+    pub applicable: bool,
+    /// `current`, `legacy` or `none`: which spelling generation the scrape uses.
+    pub generation: String,
+    pub families: Vec<FamilyReport>,
+    /// The pack file that declares the surface.
+    pub pack_file: String,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct FamilyReport {
+    pub id: String,
+    pub description: String,
+    pub status: FamilyStatus,
+    pub required: bool,
+    pub sampled: bool,
+    pub traffic_dependent: bool,
+    /// Which spelling matched, when any did.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spelling: Option<Spelling>,
+    /// Distinct matched names (at most 8 listed in `names`).
+    pub series: usize,
+    /// Distinct matched names with a non-zero sample.
+    pub populated_series: usize,
+    pub names: Vec<String>,
+    /// Why the status is what it is, when it is not obvious.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default)]
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub since: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
+pub struct MpObservability {
+    pub service_instance_ids: Vec<String>,
+    /// `target_info`, `flag`, `target_info_and_flag` or `missing`.
+    pub service_instance_id_source: String,
+    pub cache_salt_values: Vec<String>,
+    pub cache_salt_cardinality: usize,
+    pub cache_salt_cardinality_risk: bool,
+    pub l2_adapter_labels: Vec<String>,
+    pub event_bus_queue_size: f64,
+    pub event_bus_series: Vec<String>,
+    pub event_bus_taildrop_risk: bool,
+    pub sample_rate: f64,
+    pub sampled_histograms_with_data: Vec<String>,
+    pub sampled_histograms_sparse: bool,
+    pub metrics_disabled: bool,
+    pub observability_disabled: bool,
+    pub logging_disabled: bool,
+    pub tracing_enabled: bool,
+    pub trace_recording_enabled: bool,
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prometheus_port: Option<u16>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct UnmappedSeries {
+    pub name: String,
+    /// The pack file whose surface is closest by name; add a family there.
+    pub suggested_pack_file: String,
+}
+
+/// The analysis and the variables it gives findings.
+pub struct Compat {
+    pub analysis: CompatAnalysis,
+    pub vars: Vec<(String, Var)>,
+}
+
+/// Runs the modes and families packs over the scrapes of one deployment.
+pub fn analyze(
+    registry: &Registry,
+    indexes: &[&SeriesIndex],
+    engine_ids: &[String],
+    ctx: &CompatContext,
+) -> Compat {
+    let rules = &registry.modes;
+    // Label values of every key anything reads, in one pass per scrape.
+    let mut keys: Vec<&str> = rules.connector_keys.iter().map(String::as_str).collect();
+    for ind in &rules.indicators {
+        if let Some(l) = &ind.def.labels {
+            keys.extend(l.keys.iter().map(String::as_str));
+        }
+    }
+    keys.extend(SERVICE_INSTANCE_KEYS);
+    keys.push(CACHE_SALT_KEY);
+    keys.extend(L2_ADAPTER_KEYS);
+    keys.sort_unstable();
+    keys.dedup();
+    let labels = label_values(indexes, &keys);
+
+    // Indicators.
+    let indicators: Vec<IndicatorOutcome> = rules
+        .indicators
+        .iter()
+        .map(|ind| observe(ind, indexes, &labels, &ctx.evidence))
+        .collect();
+
+    // Connectors: label values and launch evidence, classified first-match.
+    let mut connectors: Vec<ConnectorOutcome> = Vec::new();
+    let mut add_connector = |name: &str, source: String| {
+        if connectors.iter().any(|c| c.name == name) {
+            return;
+        }
+        let class = rules
+            .connectors
+            .iter()
+            .find(|c| c.pattern.matches(name))
+            .map(|c| c.class.clone());
+        connectors.push(ConnectorOutcome {
+            name: name.to_owned(),
+            class,
+            source,
+        });
+    };
+    for key in &rules.connector_keys {
+        for value in labels.get(key.as_str()).into_iter().flatten() {
+            add_connector(value, format!("label {key}"));
+        }
+    }
+    if let Some(list) = ctx
+        .evidence
+        .get(&EvidenceKind::Launch)
+        .and_then(|l| l.pointer("/connectors"))
+        .and_then(|c| c.as_array())
+    {
+        for name in list.iter().filter_map(|v| v.as_str()) {
+            add_connector(name, "launch evidence".to_owned());
+        }
+    }
+
+    // Mode variables: indicators, connector classes, engines.
+    let mut mode_vars: Vec<(String, Var)> = indicators
+        .iter()
+        .map(|i| (i.id.clone(), i.observed.into()))
+        .collect();
+    for class in rules.connector_classes() {
+        let seen = connectors
+            .iter()
+            .any(|c| c.class.as_deref() == Some(class.as_str()));
+        mode_vars.push((format!("connector_{class}"), seen.into()));
+    }
+    for e in &registry.engines {
+        mode_vars.push((
+            format!("engine_{}", e.def.id),
+            engine_ids.contains(&e.def.id).into(),
+        ));
+    }
+    let holds = |c: &Compiled, vars: &[(String, Var)]| -> bool {
+        let refs: Vec<(&str, Var)> = vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        registry.expr.eval_bool(c, &refs).unwrap_or(false)
+    };
+    let observed_in = |c: &Compiled| -> Vec<String> {
+        c.variables
+            .iter()
+            .filter(|v| {
+                mode_vars
+                    .iter()
+                    .any(|(k, val)| k == *v && *val == Var::Bool(true))
+            })
+            .cloned()
+            .collect()
+    };
+
+    let (detected_mode, mode_evidence) = rules
+        .modes
+        .iter()
+        .find(|(_, c)| holds(c, &mode_vars))
+        .map_or(("unknown".to_owned(), Vec::new()), |(m, c)| {
+            (m.clone(), observed_in(c))
+        });
+    let candidates: Vec<CandidateOutcome> = rules
+        .candidates
+        .iter()
+        .filter(|(_, c)| holds(c, &mode_vars))
+        .map(|(rule, c)| CandidateOutcome {
+            candidate: rule.candidate.clone(),
+            evidence: observed_in(c),
+            note: rule.note.clone(),
+        })
+        .collect();
+    let architecture = rules
+        .architectures
+        .iter()
+        .find(|(_, w, _)| holds(w, &mode_vars))
+        .map_or(
+            ArchitectureOutcome {
+                label: "unknown".to_owned(),
+                claim_status: "not_proven".to_owned(),
+                evidence: Vec::new(),
+            },
+            |(rule, w, m)| ArchitectureOutcome {
+                label: rule.label.clone(),
+                claim_status: if holds(m, &mode_vars) {
+                    "measured"
+                } else {
+                    "inferred"
+                }
+                .to_owned(),
+                evidence: observed_in(w),
+            },
+        );
+
+    // Surfaces and families.
+    let mut context = mode_vars.clone();
+    context.extend(ctx.vars(&detected_mode));
+    let mut surfaces = Vec::new();
+    let mut missing_required = Vec::new();
+    let mut mapped: BTreeSet<String> = BTreeSet::new();
+    let mut no_traffic_yet = false;
+    for surface in &registry.surfaces {
+        let matches: Vec<FamilyMatch> = surface
+            .families
+            .iter()
+            .map(|f| match_family(f, indexes))
+            .collect();
+        for m in &matches {
+            mapped.extend(m.names.iter().cloned());
+        }
+        let generation = if matches
+            .iter()
+            .any(|m| m.spelling == Some(Spelling::Current))
+        {
+            "current"
+        } else if matches.iter().any(|m| m.spelling == Some(Spelling::Legacy)) {
+            "legacy"
+        } else {
+            "none"
+        };
+        let mut vars = context.clone();
+        vars.push(("generation".to_owned(), generation.into()));
+        let applicable = holds(&surface.applies, &vars);
+        let mut families: Vec<FamilyReport> = surface
+            .families
+            .iter()
+            .zip(matches)
+            .map(|(f, m)| {
+                let family_applies = applicable && holds(&f.applies, &vars);
+                let required = family_applies && holds(&f.required, &vars);
+                let status = if !family_applies {
+                    FamilyStatus::NotApplicable
+                } else if m.names.is_empty() {
+                    FamilyStatus::Missing
+                } else if m.populated > 0 {
+                    FamilyStatus::Populated
+                } else {
+                    FamilyStatus::Zero
+                };
+                FamilyReport {
+                    id: f.def.id.clone(),
+                    description: f.def.description.clone(),
+                    status,
+                    required,
+                    sampled: f.def.sampled,
+                    traffic_dependent: f.def.traffic_dependent,
+                    spelling: m.spelling,
+                    series: m.names.len(),
+                    populated_series: m.populated,
+                    names: m.names.iter().take(8).cloned().collect(),
+                    reason: None,
+                    since: f.def.since.clone(),
+                }
+            })
+            .collect();
+        // No traffic yet: only boot-time families present, required others missing.
+        let present =
+            |r: &FamilyReport| matches!(r.status, FamilyStatus::Populated | FamilyStatus::Zero);
+        let boot = |id: &str| {
+            surface
+                .families
+                .iter()
+                .any(|f| f.def.id == id && f.def.boot)
+        };
+        let fresh = applicable
+            && families.iter().any(|r| present(r) && boot(&r.id))
+            && families.iter().all(|r| !present(r) || boot(&r.id))
+            && families
+                .iter()
+                .any(|r| r.required && r.status == FamilyStatus::Missing && !boot(&r.id));
+        if fresh {
+            no_traffic_yet = true;
+            for r in families
+                .iter_mut()
+                .filter(|r| r.status == FamilyStatus::Missing && !boot(&r.id))
+            {
+                r.reason = Some(
+                    "no traffic observed yet: these series appear with the first store or retrieve"
+                        .to_owned(),
+                );
+            }
+        }
+        if !applicable {
+            for r in &mut families {
+                r.reason.get_or_insert_with(|| {
+                    "surface not applicable to the detected mode and flags".to_owned()
+                });
+            }
+        }
+        for r in &families {
+            if r.required && r.status == FamilyStatus::Missing {
+                missing_required.push(format!("{}.{}", surface.id, r.id));
+            }
+        }
+        surfaces.push(SurfaceReport {
+            id: surface.id.clone(),
+            title: surface.title.clone(),
+            status: surface_status(applicable, &families),
+            applicable,
+            generation: generation.to_owned(),
+            families,
+            pack_file: surface.file.clone(),
+        });
+    }
+
+    // MP observability.
+    let values = |key: &str| labels.get(key).cloned().unwrap_or_default();
+    let mut service_ids: BTreeSet<String> = BTreeSet::new();
+    for idx in indexes {
+        for key in SERVICE_INSTANCE_KEYS {
+            service_ids.extend(
+                idx.label_values("target_info", key)
+                    .into_iter()
+                    .map(str::to_owned),
+            );
+        }
+    }
+    let from_target_info = !service_ids.is_empty();
+    if let Some(id) = &ctx.service_instance_id {
+        service_ids.insert(id.clone());
+    }
+    let salts = values(CACHE_SALT_KEY);
+    let mut l2_labels: Vec<String> = L2_ADAPTER_KEYS
+        .iter()
+        .flat_map(|k| values(k).into_iter().map(move |v| format!("{k}={v}")))
+        .collect();
+    l2_labels.sort();
+    let event_bus = find_family(&surfaces, "lmcache_mp", "event_bus");
+    let mp_surface = surfaces.iter().find(|s| s.id == "lmcache_mp");
+    let mp_observed = mp_surface.is_some_and(|s| s.families.iter().any(|f| f.series > 0));
+    let event_bus_series: Vec<String> = event_bus.map(|f| f.names.clone()).unwrap_or_default();
+    let sampled_with_data: Vec<String> = mp_surface
+        .map(|s| {
+            s.families
+                .iter()
+                .filter(|f| f.sampled && f.populated_series > 0)
+                .flat_map(|f| f.names.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let counters_move = mp_surface.is_some_and(|s| {
+        s.families
+            .iter()
+            .any(|f| !f.sampled && f.populated_series > 0 && f.id != "event_bus")
+    });
+    let taildrop = mp_observed && ctx.event_bus_queue_size > 0.0 && event_bus_series.is_empty();
+    let sparse =
+        mp_observed && counters_move && sampled_with_data.is_empty() && ctx.sample_rate <= 0.01;
+    let observability = MpObservability {
+        service_instance_id_source: match (from_target_info, ctx.service_instance_id.is_some()) {
+            (true, true) => "target_info_and_flag",
+            (true, false) => "target_info",
+            (false, true) => "flag",
+            (false, false) => "missing",
+        }
+        .to_owned(),
+        service_instance_ids: service_ids.into_iter().collect(),
+        cache_salt_cardinality: salts.len(),
+        cache_salt_cardinality_risk: salts.len() > CACHE_SALT_CARDINALITY_RISK,
+        cache_salt_values: salts.iter().take(20).cloned().collect(),
+        l2_adapter_labels: l2_labels,
+        event_bus_queue_size: ctx.event_bus_queue_size,
+        event_bus_series,
+        event_bus_taildrop_risk: taildrop,
+        sample_rate: ctx.sample_rate,
+        sampled_histograms_with_data: sampled_with_data,
+        sampled_histograms_sparse: sparse,
+        metrics_disabled: ctx.metrics_disabled,
+        observability_disabled: ctx.observability_disabled,
+        logging_disabled: ctx.logging_disabled,
+        tracing_enabled: ctx.tracing_enabled,
+        trace_recording_enabled: ctx.trace_recording_enabled,
+        prometheus_port: ctx.prometheus_port,
+    };
+
+    // Unmapped LMCache series.
+    let mut unmapped: Vec<UnmappedSeries> = Vec::new();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    for idx in indexes {
+        for name in idx.names() {
+            if !name.starts_with(LMCACHE_PREFIX)
+                || crate::evidence::prometheus::is_created(name)
+                || mapped.contains(name)
+                || !seen.insert(name)
+            {
+                continue;
+            }
+            // Sample names of a mapped family (`_bucket`, `_total`) are mapped too.
+            if idx.expo.family_of(name).0 != *name && mapped.contains(&idx.expo.family_of(name).0) {
+                continue;
+            }
+            unmapped.push(UnmappedSeries {
+                name: name.clone(),
+                suggested_pack_file: suggest_file(registry, name),
+            });
+        }
+    }
+
+    let family_map: Vec<(String, String)> = surfaces
+        .iter()
+        .flat_map(|s| {
+            s.families
+                .iter()
+                .map(move |f| (format!("{}.{}", s.id, f.id), f.status.as_str().to_owned()))
+        })
+        .collect();
+    let evidence_surfaces = evidence_surfaces(&ctx.evidence);
+    let unhealthy = unhealthy_http_endpoints(&ctx.evidence);
+    let empty_salt = salts.iter().any(|s| s.is_empty());
+    let mut vars = context;
+    vars.extend([
+        (
+            "missing_required_count".to_owned(),
+            (missing_required.len() as f64).into(),
+        ),
+        (
+            "missing_required_families".to_owned(),
+            missing_required.join(", ").into(),
+        ),
+        ("no_traffic_yet".to_owned(), no_traffic_yet.into()),
+        (
+            "cache_salt_cardinality".to_owned(),
+            (salts.len() as f64).into(),
+        ),
+        ("empty_cache_salt".to_owned(), empty_salt.into()),
+        ("event_bus_taildrop_risk".to_owned(), taildrop.into()),
+        ("sampled_histograms_sparse".to_owned(), sparse.into()),
+        (
+            "unmapped_lmcache_series".to_owned(),
+            (unmapped.len() as f64).into(),
+        ),
+        ("family".to_owned(), Var::Map(family_map)),
+        (
+            "evidence".to_owned(),
+            Var::Map(
+                evidence_surfaces
+                    .iter()
+                    .map(|e| (e.kind.clone(), e.status.as_str().to_owned()))
+                    .collect(),
+            ),
+        ),
+        (
+            "http_unhealthy_count".to_owned(),
+            (unhealthy.len() as f64).into(),
+        ),
+        (
+            "http_unhealthy_endpoints".to_owned(),
+            unhealthy.join(", ").into(),
+        ),
+    ]);
+    Compat {
+        analysis: CompatAnalysis {
+            detected_mode,
+            mode_evidence,
+            expected_mode: ctx.expect_mode.clone(),
+            candidates,
+            architecture,
+            indicators,
+            connectors,
+            surfaces,
+            missing_required,
+            no_traffic_yet,
+            lmcache_mp_observability: observability,
+            unmapped_series: unmapped,
+            evidence_surfaces,
+        },
+        vars,
+    }
+}
+
+fn find_family<'s>(
+    surfaces: &'s [SurfaceReport],
+    surface: &str,
+    family: &str,
+) -> Option<&'s FamilyReport> {
+    surfaces
+        .iter()
+        .find(|s| s.id == surface)?
+        .families
+        .iter()
+        .find(|f| f.id == family)
+}
+
+/// Surface status. The applicable required families decide: all populated →
+/// `complete`; some populated with others zero or missing → `partial`; all present
+/// but zero → `zero` (zero and missing mixed → `partial`); none present →
+/// `missing`. With no required family, the present ones decide (populated →
+/// `complete`, only zero → `zero`, none → `missing`), so absent optional families
+/// never make a surface look broken.
+fn surface_status(applicable: bool, families: &[FamilyReport]) -> SurfaceStatus {
+    if !applicable
+        || families
+            .iter()
+            .all(|f| f.status == FamilyStatus::NotApplicable)
+    {
+        return SurfaceStatus::NotApplicable;
+    }
+    let required: Vec<FamilyStatus> = families
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| f.status)
+        .collect();
+    if required.is_empty() {
+        let present = |s: FamilyStatus| families.iter().any(|f| f.status == s);
+        return if present(FamilyStatus::Populated) {
+            SurfaceStatus::Complete
+        } else if present(FamilyStatus::Zero) {
+            SurfaceStatus::Zero
+        } else {
+            SurfaceStatus::Missing
+        };
+    }
+    let count = |s: FamilyStatus| required.iter().filter(|x| **x == s).count();
+    let (populated, zero, missing) = (
+        count(FamilyStatus::Populated),
+        count(FamilyStatus::Zero),
+        count(FamilyStatus::Missing),
+    );
+    if populated == required.len() {
+        SurfaceStatus::Complete
+    } else if populated > 0 {
+        SurfaceStatus::Partial
+    } else if zero == required.len() {
+        SurfaceStatus::Zero
+    } else if zero > 0 && missing > 0 {
+        SurfaceStatus::Partial
+    } else {
+        SurfaceStatus::Missing
+    }
+}
+
+struct FamilyMatch {
+    names: Vec<String>,
+    populated: usize,
+    spelling: Option<Spelling>,
+}
+
+fn match_family(family: &FamilyRule, indexes: &[&SeriesIndex]) -> FamilyMatch {
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    let mut populated: BTreeSet<String> = BTreeSet::new();
+    let mut spelling = None;
+    for (list, which) in [
+        (&family.current, Spelling::Current),
+        (&family.legacy, Spelling::Legacy),
+    ] {
+        for idx in indexes {
+            for pattern in list {
+                for fam in idx.matching_families(pattern) {
+                    if crate::evidence::prometheus::is_created(fam) {
+                        continue;
+                    }
+                    let Some(entry) = idx.family(fam) else {
+                        continue;
+                    };
+                    names.insert(fam.to_owned());
+                    spelling.get_or_insert(which);
+                    let nonzero = entry.samples.iter().any(|&i| {
+                        let s = &idx.expo.samples[i as usize];
+                        s.value != 0.0
+                            && !s.value.is_nan()
+                            && !crate::evidence::prometheus::is_created(idx.expo.name(s))
+                    });
+                    if nonzero {
+                        populated.insert(fam.to_owned());
+                    }
+                }
+            }
+        }
+        if spelling.is_some() {
+            break;
+        }
+    }
+    FamilyMatch {
+        populated: populated.len(),
+        names: names.into_iter().collect(),
+        spelling,
+    }
+}
+
+/// Distinct values per label key over every sample of every scrape.
+fn label_values(indexes: &[&SeriesIndex], keys: &[&str]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for idx in indexes {
+        for s in &idx.expo.samples {
+            for (k, v) in idx.expo.labels(s) {
+                if keys.contains(&k) {
+                    let set = out.entry(k.to_owned()).or_default();
+                    if !set.contains(v) {
+                        set.insert(v.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    out.into_iter()
+        .map(|(k, v)| (k, v.into_iter().collect()))
+        .collect()
+}
+
+fn observe(
+    ind: &IndicatorRule,
+    indexes: &[&SeriesIndex],
+    labels: &BTreeMap<String, Vec<String>>,
+    evidence: &BTreeMap<EvidenceKind, serde_json::Value>,
+) -> IndicatorOutcome {
+    let mut found: Vec<String> = Vec::new();
+    for idx in indexes {
+        for pattern in &ind.series {
+            for name in idx.matching(pattern) {
+                if ind.exclude.iter().any(|x| x.matches(name)) || found.iter().any(|f| f == name) {
+                    continue;
+                }
+                if found.len() < 5 {
+                    found.push(name.to_owned());
+                }
+            }
+        }
+    }
+    if let Some(l) = &ind.def.labels {
+        for key in &l.keys {
+            for value in labels.get(key).into_iter().flatten() {
+                if ind.label_values.is_empty() || ind.label_values.iter().any(|p| p.matches(value))
+                {
+                    found.push(format!("{key}={value}"));
+                }
+            }
+        }
+    }
+    for m in &ind.def.evidence {
+        if let Some(doc) = evidence.get(&m.file) {
+            if evidence_holds(doc, m) {
+                found.push(format!("evidence:{}{}", evidence_name(m.file), m.pointer));
+            }
+        }
+    }
+    IndicatorOutcome {
+        id: ind.def.id.clone(),
+        description: ind.def.description.clone(),
+        observed: !found.is_empty(),
+        evidence: found,
+    }
+}
+
+pub fn evidence_name(kind: EvidenceKind) -> &'static str {
+    match kind {
+        EvidenceKind::Http => "http",
+        EvidenceKind::Logs => "logs",
+        EvidenceKind::Trace => "trace",
+        EvidenceKind::Otel => "otel",
+        EvidenceKind::TraceReplay => "trace_replay",
+        EvidenceKind::LookupHash => "lookup_hash",
+        EvidenceKind::Launch => "launch",
+    }
+}
+
+fn evidence_holds(doc: &serde_json::Value, m: &EvidenceMatch) -> bool {
+    use serde_json::Value;
+    let Some(v) = doc.pointer(&m.pointer) else {
+        return false;
+    };
+    if let Some(want) = &m.equals {
+        return v.as_str() == Some(want.as_str()) || v.to_string() == *want;
+    }
+    if let Some(want) = &m.contains {
+        return match v {
+            Value::Array(items) => items.iter().any(|i| i.as_str() == Some(want.as_str())),
+            Value::String(s) => s.contains(want.as_str()),
+            _ => false,
+        };
+    }
+    if m.positive {
+        return v.as_f64().is_some_and(|x| x > 0.0);
+    }
+    match v {
+        Value::Null | Value::Bool(false) => false,
+        Value::Number(n) => n.as_f64().is_some_and(|x| x != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        Value::Bool(true) => true,
+    }
+}
+
+/// The file of the surface whose family patterns share the longest literal prefix
+/// with `name`.
+fn suggest_file(registry: &Registry, name: &str) -> String {
+    let mut best: (usize, &str) = (0, "");
+    for s in &registry.surfaces {
+        for f in &s.families {
+            for p in f.current.iter().chain(&f.legacy) {
+                let literal = p.as_str().split(['*', '?']).next().unwrap_or("");
+                let literal = literal.strip_prefix("re:^").unwrap_or(literal);
+                let common = literal
+                    .bytes()
+                    .zip(name.bytes())
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                if common > best.0 {
+                    best = (common, &s.file);
+                }
+            }
+        }
+    }
+    best.1.to_owned()
+}
+
+const EVIDENCE_KINDS: [EvidenceKind; 7] = [
+    EvidenceKind::Http,
+    EvidenceKind::Logs,
+    EvidenceKind::Trace,
+    EvidenceKind::Otel,
+    EvidenceKind::TraceReplay,
+    EvidenceKind::LookupHash,
+    EvidenceKind::Launch,
+];
+
+/// Keys under which evidence documents count what they hold.
+const EVIDENCE_COUNTS: &[&str] = &[
+    "record_count",
+    "row_count",
+    "total_records",
+    "span_count",
+    "line_count",
+    "file_count",
+];
+
+fn evidence_surfaces(evidence: &BTreeMap<EvidenceKind, serde_json::Value>) -> Vec<EvidenceSurface> {
+    EVIDENCE_KINDS
+        .iter()
+        .map(|kind| {
+            let status = match evidence.get(kind) {
+                None => FamilyStatus::Missing,
+                Some(doc) => {
+                    let measured =
+                        doc.get("claim_status").and_then(|c| c.as_str()) == Some("measured");
+                    let counted = EVIDENCE_COUNTS.iter().any(|k| {
+                        doc.get(*k)
+                            .and_then(|v| v.as_f64())
+                            .is_some_and(|x| x > 0.0)
+                    });
+                    let healthy = doc
+                        .get("endpoints")
+                        .and_then(|e| e.as_object())
+                        .is_some_and(|eps| {
+                            eps.values().any(|ep| {
+                                ep.get("status").and_then(|s| s.as_str()) == Some("healthy")
+                            })
+                        });
+                    if measured || counted || healthy {
+                        FamilyStatus::Populated
+                    } else {
+                        FamilyStatus::Zero
+                    }
+                }
+            };
+            EvidenceSurface {
+                kind: evidence_name(*kind).to_owned(),
+                status,
+            }
+        })
+        .collect()
+}
+
+/// HTTP evidence endpoints whose status is `unhealthy`.
+fn unhealthy_http_endpoints(evidence: &BTreeMap<EvidenceKind, serde_json::Value>) -> Vec<String> {
+    evidence
+        .get(&EvidenceKind::Http)
+        .and_then(|d| d.get("endpoints"))
+        .and_then(|e| e.as_object())
+        .map(|eps| {
+            eps.iter()
+                .filter(|(_, ep)| ep.get("status").and_then(|s| s.as_str()) == Some("unhealthy"))
+                .map(|(name, _)| name.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Evaluates the scrapes of one deployment (engine and LMCache endpoints) with the
+/// operator context and evidence files, and assembles the `lmcache-compat` report.
+pub fn compat_report(
+    registry: &Registry,
+    inputs: &[crate::evidence::Input],
+    evidence_files: Vec<crate::report::EvidenceFileReport>,
+    options: &super::EvalOptions,
+) -> crate::report::LmcacheCompatReport {
+    use crate::report::{
+        CompatSummary, FailureReason, LmcacheCompatReport, Status, ToolInfo,
+        LMCACHE_COMPAT_SCHEMA_VERSION,
+    };
+    let parsed = super::parse_inputs(inputs);
+    let indexes: Vec<SeriesIndex> = parsed
+        .iter()
+        .filter_map(|p| p.expo.as_ref())
+        .map(SeriesIndex::new)
+        .collect();
+    let refs: Vec<&SeriesIndex> = indexes.iter().collect();
+    let mut observed = super::Observed {
+        mismatch: options.forced_engine.is_some(),
+        ..super::Observed::default()
+    };
+    for idx in &refs {
+        observed.merge(super::observe(registry, idx, options));
+    }
+    if options.forced_engine.is_none() {
+        observed.mismatch = false;
+    }
+    let compat = analyze(registry, &refs, &observed.engine_ids(), &options.compat);
+    let mut facts = super::core_facts(&observed, &refs);
+    facts.extend(compat.vars);
+    let findings = super::evaluate_findings(registry, &observed, &facts);
+    let failure_reasons: Vec<FailureReason> = findings
+        .iter()
+        .filter(|f| f.status == Status::Fired && !f.fail_on.is_empty())
+        .map(|f| FailureReason {
+            code: f.code.clone(),
+            message: f.message.clone().unwrap_or_default(),
+            fail_on: f.fail_on.clone(),
+        })
+        .collect();
+    let summary_of = |prefix: &str| -> BTreeMap<String, f64> {
+        observed
+            .signals
+            .values()
+            .flat_map(|sigs| sigs.iter())
+            .filter(|(name, _)| name.starts_with(prefix))
+            .filter_map(|(name, v)| v.value.map(|x| (name.clone(), x)))
+            .collect()
+    };
+    let analysis = compat.analysis;
+    let mut surfaces: BTreeMap<String, usize> = BTreeMap::new();
+    for s in &analysis.surfaces {
+        *surfaces.entry(s.status.as_str().to_owned()).or_default() += 1;
+    }
+    let summary = CompatSummary {
+        detected_mode: analysis.detected_mode.clone(),
+        expected_mode: analysis.expected_mode.clone(),
+        architecture: analysis.architecture.label.clone(),
+        surfaces,
+        failure_reasons: failure_reasons.len(),
+        findings_fired: findings
+            .iter()
+            .filter(|f| f.status == Status::Fired)
+            .count(),
+        unmapped_series: analysis.unmapped_series.len(),
+    };
+    LmcacheCompatReport {
+        schema_version: LMCACHE_COMPAT_SCHEMA_VERSION.to_owned(),
+        tool: ToolInfo::current(),
+        packs: super::pack_infos(registry),
+        inputs: parsed.into_iter().map(|p| p.report).collect(),
+        evidence_files,
+        engines: observed.engines.clone(),
+        l2_summary: summary_of("l2_"),
+        cacheblend_summary: summary_of("blend_"),
+        analysis,
+        failure_reasons,
+        findings,
+        summary,
+    }
+}

@@ -1,0 +1,435 @@
+//! Compiling the `modes` and `families` pack kinds: indicators, connector classes,
+//! mode / candidate / architecture rules, and surfaces with their families.
+//!
+//! Which variables each kind of expression may read is declared here, once, so the
+//! loader (strict variables) and the evaluator agree.
+
+use super::model::{
+    ArchitectureRule, CandidateRule, EvidenceMatch, FamiliesFile, FamilyDef, IndicatorDef,
+    ModesFile,
+};
+use super::yaml::Node;
+use super::{diag, Diagnostic};
+use crate::expr::{Compiled, ExprEngine};
+use crate::normalize::pattern::Pattern;
+
+/// Operator context every compat expression may read (families, findings).
+pub const CONTEXT_VARS: &[(&str, &str)] = &[
+    (
+        "mode",
+        "detected LMCache mode: the first `modes` rule that held, or \"unknown\"",
+    ),
+    (
+        "expect_mode",
+        "`--expect-mode`: \"auto\", \"mp\" or \"embedded\"",
+    ),
+    (
+        "l2_configured",
+        "`--l2-configured`: an MP L2 adapter is configured",
+    ),
+    (
+        "metrics_enabled",
+        "false with `--mp-metrics-disabled` or `--mp-observability-disabled`",
+    ),
+    (
+        "observability_enabled",
+        "false with `--mp-observability-disabled`",
+    ),
+    ("logging_enabled", "false with `--mp-logging-disabled`"),
+    ("tracing_enabled", "`--mp-tracing-enabled`"),
+    ("trace_recording_enabled", "`--mp-trace-recording-enabled`"),
+    ("sample_rate", "`--mp-metrics-sample-rate`, default 0.01"),
+    (
+        "event_bus_queue_size",
+        "`--mp-event-bus-queue-size`, default 10000",
+    ),
+];
+
+/// Only in `families` expressions: the spelling generation of the surface.
+pub const SURFACE_VARS: &[(&str, &str)] = &[(
+    "generation",
+    "\"current\" when a family of this surface matched a current spelling, \"legacy\" when only legacy ones matched, else \"none\"",
+)];
+
+/// Facts of the compatibility analysis, for findings.
+pub const COMPAT_FACTS: &[(&str, &str)] = &[
+    ("missing_required_count", "applicable required families that are missing"),
+    ("missing_required_families", "those families as `surface.family`, comma-separated"),
+    ("no_traffic_yet", "an MP server exports its boot series but no lookup or L1 counter yet"),
+    ("cache_salt_cardinality", "distinct `cache_salt` label values"),
+    ("empty_cache_salt", "a series carries `cache_salt=\"\"`"),
+    ("event_bus_taildrop_risk", "MP observed, EventBus queue size > 0 and no EventBus series"),
+    ("sampled_histograms_sparse", "MP counters move, no sampled histogram has data, sample rate <= 0.01"),
+    ("unmapped_lmcache_series", "LMCache series no family matched"),
+    ("family", "map from `surface.family` to its status (populated, zero, missing, not_applicable)"),
+    ("evidence", "map from evidence kind (http, logs, trace, otel, trace_replay, lookup_hash, launch) to populated, zero or missing"),
+    ("http_unhealthy_count", "LMCache HTTP endpoints the HTTP evidence marks unhealthy"),
+    ("http_unhealthy_endpoints", "their names, comma-separated"),
+];
+
+#[derive(Clone, Debug)]
+pub struct IndicatorRule {
+    pub pack: String,
+    pub def: IndicatorDef,
+    pub series: Vec<Pattern>,
+    pub exclude: Vec<Pattern>,
+    pub label_values: Vec<Pattern>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ConnectorRule {
+    pub pattern: Pattern,
+    pub class: String,
+    pub note: String,
+}
+
+/// Every `modes` file merged, in pack order.
+#[derive(Clone, Debug, Default)]
+pub struct ModesRules {
+    pub indicators: Vec<IndicatorRule>,
+    pub connector_keys: Vec<String>,
+    pub connectors: Vec<ConnectorRule>,
+    pub modes: Vec<(String, Compiled)>,
+    pub candidates: Vec<(CandidateRule, Compiled)>,
+    pub architectures: Vec<(ArchitectureRule, Compiled, Compiled)>,
+}
+
+impl ModesRules {
+    /// Variables of mode, candidate and architecture rules (and of everything after).
+    pub fn variables(&self, engine_ids: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = self.indicators.iter().map(|i| i.def.id.clone()).collect();
+        out.extend(
+            self.connector_classes()
+                .into_iter()
+                .map(|c| format!("connector_{c}")),
+        );
+        out.extend(engine_ids.iter().map(|e| format!("engine_{e}")));
+        out
+    }
+
+    pub fn connector_classes(&self) -> Vec<String> {
+        let mut classes: Vec<String> = self.connectors.iter().map(|c| c.class.clone()).collect();
+        classes.sort();
+        classes.dedup();
+        classes
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct FamilyRule {
+    pub def: FamilyDef,
+    pub current: Vec<Pattern>,
+    pub legacy: Vec<Pattern>,
+    pub applies: Compiled,
+    pub required: Compiled,
+}
+
+#[derive(Clone, Debug)]
+pub struct SurfaceRule {
+    pub pack: String,
+    pub file: String,
+    pub id: String,
+    pub title: String,
+    pub applies: Compiled,
+    pub families: Vec<FamilyRule>,
+}
+
+fn patterns(
+    list: &[String],
+    file: &str,
+    node: &Node,
+    at: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Pattern> {
+    list.iter()
+        .enumerate()
+        .filter_map(|(j, p)| match Pattern::parse(p) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                diags.push(diag(file, node.locate(&format!("{at}/{j}")), e));
+                None
+            }
+        })
+        .collect()
+}
+
+fn compile(
+    engine: &ExprEngine,
+    src: &str,
+    vars: &[&str],
+    file: &str,
+    node: &Node,
+    at: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Compiled> {
+    match engine.compile(src, vars) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            diags.push(diag(
+                file,
+                node.locate(at),
+                format!("expression does not compile: {}", e.message),
+            ));
+            None
+        }
+    }
+}
+
+/// Adds one `modes` file to `rules`; the expressions compile later, once every
+/// indicator and class is known (see [`compile_mode_rules`]).
+pub fn add_modes_file(
+    rules: &mut ModesRules,
+    pack: &str,
+    file: &str,
+    node: &Node,
+    mf: &ModesFile,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (i, ind) in mf.indicators.iter().enumerate() {
+        let at = format!("/indicators/{i}");
+        if rules.indicators.iter().any(|x| x.def.id == ind.id) {
+            diags.push(diag(
+                file,
+                node.locate(&format!("{at}/id")),
+                format!("indicator `{}` is declared twice", ind.id),
+            ));
+        }
+        if ind.series.is_empty() && ind.labels.is_none() && ind.evidence.is_empty() {
+            diags.push(diag(
+                file,
+                node.locate(&at),
+                format!(
+                    "indicator `{}` observes nothing: give `series`, `labels` or `evidence`",
+                    ind.id
+                ),
+            ));
+        }
+        for (j, ev) in ind.evidence.iter().enumerate() {
+            check_evidence_match(ev, file, node, &format!("{at}/evidence/{j}"), diags);
+        }
+        let label_values = ind
+            .labels
+            .as_ref()
+            .map(|l| patterns(&l.values, file, node, &format!("{at}/labels/values"), diags))
+            .unwrap_or_default();
+        rules.indicators.push(IndicatorRule {
+            pack: pack.to_owned(),
+            def: ind.clone(),
+            series: patterns(&ind.series, file, node, &format!("{at}/series"), diags),
+            exclude: patterns(&ind.exclude, file, node, &format!("{at}/exclude"), diags),
+            label_values,
+        });
+    }
+    if let Some(c) = &mf.connectors {
+        for k in &c.label_keys {
+            if !rules.connector_keys.contains(k) {
+                rules.connector_keys.push(k.clone());
+            }
+        }
+        for (j, class) in c.classes.iter().enumerate() {
+            match Pattern::parse(&class.pattern) {
+                Ok(pattern) => rules.connectors.push(ConnectorRule {
+                    pattern,
+                    class: class.class.clone(),
+                    note: class.note.clone(),
+                }),
+                Err(e) => diags.push(diag(
+                    file,
+                    node.locate(&format!("/connectors/classes/{j}/match")),
+                    e,
+                )),
+            }
+        }
+    }
+}
+
+fn check_evidence_match(
+    ev: &EvidenceMatch,
+    file: &str,
+    node: &Node,
+    at: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if !ev.pointer.is_empty() && !ev.pointer.starts_with('/') {
+        diags.push(diag(
+            file,
+            node.locate(&format!("{at}/pointer")),
+            format!(
+                "`{}` is not a JSON pointer (it starts with `/`)",
+                ev.pointer
+            ),
+        ));
+    }
+    let tests = usize::from(ev.equals.is_some())
+        + usize::from(ev.contains.is_some())
+        + usize::from(ev.positive);
+    if tests > 1 {
+        diags.push(diag(
+            file,
+            node.locate(at),
+            "give at most one of `equals`, `contains`, `positive`".to_owned(),
+        ));
+    }
+}
+
+/// Compiles the mode, candidate and architecture rules of one `modes` file.
+pub fn compile_mode_rules(
+    rules: &mut ModesRules,
+    engine: &ExprEngine,
+    vars: &[&str],
+    file: &str,
+    node: &Node,
+    mf: &ModesFile,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (i, m) in mf.modes.iter().enumerate() {
+        if let Some(c) = compile(
+            engine,
+            &m.when,
+            vars,
+            file,
+            node,
+            &format!("/modes/{i}/when"),
+            diags,
+        ) {
+            rules.modes.push((m.mode.clone(), c));
+        }
+    }
+    for (i, m) in mf.candidates.iter().enumerate() {
+        if let Some(c) = compile(
+            engine,
+            &m.when,
+            vars,
+            file,
+            node,
+            &format!("/candidates/{i}/when"),
+            diags,
+        ) {
+            rules.candidates.push((m.clone(), c));
+        }
+    }
+    for (i, a) in mf.architectures.iter().enumerate() {
+        let when = compile(
+            engine,
+            &a.when,
+            vars,
+            file,
+            node,
+            &format!("/architectures/{i}/when"),
+            diags,
+        );
+        let measured = compile(
+            engine,
+            &a.measured_when,
+            vars,
+            file,
+            node,
+            &format!("/architectures/{i}/measured_when"),
+            diags,
+        );
+        if let (Some(w), Some(m)) = (when, measured) {
+            rules.architectures.push((a.clone(), w, m));
+        }
+    }
+}
+
+/// Compiles the surfaces of one `families` file.
+pub fn compile_surfaces(
+    engine: &ExprEngine,
+    vars: &[&str],
+    pack: &str,
+    file: &str,
+    node: &Node,
+    ff: &FamiliesFile,
+    existing: &[SurfaceRule],
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<SurfaceRule> {
+    let mut out: Vec<SurfaceRule> = Vec::new();
+    for (i, s) in ff.surfaces.iter().enumerate() {
+        let at = format!("/surfaces/{i}");
+        if existing.iter().chain(&out).any(|x| x.id == s.id) {
+            diags.push(diag(
+                file,
+                node.locate(&format!("{at}/id")),
+                format!("surface `{}` is declared twice", s.id),
+            ));
+        }
+        let applies = compile(
+            engine,
+            &s.applies_when,
+            vars,
+            file,
+            node,
+            &format!("{at}/applies_when"),
+            diags,
+        );
+        let mut families = Vec::new();
+        for (j, f) in s.families.iter().enumerate() {
+            let fat = format!("{at}/families/{j}");
+            if s.families[..j].iter().any(|g| g.id == f.id) {
+                diags.push(diag(
+                    file,
+                    node.locate(&format!("{fat}/id")),
+                    format!("family `{}` is declared twice in surface `{}`", f.id, s.id),
+                ));
+            }
+            if f.metrics.is_empty() {
+                diags.push(diag(
+                    file,
+                    node.locate(&format!("{fat}/metrics")),
+                    format!("family `{}` names no metric", f.id),
+                ));
+            }
+            if (f.sampled || f.traffic_dependent) && f.required_when.trim() != "false" {
+                diags.push(diag(
+                    file,
+                    node.locate(&format!("{fat}/required_when")),
+                    format!(
+                        "family `{}` is sampled or traffic-dependent and so can never be required",
+                        f.id
+                    ),
+                ));
+            }
+            let current = patterns(&f.metrics, file, node, &format!("{fat}/metrics"), diags);
+            let legacy = patterns(&f.legacy, file, node, &format!("{fat}/legacy"), diags);
+            let fa = compile(
+                engine,
+                &f.applies_when,
+                vars,
+                file,
+                node,
+                &format!("{fat}/applies_when"),
+                diags,
+            );
+            let fr = compile(
+                engine,
+                &f.required_when,
+                vars,
+                file,
+                node,
+                &format!("{fat}/required_when"),
+                diags,
+            );
+            if let (Some(applies), Some(required)) = (fa, fr) {
+                families.push(FamilyRule {
+                    def: f.clone(),
+                    current,
+                    legacy,
+                    applies,
+                    required,
+                });
+            }
+        }
+        if let Some(applies) = applies {
+            out.push(SurfaceRule {
+                pack: pack.to_owned(),
+                file: file.to_owned(),
+                id: s.id.clone(),
+                title: s.title.clone(),
+                applies,
+                families,
+            });
+        }
+    }
+    out
+}
