@@ -12,14 +12,7 @@
 mod common;
 
 use inferguard::evidence::prometheus::{parse, ParseOptions};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-const GENERATOR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/tools/gen_exposition.py"
-);
 
 fn main() {
     let opts = ParseOptions::default();
@@ -48,7 +41,7 @@ fn main() {
     }
     let tmp = std::env::temp_dir().join(format!("scanner-bench-{}", std::process::id()));
     for size in ["10MB", "100MB"] {
-        match reference_input(&tmp, size) {
+        match common::reference_input(&tmp, size) {
             Ok(bytes) => inputs.push((format!("gen_exposition.py {size}"), bytes)),
             Err(why) => eprintln!("skipping gen_exposition.py --size {size}: {why}"),
         }
@@ -82,23 +75,4 @@ fn main() {
             counts.1
         );
     }
-}
-
-/// Runs the reference generator into `dir` and reads what it wrote.
-fn reference_input(dir: &Path, size: &str) -> Result<Vec<u8>, String> {
-    if !Path::new(GENERATOR).is_file() {
-        return Err(format!("{GENERATOR} not found"));
-    }
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let out: PathBuf = dir.join(format!("expo-{size}.prom"));
-    let status = Command::new("python3")
-        .arg(GENERATOR)
-        .args(["--size", size, "--seed", "1", "--out"])
-        .arg(&out)
-        .status()
-        .map_err(|e| format!("cannot run python3: {e}"))?;
-    if !status.success() {
-        return Err(format!("generator exited with {status}"));
-    }
-    std::fs::read(&out).map_err(|e| format!("cannot read {}: {e}", out.display()))
 }

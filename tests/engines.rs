@@ -17,7 +17,7 @@ const CAPTURES: &str = concat!(
 );
 
 fn registry() -> Registry {
-    Registry::load(&[]).unwrap_or_else(|e| {
+    Registry::load_strict(&[]).unwrap_or_else(|e| {
         let all: Vec<String> = e.0.iter().map(ToString::to_string).collect();
         panic!("shipped packs do not load:\n{}", all.join("\n"))
     })

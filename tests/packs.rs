@@ -243,7 +243,7 @@ fn rules_validate_exits_2_and_prints_every_location() {
 
 #[test]
 fn shipped_packs_load_and_validate() {
-    let registry = Registry::load(&[]).unwrap_or_else(|e| {
+    let registry = Registry::load_strict(&[]).unwrap_or_else(|e| {
         let all: Vec<String> = e.0.iter().map(ToString::to_string).collect();
         panic!("shipped packs do not load:\n{}", all.join("\n"))
     });
@@ -263,7 +263,7 @@ fn shipped_packs_load_and_validate() {
 /// `cargo test` runs every case every shipped finding carries.
 #[test]
 fn every_shipped_rule_case_passes() {
-    let registry = Registry::load(&[]).unwrap();
+    let registry = Registry::load_strict(&[]).unwrap();
     let results = run_rule_tests(&registry, &[]);
     let cases = results.iter().filter(|r| r.case.is_some()).count();
     assert!(cases > 0, "no rule cases ran");
@@ -285,7 +285,7 @@ fn every_shipped_rule_case_passes() {
 
 #[test]
 fn rules_test_passes_and_writes_junit() {
-    let registry = Registry::load(&[]).unwrap();
+    let registry = Registry::load_strict(&[]).unwrap();
     let cases = run_rule_tests(&registry, &[]).len();
     let tmp = TempDir::new("junit");
     let xml_path = tmp.0.join("rules.xml");

@@ -13,7 +13,7 @@ fn root() -> PathBuf {
 }
 
 fn shipped() -> Registry {
-    Registry::load(&[]).unwrap_or_else(|e| {
+    Registry::load_strict(&[]).unwrap_or_else(|e| {
         let all: Vec<String> = e.0.iter().map(ToString::to_string).collect();
         panic!("shipped packs do not load:\n{}", all.join("\n"))
     })

@@ -593,3 +593,29 @@ fn fmt(v: f64) -> String {
         _ => s,
     }
 }
+
+/// The reference generator the performance bars are defined on.
+pub const GENERATOR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/tools/gen_exposition.py"
+);
+
+/// Runs `gen_exposition.py --size SIZE --seed 1` into `dir` and reads what it wrote;
+/// an error says why it could not (no script, no python3).
+pub fn reference_input(dir: &std::path::Path, size: &str) -> Result<Vec<u8>, String> {
+    if !std::path::Path::new(GENERATOR).is_file() {
+        return Err(format!("{GENERATOR} not found"));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let out = dir.join(format!("expo-{size}.prom"));
+    let status = std::process::Command::new("python3")
+        .arg(GENERATOR)
+        .args(["--size", size, "--seed", "1", "--out"])
+        .arg(&out)
+        .status()
+        .map_err(|e| format!("cannot run python3: {e}"))?;
+    if !status.success() {
+        return Err(format!("generator exited with {status}"));
+    }
+    std::fs::read(&out).map_err(|e| format!("cannot read {}: {e}", out.display()))
+}

@@ -321,6 +321,7 @@ pub fn run(rules: &[PathBuf], args: LmcacheCompatArgs) -> anyhow::Result<Outcome
     let options = EvalOptions {
         forced_engine: resolve_engine(&registry, args.engine.as_deref())?,
         compat: args.context.context(g.evidence.clone()),
+        as_deployment: true,
     };
     let report = compat_report(&registry, &g.metrics, g.evidence_files, &options);
     let text = match output::choose(args.format, args.json) {

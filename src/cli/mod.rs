@@ -100,7 +100,18 @@ fn one_line(e: &anyhow::Error) -> String {
 
 /// Loads the registry, turning pack problems into one error that lists them all.
 fn load_registry(overrides: &[PathBuf]) -> anyhow::Result<crate::pack::Registry> {
-    crate::pack::Registry::load(overrides).map_err(|e| {
+    report_load(crate::pack::Registry::load(overrides))
+}
+
+/// [`load_registry`] with the embedded packs checked against the schema as well.
+fn load_registry_strict(overrides: &[PathBuf]) -> anyhow::Result<crate::pack::Registry> {
+    report_load(crate::pack::Registry::load_strict(overrides))
+}
+
+fn report_load(
+    loaded: Result<crate::pack::Registry, crate::pack::LoadError>,
+) -> anyhow::Result<crate::pack::Registry> {
+    loaded.map_err(|e| {
         for d in &e.0 {
             eprintln!("{d}");
         }

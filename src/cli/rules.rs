@@ -65,7 +65,7 @@ pub fn run(rules: &[PathBuf], cmd: RulesCommand) -> anyhow::Result<Outcome> {
 /// The registry plus the pack ids a command should look at.
 fn registry_for(rules: &[PathBuf], dir: Option<&Path>) -> anyhow::Result<(Registry, Vec<String>)> {
     match dir {
-        None => Ok((load_registry(rules)?, Vec::new())),
+        None => Ok((super::load_registry_strict(rules)?, Vec::new())),
         Some(d) => Registry::load_dir_over_embedded(d).map_err(|e| {
             for diag in &e.0 {
                 eprintln!("{diag}");
@@ -250,6 +250,7 @@ fn explain(
                 &endpoint,
                 &EvalOptions {
                     forced_engine: engine.clone(),
+                    as_deployment: true,
                     ..Default::default()
                 },
             );

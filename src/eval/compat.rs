@@ -259,6 +259,8 @@ pub struct FamilyReport {
     pub required: bool,
     pub sampled: bool,
     pub traffic_dependent: bool,
+    /// Exported from process start, before any traffic.
+    pub boot: bool,
     /// Which spelling matched, when any did.
     #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -394,8 +396,13 @@ pub fn analyze(
             engine_ids.contains(&e.def.id).into(),
         ));
     }
+    // Only the variables an expression reads go into its scope.
     let holds = |c: &Compiled, vars: &[(String, Var)]| -> bool {
-        let refs: Vec<(&str, Var)> = vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let refs: Vec<(&str, Var)> = vars
+            .iter()
+            .filter(|(k, _)| c.variables.iter().any(|v| v == k))
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
         registry.expr.eval_bool(c, &refs).unwrap_or(false)
     };
     let observed_in = |c: &Compiled| -> Vec<String> {
@@ -463,14 +470,20 @@ pub fn analyze(
             .map(|f| match_family(f, indexes))
             .collect();
         for m in &matches {
-            mapped.extend(m.names.iter().cloned());
+            mapped.extend(m.all.iter().cloned());
         }
-        let generation = if matches
-            .iter()
-            .any(|m| m.spelling == Some(Spelling::Current))
-        {
+        // Only families that were renamed (have a legacy spelling) tell generations
+        // apart; one whose name never changed matches in both.
+        let voting = || {
+            surface
+                .families
+                .iter()
+                .zip(&matches)
+                .filter(|(f, _)| !f.legacy.is_empty())
+        };
+        let generation = if voting().any(|(_, m)| m.spelling == Some(Spelling::Current)) {
             "current"
-        } else if matches.iter().any(|m| m.spelling == Some(Spelling::Legacy)) {
+        } else if voting().any(|(_, m)| m.spelling == Some(Spelling::Legacy)) {
             "legacy"
         } else {
             "none"
@@ -501,6 +514,7 @@ pub fn analyze(
                     required,
                     sampled: f.def.sampled,
                     traffic_dependent: f.def.traffic_dependent,
+                    boot: f.def.boot,
                     spelling: m.spelling,
                     series: m.names.len(),
                     populated_series: m.populated,
@@ -598,7 +612,7 @@ pub fn analyze(
     let counters_move = mp_surface.is_some_and(|s| {
         s.families
             .iter()
-            .any(|f| !f.sampled && f.populated_series > 0 && f.id != "event_bus")
+            .any(|f| !f.sampled && !f.boot && f.populated_series > 0)
     });
     let taildrop = mp_observed && ctx.event_bus_queue_size > 0.0 && event_bus_series.is_empty();
     let sparse =
@@ -738,11 +752,11 @@ fn find_family<'s>(
         .find(|f| f.id == family)
 }
 
-/// Surface status. The applicable required families decide: all populated →
-/// `complete`; some populated with others zero or missing → `partial`; all present
-/// but zero → `zero` (zero and missing mixed → `partial`); none present →
-/// `missing`. With no required family, the present ones decide (populated →
-/// `complete`, only zero → `zero`, none → `missing`), so absent optional families
+/// Surface status from the applicable required families, a `zero` family counting
+/// as present: all present with some data → `complete`; some present, others
+/// missing → `partial`; all present and all zero → `zero`; none present →
+/// `missing`. With no required family, the present ones decide (some data →
+/// `complete`, only zeros → `zero`, none → `missing`), so absent optional families
 /// never make a surface look broken.
 fn surface_status(applicable: bool, families: &[FamilyReport]) -> SurfaceStatus {
     if !applicable
@@ -757,49 +771,46 @@ fn surface_status(applicable: bool, families: &[FamilyReport]) -> SurfaceStatus 
         .filter(|f| f.required)
         .map(|f| f.status)
         .collect();
-    if required.is_empty() {
-        let present = |s: FamilyStatus| families.iter().any(|f| f.status == s);
-        return if present(FamilyStatus::Populated) {
-            SurfaceStatus::Complete
-        } else if present(FamilyStatus::Zero) {
-            SurfaceStatus::Zero
-        } else {
-            SurfaceStatus::Missing
-        };
-    }
-    let count = |s: FamilyStatus| required.iter().filter(|x| **x == s).count();
-    let (populated, zero, missing) = (
-        count(FamilyStatus::Populated),
-        count(FamilyStatus::Zero),
-        count(FamilyStatus::Missing),
-    );
-    if populated == required.len() {
-        SurfaceStatus::Complete
-    } else if populated > 0 {
-        SurfaceStatus::Partial
-    } else if zero == required.len() {
-        SurfaceStatus::Zero
-    } else if zero > 0 && missing > 0 {
-        SurfaceStatus::Partial
+    let pool: Vec<FamilyStatus> = if required.is_empty() {
+        families
+            .iter()
+            .map(|f| f.status)
+            .filter(|s| matches!(s, FamilyStatus::Populated | FamilyStatus::Zero))
+            .collect()
     } else {
+        required
+    };
+    let populated = pool
+        .iter()
+        .filter(|s| **s == FamilyStatus::Populated)
+        .count();
+    let zero = pool.iter().filter(|s| **s == FamilyStatus::Zero).count();
+    let present = populated + zero;
+    if present == 0 {
         SurfaceStatus::Missing
+    } else if present < pool.len() {
+        SurfaceStatus::Partial
+    } else if populated > 0 {
+        SurfaceStatus::Complete
+    } else {
+        SurfaceStatus::Zero
     }
 }
 
 struct FamilyMatch {
+    /// Names the status is read from: the current spelling when any matched,
+    /// otherwise the legacy one.
     names: Vec<String>,
     populated: usize,
     spelling: Option<Spelling>,
+    /// Every name the family knows in this scrape, both spellings (for unmapped).
+    all: Vec<String>,
 }
 
 fn match_family(family: &FamilyRule, indexes: &[&SeriesIndex]) -> FamilyMatch {
-    let mut names: BTreeSet<String> = BTreeSet::new();
-    let mut populated: BTreeSet<String> = BTreeSet::new();
-    let mut spelling = None;
-    for (list, which) in [
-        (&family.current, Spelling::Current),
-        (&family.legacy, Spelling::Legacy),
-    ] {
+    let collect = |list: &[crate::normalize::pattern::Pattern]| {
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        let mut populated: BTreeSet<String> = BTreeSet::new();
         for idx in indexes {
             for pattern in list {
                 for fam in idx.matching_families(pattern) {
@@ -810,7 +821,6 @@ fn match_family(family: &FamilyRule, indexes: &[&SeriesIndex]) -> FamilyMatch {
                         continue;
                     };
                     names.insert(fam.to_owned());
-                    spelling.get_or_insert(which);
                     let nonzero = entry.samples.iter().any(|&i| {
                         let s = &idx.expo.samples[i as usize];
                         s.value != 0.0
@@ -823,14 +833,32 @@ fn match_family(family: &FamilyRule, indexes: &[&SeriesIndex]) -> FamilyMatch {
                 }
             }
         }
-        if spelling.is_some() {
-            break;
+        (names, populated)
+    };
+    let (current, current_pop) = collect(&family.current);
+    let (legacy, legacy_pop) = collect(&family.legacy);
+    let all: Vec<String> = current.union(&legacy).cloned().collect();
+    if !current.is_empty() {
+        FamilyMatch {
+            populated: current_pop.len(),
+            names: current.into_iter().collect(),
+            spelling: Some(Spelling::Current),
+            all,
         }
-    }
-    FamilyMatch {
-        populated: populated.len(),
-        names: names.into_iter().collect(),
-        spelling,
+    } else if !legacy.is_empty() {
+        FamilyMatch {
+            populated: legacy_pop.len(),
+            names: legacy.into_iter().collect(),
+            spelling: Some(Spelling::Legacy),
+            all,
+        }
+    } else {
+        FamilyMatch {
+            populated: 0,
+            names: Vec::new(),
+            spelling: None,
+            all,
+        }
     }
 }
 
@@ -1033,6 +1061,42 @@ fn unhealthy_http_endpoints(evidence: &BTreeMap<EvidenceKind, serde_json::Value>
         .unwrap_or_default()
 }
 
+/// One deployment evaluated: engines and signals over all its scrapes, the
+/// compatibility analysis, and the findings of the given scopes.
+pub struct Deployment {
+    pub observed: super::Observed,
+    pub analysis: CompatAnalysis,
+    pub findings: Vec<crate::report::FindingOutcome>,
+}
+
+/// Evaluates the scrapes of one deployment together.
+pub fn evaluate_deployment(
+    registry: &Registry,
+    indexes: &[&SeriesIndex],
+    options: &super::EvalOptions,
+    scopes: &[crate::pack::model::Scope],
+) -> Deployment {
+    let mut observed = super::Observed {
+        mismatch: options.forced_engine.is_some(),
+        ..super::Observed::default()
+    };
+    for idx in indexes {
+        observed.merge(super::observe(registry, idx, options));
+    }
+    if options.forced_engine.is_none() {
+        observed.mismatch = false;
+    }
+    let compat = analyze(registry, indexes, &observed.engine_ids(), &options.compat);
+    let mut facts = super::core_facts(&observed, indexes);
+    facts.extend(compat.vars);
+    let findings = super::evaluate_findings(registry, &observed, &facts, scopes);
+    Deployment {
+        observed,
+        analysis: compat.analysis,
+        findings,
+    }
+}
+
 /// Evaluates the scrapes of one deployment (engine and LMCache endpoints) with the
 /// operator context and evidence files, and assembles the `lmcache-compat` report.
 pub fn compat_report(
@@ -1052,20 +1116,15 @@ pub fn compat_report(
         .map(SeriesIndex::new)
         .collect();
     let refs: Vec<&SeriesIndex> = indexes.iter().collect();
-    let mut observed = super::Observed {
-        mismatch: options.forced_engine.is_some(),
-        ..super::Observed::default()
-    };
-    for idx in &refs {
-        observed.merge(super::observe(registry, idx, options));
-    }
-    if options.forced_engine.is_none() {
-        observed.mismatch = false;
-    }
-    let compat = analyze(registry, &refs, &observed.engine_ids(), &options.compat);
-    let mut facts = super::core_facts(&observed, &refs);
-    facts.extend(compat.vars);
-    let findings = super::evaluate_findings(registry, &observed, &facts);
+    let scopes = [
+        crate::pack::model::Scope::Endpoint,
+        crate::pack::model::Scope::Deployment,
+    ];
+    let Deployment {
+        observed,
+        analysis,
+        findings,
+    } = evaluate_deployment(registry, &refs, options, &scopes);
     let failure_reasons: Vec<FailureReason> = findings
         .iter()
         .filter(|f| f.status == Status::Fired && !f.fail_on.is_empty())
@@ -1084,7 +1143,6 @@ pub fn compat_report(
             .filter_map(|(name, v)| v.value.map(|x| (name.clone(), x)))
             .collect()
     };
-    let analysis = compat.analysis;
     let mut surfaces: BTreeMap<String, usize> = BTreeMap::new();
     for s in &analysis.surfaces {
         *surfaces.entry(s.status.as_str().to_owned()).or_default() += 1;

@@ -12,6 +12,7 @@ pub mod trace;
 use crate::evidence::prometheus::Exposition;
 use crate::expr::Var;
 use crate::normalize::{compute_signal, SeriesIndex, SignalValue};
+use crate::pack::model::Scope;
 use crate::pack::{FindingRule, Registry, VarKind};
 use crate::report::{
     DetectionHit, EndpointReport, EngineDetection, EvidenceItem, FindingOutcome, Status,
@@ -26,6 +27,9 @@ pub struct EvalOptions {
     pub forced_engine: Option<String>,
     /// Operator context and evidence files for the compatibility analysis.
     pub compat: compat::CompatContext,
+    /// Also evaluate `scope: deployment` findings over this one endpoint, as when
+    /// it is the whole deployment (rule test cases, `explain`).
+    pub as_deployment: bool,
 }
 
 /// One scrape to evaluate.
@@ -206,16 +210,21 @@ pub fn core_facts(observed: &Observed, indexes: &[&SeriesIndex]) -> Vec<(String,
     ]
 }
 
-/// Evaluates every finding: engine-specific ones once per detected engine they
-/// name, the others once over the signals of every engine.
+/// Evaluates every finding of the given scopes: engine-specific ones once per
+/// detected engine they name, the others once over the signals of every engine.
 pub fn evaluate_findings(
     registry: &Registry,
     observed: &Observed,
     facts: &[(String, Var)],
+    scopes: &[Scope],
 ) -> Vec<FindingOutcome> {
     let mut findings = Vec::new();
     let empty = BTreeMap::new();
-    for rule in &registry.findings {
+    for rule in registry
+        .findings
+        .iter()
+        .filter(|r| scopes.contains(&r.def.scope))
+    {
         if rule.def.engines.is_empty() {
             // Signals of every detected engine, the most confident first.
             let mut merged: BTreeMap<String, SignalValue> = BTreeMap::new();
@@ -248,7 +257,12 @@ pub fn evaluate_index(
     let compat = compat::analyze(registry, &[index], &observed.engine_ids(), &options.compat);
     let mut facts = core_facts(&observed, &[index]);
     facts.extend(compat.vars);
-    let findings = evaluate_findings(registry, &observed, &facts);
+    let scopes: &[Scope] = if options.as_deployment {
+        &[Scope::Endpoint, Scope::Deployment]
+    } else {
+        &[Scope::Endpoint]
+    };
+    let findings = evaluate_findings(registry, &observed, &facts, scopes);
     EndpointReport {
         endpoint: endpoint.name.clone(),
         source: endpoint.source.clone(),
@@ -450,13 +464,28 @@ pub fn check_inputs(
             Some(evaluate_endpoint(registry, &endpoint, options))
         })
         .collect();
+    // The inputs together are one deployment: its findings compare endpoints.
+    let indexes: Vec<SeriesIndex> = parsed
+        .iter()
+        .filter_map(|p| p.expo.as_ref())
+        .map(SeriesIndex::new)
+        .collect();
+    let refs: Vec<&SeriesIndex> = indexes.iter().collect();
+    let d = compat::evaluate_deployment(registry, &refs, options, &[Scope::Deployment]);
+    let deployment = crate::report::DeploymentReport {
+        detected_mode: d.analysis.detected_mode.clone(),
+        architecture: d.analysis.architecture.clone(),
+        engines: d.observed.engine_ids(),
+        findings: d.findings,
+    };
     CheckReport {
         schema_version: CHECK_SCHEMA_VERSION.to_owned(),
         tool: ToolInfo::current(),
         packs: pack_infos(registry),
         inputs: parsed.into_iter().map(|p| p.report).collect(),
-        summary: Summary::from_endpoints(&endpoints),
+        summary: Summary::from_reports(&endpoints, &deployment.findings),
         endpoints,
+        deployment,
     }
 }
 

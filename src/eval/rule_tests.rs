@@ -71,6 +71,7 @@ fn run_case(registry: &Registry, rule: &FindingRule, i: usize) -> Result<(), Str
     };
     let mut options = EvalOptions {
         forced_engine: case.engine.clone(),
+        as_deployment: true,
         ..Default::default()
     };
     if let Some(ctx) = &case.context {

@@ -634,6 +634,9 @@ struct Scanner<'o> {
     /// Consecutive samples mostly share their name, label keys and most label
     /// values, so each is first compared with the previous sample's.
     prev_name: Option<u32>,
+    /// The last name read in quoted form, which may be outside the classic
+    /// grammar.
+    prev_quoted: Option<u32>,
     prev: Vec<Prev>,
     /// How many leading entries of `prev` are known to have distinct keys.
     prev_distinct: usize,
@@ -677,6 +680,7 @@ impl<'o> Scanner<'o> {
             key_index: HashMap::new(),
             le_key: None,
             prev_name: None,
+            prev_quoted: None,
             prev: Vec::new(),
             prev_distinct: 0,
             int_timestamps: Vec::new(),
@@ -911,6 +915,9 @@ impl<'o> Scanner<'o> {
     /// A metric name quoted as the first item of the label set that opens
     /// `l` (`{"a.b", x="y"} 1`): its index, and where the labels go on (past
     /// the comma after it, or at the closing `}`).
+    // Out of line, like `quoted_key`: the hot loops stay as small as before.
+    #[cold]
+    #[inline(never)]
     fn braced_name(&mut self, l: &[u8]) -> Result<(u32, usize), DropReason> {
         let i = skip_ws(l, 1);
         if l.get(i) != Some(&b'"') {
@@ -919,12 +926,10 @@ impl<'o> Scanner<'o> {
         let mut name = std::mem::take(&mut self.scratch);
         name.clear();
         let read = match unescape_into(l, i + 1, Some(&mut name)) {
-            Ok(close) if !name.is_empty() => Ok((close, self.intern_name(&name))),
+            Ok(close) if !name.is_empty() => Ok((close, self.quoted_name_id(&name))),
             Err(DropReason::InvalidEscape) => Err(DropReason::InvalidEscape),
             _ => Err(DropReason::InvalidMetricName),
         };
-        // Only a classic name may be matched unquoted at the start of a line.
-        let bare = valid_metric_name(&name);
         self.scratch = name;
         let (close, id) = read?;
         let j = skip_ws(l, close + 1);
@@ -935,8 +940,25 @@ impl<'o> Scanner<'o> {
             Some(b'=') => return Err(DropReason::InvalidMetricName),
             _ => return Err(DropReason::InvalidLabel),
         };
-        self.prev_name = bare.then_some(id);
         Ok((id, labels_at))
+    }
+
+    /// The index of an unquoted, unescaped name read from its quoted form.
+    fn quoted_name_id(&mut self, name: &[u8]) -> u32 {
+        // Consecutive samples mostly share their name, quoted or not.
+        if let Some(p) = self.prev_quoted {
+            if same_bytes(self.out.names[p as usize].as_bytes(), name) {
+                return p;
+            }
+        }
+        let id = self.intern_name(name);
+        self.prev_quoted = Some(id);
+        // `prev_name` is matched unquoted at the start of lines, so it only
+        // ever holds a classic name.
+        if valid_metric_name(name) {
+            self.prev_name = Some(id);
+        }
+        id
     }
 
     fn intern_name(&mut self, name: &[u8]) -> u32 {
@@ -1097,6 +1119,8 @@ impl<'o> Scanner<'o> {
     /// starting at the `"` at `l[i]`: the index after its closing quote, its
     /// key (interned only when `keep` is set), and whether it is a classic
     /// label name.
+    #[cold]
+    #[inline(never)]
     fn quoted_key(
         &mut self,
         l: &[u8],

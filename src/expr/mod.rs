@@ -192,6 +192,9 @@ fn ratio(part: f64, whole: f64) -> f64 {
 /// The sandboxed engine. Build one per registry and share it.
 pub struct ExprEngine {
     engine: Engine,
+    /// Packs repeat expressions (`true`, `l2_configured`, …); each distinct source
+    /// with the same known variables compiles once.
+    cache: std::sync::Mutex<std::collections::HashMap<(String, Vec<String>), Compiled>>,
 }
 
 impl Default for ExprEngine {
@@ -218,31 +221,45 @@ impl ExprEngine {
         engine.register_fn("pct", |x: f64| x * 100.0);
         engine.register_fn("at_least", |v: f64, t: f64| !v.is_nan() && v >= t);
         engine.register_fn("clamp", |v: f64, lo: f64, hi: f64| v.max(lo).min(hi));
-        ExprEngine { engine }
+        ExprEngine {
+            engine,
+            cache: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
     }
 
     /// Compiles `source` with strict variables: any identifier outside `known` is a
     /// compile error, so a misspelt signal fails at load instead of reading as false.
     pub fn compile(&self, source: &str, known: &[&str]) -> Result<Compiled, ExprError> {
-        // Plain variables, not constants: the optimizer would fold constants into the
-        // AST and every evaluation would see these placeholder zeros.
+        // Only the known names the source mentions go into the scope: an unknown
+        // one stays out and is a compile error all the same, and a registry with
+        // hundreds of signal variables does not pay for them on every compile.
+        // Plain variables, not constants: the optimizer would fold constants into
+        // the AST and every evaluation would see these placeholder zeros.
+        let variables: Vec<String> = identifiers(source)
+            .into_iter()
+            .filter(|id| known.contains(&id.as_str()))
+            .collect();
+        let key = (source.to_owned(), variables.clone());
+        if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(hit);
+        }
         let mut scope = Scope::new();
-        for name in known {
-            scope.push(*name, 0.0_f64);
+        for name in &variables {
+            scope.push(name.as_str(), 0.0_f64);
         }
         let ast = self
             .engine
             .compile_with_scope(&scope, source)
             .map_err(|e| ExprError::from_parse(&e))?;
-        let variables = identifiers(source)
-            .into_iter()
-            .filter(|id| known.contains(&id.as_str()))
-            .collect();
-        Ok(Compiled {
+        let compiled = Compiled {
             source: source.to_owned(),
             ast: Arc::new(ast),
             variables,
-        })
+        };
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert(key, compiled.clone());
+        }
+        Ok(compiled)
     }
 
     /// Evaluates a compiled expression with the given variable values.

@@ -128,6 +128,17 @@ impl<'a> SeriesIndex<'a> {
                 .binary_search(n)
                 .map(|i| vec![self.names[i].as_str()])
                 .unwrap_or_default(),
+            Pattern::Glob(g) => {
+                // Names are sorted: a glob's literal prefix narrows the scan to one run.
+                let prefix = g.split(['*', '?']).next().unwrap_or("");
+                let start = self.names.partition_point(|n| n.as_str() < prefix);
+                self.names[start..]
+                    .iter()
+                    .take_while(|n| n.starts_with(prefix))
+                    .filter(|n| pattern.matches(n))
+                    .map(String::as_str)
+                    .collect()
+            }
             Pattern::Regex { regex, .. } => self
                 .names
                 .iter()

@@ -3,13 +3,16 @@
 //! Patterns are compiled once when a pack loads and matched against the *distinct*
 //! names of a scrape (thousands), never against every series (millions).
 
-use regex::Regex;
+use regex_lite::Regex;
 
 #[derive(Clone, Debug)]
 pub enum Pattern {
     /// The name itself.
     Exact(String),
-    /// `*` (any run) and `?` (one character) globs, or `re:` regexes, anchored.
+    /// `*` (any run) and `?` (one character), matched without a regex: packs hold
+    /// hundreds of globs and compiling a regex for each would dominate start-up.
+    Glob(String),
+    /// `re:` regexes, anchored.
     Regex { source: String, regex: Regex },
 }
 
@@ -33,20 +36,7 @@ impl Pattern {
             });
         }
         if text.contains('*') || text.contains('?') {
-            let mut re = String::from("^");
-            for c in text.chars() {
-                match c {
-                    '*' => re.push_str(".*"),
-                    '?' => re.push('.'),
-                    other => re.push_str(&regex::escape(&other.to_string())),
-                }
-            }
-            re.push('$');
-            let regex = Regex::new(&re).map_err(|e| format!("invalid glob `{text}`: {e}"))?;
-            return Ok(Pattern::Regex {
-                source: text.to_owned(),
-                regex,
-            });
+            return Ok(Pattern::Glob(text.to_owned()));
         }
         Ok(Pattern::Exact(text.to_owned()))
     }
@@ -54,16 +44,45 @@ impl Pattern {
     pub fn matches(&self, name: &str) -> bool {
         match self {
             Pattern::Exact(n) => n == name,
+            Pattern::Glob(g) => glob_matches(g.as_bytes(), name.as_bytes()),
             Pattern::Regex { regex, .. } => regex.is_match(name),
         }
     }
 
     pub fn as_str(&self) -> &str {
         match self {
-            Pattern::Exact(n) => n,
+            Pattern::Exact(n) | Pattern::Glob(n) => n,
             Pattern::Regex { source, .. } => source,
         }
     }
+}
+
+/// Glob matching with `*` and `?` over bytes (`?` matches one byte). Iterative with
+/// one backtrack point, so never exponential.
+fn glob_matches(pattern: &[u8], name: &[u8]) -> bool {
+    let (mut p, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, n));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || c == name[n] => {
+                p += 1;
+                n += 1;
+            }
+            _ => match star {
+                Some((sp, sn)) => {
+                    p = sp + 1;
+                    n = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 fn first_line(s: &str) -> String {
@@ -91,5 +110,12 @@ mod tests {
         assert!(Pattern::parse("re:vllm").is_err());
         assert!(Pattern::parse("re:^(unclosed$").is_err());
         assert!(Pattern::parse("").is_err());
+        assert!(Pattern::parse("*_total").unwrap().matches("vllm:x_total"));
+        assert!(Pattern::parse("a*b*c").unwrap().matches("a__b__c"));
+        assert!(!Pattern::parse("a*b*c").unwrap().matches("a__b__"));
+        assert!(Pattern::parse("*").unwrap().matches(""));
+        assert!(!Pattern::parse("lmcache_mp_*_x")
+            .unwrap()
+            .matches("lmcache_mp_x"));
     }
 }

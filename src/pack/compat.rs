@@ -373,11 +373,11 @@ pub fn compile_surfaces(
                     format!("family `{}` is declared twice in surface `{}`", f.id, s.id),
                 ));
             }
-            if f.metrics.is_empty() {
+            if f.metrics.is_empty() && f.legacy.is_empty() {
                 diags.push(diag(
                     file,
                     node.locate(&format!("{fat}/metrics")),
-                    format!("family `{}` names no metric", f.id),
+                    format!("family `{}` names no metric, current or legacy", f.id),
                 ));
             }
             if (f.sampled || f.traffic_dependent) && f.required_when.trim() != "false" {

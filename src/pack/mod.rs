@@ -14,6 +14,7 @@ use crate::expr::{Compiled, ExprEngine, Template};
 use crate::normalize::pattern::Pattern;
 use crate::normalize::{signal_variables, SignalSpec};
 use include_dir::{include_dir, Dir};
+use model::Scope;
 use model::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -53,8 +54,8 @@ pub struct Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.pos {
-            Some(p) => write!(f, "{}:{}: {}", self.file, p, self.message),
-            None => write!(f, "{}: {}", self.file, self.message),
+            Some(p) if p.line > 0 => write!(f, "{}:{}: {}", self.file, p, self.message),
+            _ => write!(f, "{}: {}", self.file, self.message),
         }
     }
 }
@@ -154,7 +155,22 @@ pub struct Registry {
 impl Registry {
     /// The embedded packs, then each `--rules DIR` in order; a later pack with the
     /// same id replaces an earlier one.
+    ///
+    /// Packs given with `--rules` are checked in full. The embedded packs skip the
+    /// JSON Schema pass (their meaning is still checked): they cannot change after
+    /// the build, and `cargo test` and `rules validate` check them in full, so
+    /// every run need not pay for it.
     pub fn load(overrides: &[PathBuf]) -> Result<Registry, LoadError> {
+        Self::load_checked(overrides, false)
+    }
+
+    /// [`Registry::load`] with the embedded packs checked against the schema too
+    /// (`rules validate`, `rules test`, tests).
+    pub fn load_strict(overrides: &[PathBuf]) -> Result<Registry, LoadError> {
+        Self::load_checked(overrides, true)
+    }
+
+    fn load_checked(overrides: &[PathBuf], check_embedded: bool) -> Result<Registry, LoadError> {
         let mut raws = embedded_packs();
         let mut diags = Vec::new();
         for dir in overrides {
@@ -163,7 +179,7 @@ impl Registry {
                 Err(d) => diags.push(d),
             }
         }
-        build(raws, diags)
+        build(raws, diags, check_embedded)
     }
 
     /// Only the packs in `dir` (for `rules validate DIR` / `rules test DIR`), with the
@@ -173,7 +189,7 @@ impl Registry {
         let ids: Vec<String> = raws.iter().map(|r| r.display.clone()).collect();
         let mut all = embedded_packs();
         all.extend(raws);
-        let registry = build(all, Vec::new())?;
+        let registry = build(all, Vec::new(), true)?;
         let selected = registry
             .packs
             .iter()
@@ -407,7 +423,11 @@ enum Parsed {
     Findings(String, Node, Vec<(usize, FindingDef)>),
 }
 
-fn build(raws: Vec<RawPack>, mut diags: Vec<Diagnostic>) -> Result<Registry, LoadError> {
+fn build(
+    raws: Vec<RawPack>,
+    mut diags: Vec<Diagnostic>,
+    check_embedded: bool,
+) -> Result<Registry, LoadError> {
     let tool_version =
         semver::Version::parse(env!("CARGO_PKG_VERSION")).expect("the crate version is semver");
     // id -> (pack, parsed files); later packs with the same id replace earlier ones.
@@ -421,14 +441,23 @@ fn build(raws: Vec<RawPack>, mut diags: Vec<Diagnostic>) -> Result<Registry, Loa
             });
             continue;
         };
-        let Some(manifest) =
-            parse_manifest(manifest_file, manifest_text, &tool_version, &mut diags)
-        else {
+        let Some(manifest) = parse_manifest(
+            manifest_file,
+            manifest_text,
+            &tool_version,
+            check_embedded || raw.origin != Origin::Embedded,
+            &mut diags,
+        ) else {
             continue;
         };
         let mut parsed = Vec::new();
         for (file, text) in &raw.files {
-            if let Some(p) = parse_rule_file(file, text, &mut diags) {
+            if let Some(p) = parse_rule_file(
+                file,
+                text,
+                check_embedded || raw.origin != Origin::Embedded,
+                &mut diags,
+            ) {
                 parsed.push(p);
             }
         }
@@ -608,27 +637,60 @@ fn diag(file: &str, pos: Pos, message: String) -> Diagnostic {
     }
 }
 
-/// YAML → positioned tree → schema problems, reported as diagnostics. Returns the
-/// tree, its JSON form and the JSON pointers that had problems.
-fn parse_checked(
+include!(concat!(env!("OUT_DIR"), "/embedded_rules_json.rs"));
+
+/// YAML → positioned tree and its JSON form; a syntax error is a diagnostic.
+///
+/// Embedded packs loaded without the schema pass (`strict == false`) use the JSON
+/// the build script made from them instead: no positions, but a run does not pay
+/// for parsing YAML. Nothing can go wrong in them that the tests did not catch.
+fn read_yaml(
     file: &str,
     text: &str,
+    strict: bool,
     diags: &mut Vec<Diagnostic>,
-) -> Option<(Node, serde_json::Value, Vec<String>)> {
-    let node = match yaml::parse(text) {
-        Ok(n) => n,
+) -> Option<(Node, serde_json::Value)> {
+    if !strict {
+        let prebuilt = file
+            .strip_prefix("rules/")
+            .and_then(|rel| EMBEDDED_JSON.iter().find(|(p, _)| *p == rel))
+            .and_then(|(_, json)| *json)
+            .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok());
+        if let Some(json) = prebuilt {
+            return Some((Node::unpositioned(), json));
+        }
+    }
+    match yaml::parse(text) {
+        Ok(node) => {
+            let json = node.to_json();
+            Some((node, json))
+        }
         Err(e) => {
             diags.push(Diagnostic {
                 file: file.to_owned(),
                 pos: e.pos,
                 message: format!("invalid YAML: {}", e.message),
             });
-            return None;
+            None
         }
-    };
-    let json = node.to_json();
+    }
+}
+
+/// Schema problems as diagnostics at their positions; the JSON pointers that had
+/// one. Skipped (`strict == false`) only for packs embedded in the binary, which
+/// `cargo test` and `rules validate` check in full.
+fn schema_problems(
+    file: &str,
+    node: &Node,
+    json: &serde_json::Value,
+    strict: bool,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    if !strict {
+        return Vec::new();
+    }
     let mut bad = Vec::new();
-    for problem in schema::validate(&json) {
+    for problem in schema::validate(json) {
         let pos = match &problem.unknown_key {
             Some(key) => node.locate_key(&problem.pointer, key),
             None => node.locate(&problem.pointer),
@@ -636,21 +698,22 @@ fn parse_checked(
         diags.push(diag(file, pos, problem.message));
         bad.push(problem.pointer);
     }
-    Some((node, json, bad))
+    bad
 }
 
-/// [`parse_checked`] then the typed value, when the schema found nothing.
+/// The typed value, when the schema found nothing.
 fn parse_typed<T: serde::de::DeserializeOwned>(
     file: &str,
-    text: &str,
+    node: &Node,
+    json: serde_json::Value,
+    bad: &[String],
     diags: &mut Vec<Diagnostic>,
-) -> Option<(Node, T)> {
-    let (node, json, bad) = parse_checked(file, text, diags)?;
+) -> Option<T> {
     if !bad.is_empty() {
         return None;
     }
     match serde_json::from_value::<T>(json) {
-        Ok(v) => Some((node, v)),
+        Ok(v) => Some(v),
         Err(e) => {
             diags.push(diag(file, node.pos, format!("invalid pack file: {e}")));
             None
@@ -660,8 +723,13 @@ fn parse_typed<T: serde::de::DeserializeOwned>(
 
 /// A findings file keeps every finding the schema had no complaint about, so their
 /// meaning is checked (and reported) in the same run as the schema problems.
-fn parse_findings(file: &str, text: &str, diags: &mut Vec<Diagnostic>) -> Option<Parsed> {
-    let (node, json, bad) = parse_checked(file, text, diags)?;
+fn parse_findings(
+    file: &str,
+    node: Node,
+    json: &serde_json::Value,
+    bad: &[String],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Parsed> {
     let items = json
         .get("findings")
         .and_then(|f| f.as_array())
@@ -692,9 +760,12 @@ fn parse_manifest(
     file: &str,
     text: &str,
     tool: &semver::Version,
+    strict: bool,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<PackManifest> {
-    let (node, manifest): (Node, PackManifest) = parse_typed(file, text, diags)?;
+    let (node, json) = read_yaml(file, text, strict, diags)?;
+    let bad = schema_problems(file, &node, &json, strict, diags);
+    let manifest: PackManifest = parse_typed(file, &node, json, &bad, diags)?;
     let before = diags.len();
     if !is_identifier(&manifest.id) {
         diags.push(diag(
@@ -732,33 +803,34 @@ fn parse_manifest(
     (diags.len() == before).then_some(manifest)
 }
 
-fn parse_rule_file(file: &str, text: &str, diags: &mut Vec<Diagnostic>) -> Option<Parsed> {
-    // The kind decides the schema; read it first from the raw tree.
-    let kind = match yaml::parse(text) {
-        Ok(node) => node
-            .to_json()
-            .get("kind")
-            .and_then(|k| k.as_str())
-            .map(str::to_owned),
-        Err(_) => None,
-    };
+fn parse_rule_file(
+    file: &str,
+    text: &str,
+    strict: bool,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Parsed> {
+    let (node, json) = read_yaml(file, text, strict, diags)?;
+    let bad = schema_problems(file, &node, &json, strict, diags);
+    // The schema has already said what is wrong with a missing or unknown kind.
+    let kind = json.get("kind").and_then(|k| k.as_str()).map(str::to_owned);
     match kind.as_deref() {
-        Some("engine") => {
-            let before = diags.len();
-            match parse_typed::<EngineFile>(file, text, diags) {
-                Some((n, v)) => Some(Parsed::Engine(file.to_owned(), n, v)),
-                None if diags.len() > before => shadow_engine(text),
-                None => None,
-            }
-        }
-        Some("findings") => parse_findings(file, text, diags),
-        Some("families") => parse_typed::<FamiliesFile>(file, text, diags)
-            .map(|(n, v)| Parsed::Families(file.to_owned(), n, v)),
-        Some("modes") => parse_typed::<ModesFile>(file, text, diags)
-            .map(|(n, v)| Parsed::Modes(file.to_owned(), n, v)),
+        Some("engine") => match parse_typed::<EngineFile>(file, &node, json.clone(), &bad, diags) {
+            Some(v) => Some(Parsed::Engine(file.to_owned(), node, v)),
+            None => shadow_engine(&json),
+        },
+        Some("findings") => parse_findings(file, node, &json, &bad, diags),
+        Some("families") => parse_typed::<FamiliesFile>(file, &node, json, &bad, diags)
+            .map(|v| Parsed::Families(file.to_owned(), node, v)),
+        Some("modes") => parse_typed::<ModesFile>(file, &node, json, &bad, diags)
+            .map(|v| Parsed::Modes(file.to_owned(), node, v)),
         _ => {
-            // Let the schema say what is wrong (missing or unknown kind) at its place.
-            parse_checked(file, text, diags);
+            if !strict {
+                diags.push(diag(
+                    file,
+                    node.pos,
+                    "a rule file needs a known `kind`".to_owned(),
+                ));
+            }
             None
         }
     }
@@ -766,8 +838,7 @@ fn parse_rule_file(file: &str, text: &str, diags: &mut Vec<Diagnostic>) -> Optio
 
 /// The id and signal types of an engine file that failed the schema, as far as they
 /// can be read.
-fn shadow_engine(text: &str) -> Option<Parsed> {
-    let json = yaml::parse(text).ok()?.to_json();
+fn shadow_engine(json: &serde_json::Value) -> Option<Parsed> {
     let engine = json.get("engine")?;
     let id = engine.get("id")?.as_str()?.to_owned();
     let signals = engine
@@ -1052,6 +1123,23 @@ fn check_finding(
         return None;
     }
     let (when, message) = (when?, message?);
+    if def.scope == Scope::Endpoint {
+        let context = registry.context_variables();
+        let read = when
+            .variables
+            .iter()
+            .map(String::as_str)
+            .chain(message.variables())
+            .find(|v| context.iter().any(|c| c == v));
+        if let Some(first) = read {
+            diags.push(diag(
+                file,
+                at("when"),
+                format!("`{first}` describes the whole deployment (mode, families, evidence, operator flags): add `scope: deployment`"),
+            ));
+            return None;
+        }
+    }
     let mut variables: Vec<String> = when.variables.clone();
     for v in message.variables() {
         if !variables.iter().any(|x| x == v) {

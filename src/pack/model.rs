@@ -275,6 +275,12 @@ pub struct FindingDef {
     /// `--rule-config`.
     #[serde(default)]
     pub params: BTreeMap<String, f64>,
+    /// `endpoint`: evaluated on every scrape on its own (check, path-trace).
+    /// `deployment`: evaluated once over all scrapes and evidence of one deployment
+    /// (lmcache-compat, check on a packet), for rules that compare several
+    /// endpoints (an MP connector on the engine, the MP server elsewhere).
+    #[serde(default)]
+    pub scope: Scope,
     /// Rhai expression over signals, facts and params; `true` means the finding fires.
     pub when: String,
     /// Message template: `{expr}`, `{expr:.2}` (decimals) or `{expr:pct}` (percent).
@@ -401,6 +407,7 @@ pub struct FamilyDef {
     pub description: String,
     /// Name patterns of the current upstream spelling. Counters without `_total`
     /// also match their `_total` samples; histograms match `_bucket`/`_sum`/`_count`.
+    /// Empty for a family upstream removed (then `legacy` names it).
     pub metrics: Vec<String>,
     /// Older spellings; a match sets the family's spelling to `legacy`.
     #[serde(default)]
@@ -562,4 +569,13 @@ pub struct ArchitectureRule {
     /// When it also holds the claim is `measured`, otherwise `inferred`.
     #[serde(default = "default_false")]
     pub measured_when: String,
+}
+
+/// Where a finding is evaluated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    #[default]
+    Endpoint,
+    Deployment,
 }

@@ -203,6 +203,15 @@ fn first_line(s: &str) -> String {
 }
 
 impl Node {
+    /// A node that knows no position (a pack read from prebuilt JSON): every
+    /// `locate` answers line 0, which diagnostics print without a position.
+    pub fn unpositioned() -> Node {
+        Node {
+            pos: Pos::default(),
+            value: Value::Null,
+        }
+    }
+
     /// The JSON form of this node, for schema validation and typed deserialization.
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value as J;

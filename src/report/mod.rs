@@ -27,7 +27,20 @@ pub struct CheckReport {
     pub inputs: Vec<InputReport>,
     /// One entry per endpoint (scrape).
     pub endpoints: Vec<EndpointReport>,
+    /// The inputs together, as one deployment: LMCache mode and architecture, and
+    /// the findings that compare endpoints (`scope: deployment`).
+    pub deployment: DeploymentReport,
     pub summary: Summary,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct DeploymentReport {
+    /// LMCache mode: `mp`, `embedded`, `mixed` or `unknown`.
+    pub detected_mode: String,
+    pub architecture: crate::eval::compat::ArchitectureOutcome,
+    /// Every system detected on any endpoint.
+    pub engines: Vec<String>,
+    pub findings: Vec<FindingOutcome>,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -227,7 +240,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn from_endpoints(endpoints: &[EndpointReport]) -> Summary {
+    pub fn from_reports(endpoints: &[EndpointReport], deployment: &[FindingOutcome]) -> Summary {
         let mut s = Summary {
             endpoints: endpoints.len(),
             ..Summary::default()
@@ -237,7 +250,13 @@ impl Summary {
         }
         for ep in endpoints {
             s.unidentified += usize::from(ep.engine_unidentified);
-            for f in &ep.findings {
+        }
+        let all = endpoints
+            .iter()
+            .flat_map(|ep| ep.findings.iter())
+            .chain(deployment);
+        {
+            for f in all {
                 match f.status {
                     Status::Fired => {
                         *s.fired.entry(f.severity.as_str().to_owned()).or_default() += 1;

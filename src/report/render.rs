@@ -86,6 +86,34 @@ pub fn human(report: &CheckReport, color: bool) -> String {
             );
         }
     }
+    let d = &report.deployment;
+    let fired: Vec<_> = d
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Fired)
+        .collect();
+    if d.detected_mode != "unknown" || !fired.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(
+                "1",
+                &format!(
+                    "deployment: LMCache mode {}, architecture {} ({})",
+                    d.detected_mode, d.architecture.label, d.architecture.claim_status
+                )
+            )
+        );
+        for f in fired {
+            let _ = writeln!(
+                out,
+                "  {:<8} {}: {}",
+                f.severity.as_str(),
+                f.code,
+                f.message.as_deref().unwrap_or("")
+            );
+        }
+    }
     let s = &report.summary;
     let _ = writeln!(
         out,
@@ -137,6 +165,22 @@ pub fn markdown(report: &CheckReport) -> String {
         s.not_evaluable,
         s.errored
     );
+    let d = &report.deployment;
+    let _ = writeln!(
+        out,
+        "Deployment: LMCache mode {}, architecture {} ({}).\n",
+        d.detected_mode, d.architecture.label, d.architecture.claim_status
+    );
+    for f in d.findings.iter().filter(|f| f.status == Status::Fired) {
+        let _ = writeln!(
+            out,
+            "- {} `{}`: {}",
+            f.severity.as_str(),
+            f.code,
+            md_cell(f.message.as_deref().unwrap_or(""))
+        );
+    }
+    out.push('\n');
     for ep in &report.endpoints {
         let _ = writeln!(out, "## {}\n", md_cell(&ep.endpoint));
         let _ = writeln!(out, "Running: {}\n", md_cell(&engines_line(ep)));
