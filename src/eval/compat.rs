@@ -656,8 +656,8 @@ pub fn analyze(
             {
                 continue;
             }
-            // Sample names of a mapped family (`_bucket`, `_total`) are mapped too.
-            if idx.expo.family_of(name).0 != *name && mapped.contains(&idx.expo.family_of(name).0) {
+            // Families are listed, not their sample names (`_bucket`, `_total`).
+            if idx.expo.family_of(name).0 != *name {
                 continue;
             }
             unmapped.push(UnmappedSeries {
