@@ -1134,6 +1134,17 @@ pub fn compat_report(
             fail_on: f.fail_on.clone(),
         })
         .collect();
+    let upstream_questions: Vec<crate::report::UpstreamQuestion> = findings
+        .iter()
+        .filter(|f| f.status == Status::Fired)
+        .filter_map(|f| {
+            let rule = registry.finding(&f.code)?;
+            Some(crate::report::UpstreamQuestion {
+                code: f.code.clone(),
+                question: rule.def.upstream_question.clone()?.trim().to_owned(),
+            })
+        })
+        .collect();
     let summary_of = |prefix: &str| -> BTreeMap<String, f64> {
         observed
             .signals
@@ -1171,6 +1182,7 @@ pub fn compat_report(
         analysis,
         failure_reasons,
         findings,
+        upstream_questions,
         summary,
     }
 }

@@ -588,6 +588,27 @@ mod tests {
     }
 
     #[test]
+    fn dotted_otel_names_are_read_under_their_prometheus_spelling() {
+        // Prometheus 3 / OpenMetrics 2.0 quoted names, as an OTel pipeline without
+        // name translation writes them.
+        let text = "# TYPE \"lmcache_mp.l1_read_chunks\" counter\n{\"lmcache_mp.l1_read_chunks_total\", model_name=\"m\"} 5\n";
+        let expo = parse(text.as_bytes(), &ParseOptions::default());
+        assert!(expo.dropped.is_empty(), "{:?}", expo.dropped);
+        let index = SeriesIndex::new(&expo);
+        let v = compute_signal(
+            &spec(
+                SignalType::Counter,
+                "chunks",
+                &["lmcache_mp_l1_read_chunks"],
+                &[],
+            ),
+            &index,
+        )
+        .unwrap();
+        assert_eq!(v.value, Some(5.0));
+    }
+
+    #[test]
     fn otel_names_translate_like_the_prometheus_exporter() {
         assert_eq!(
             otel_to_prometheus("lmcache_mp.event_bus.queue_depth").as_deref(),

@@ -286,6 +286,10 @@ pub struct FindingDef {
     /// Message template: `{expr}`, `{expr:.2}` (decimals) or `{expr:pct}` (percent).
     pub message: String,
     pub remediation: String,
+    /// A question for the upstream project that this finding raises when it fires
+    /// (listed under `upstream_questions` in the lmcache-compat report).
+    #[serde(default)]
+    pub upstream_question: Option<String>,
     /// What it means, why it matters, how it is computed (Markdown).
     pub docs: String,
     /// The rule's own cases: at least one `fires` and one `quiet`.

@@ -470,6 +470,8 @@ pub struct LmcacheCompatReport {
     pub failure_reasons: Vec<FailureReason>,
     /// Every finding evaluated, with its outcome and evidence level.
     pub findings: Vec<FindingOutcome>,
+    /// Questions for upstream raised by findings that fired.
+    pub upstream_questions: Vec<UpstreamQuestion>,
     /// LMCache MP L2 signals (`l2_*`), absent when not exported.
     pub l2_summary: BTreeMap<String, f64>,
     /// CacheBlend signals (`blend_*`), absent when not exported.
@@ -484,6 +486,12 @@ pub struct EvidenceFileReport {
     #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct UpstreamQuestion {
+    pub code: String,
+    pub question: String,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
