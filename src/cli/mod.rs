@@ -5,6 +5,7 @@
 //! could not do its job. A closed pipe on stdout is not an error.
 
 mod check;
+mod collect_lmcache;
 mod lmcache_compat;
 mod output;
 mod path_trace;
@@ -34,6 +35,8 @@ pub enum Command {
     /// LMCache families expected for the mode versus the evidence; mode, connector
     /// and MP observability.
     LmcacheCompat(lmcache_compat::LmcacheCompatArgs),
+    /// Build an evidence packet from files and live LMCache endpoints, partial-first.
+    CollectLmcache(collect_lmcache::CollectArgs),
     /// Validate, test, list, explain and document rule packs (maintainers and CI).
     #[command(subcommand)]
     Rules(rules::RulesCommand),
@@ -75,6 +78,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Check(args) => check::run(&cli.rules, args),
         Command::PathTrace(args) => path_trace::run(&cli.rules, args),
         Command::LmcacheCompat(args) => lmcache_compat::run(&cli.rules, args),
+        Command::CollectLmcache(args) => collect_lmcache::run(&cli.rules, args),
         Command::Rules(cmd) => rules::run(&cli.rules, cmd),
     }
 }

@@ -2,7 +2,13 @@
 //! and standard input. Each parser records where every item came from and what it
 //! could not read; none of them knows about rules.
 
+pub mod launch;
+pub mod lct;
+pub mod logs;
+pub mod lookup_hash;
+pub mod otel;
 pub mod prometheus;
+pub mod replay;
 
 use std::io::Read as _;
 use std::path::Path;
@@ -81,4 +87,56 @@ fn read_file(path: &str) -> Result<Input, InputError> {
         endpoint,
         bytes,
     })
+}
+
+/// A free-text line (a log snippet) with credentials replaced: URL passwords and
+/// `Authorization` values (`launch::scrub`), `NAME=value` where the name is a
+/// secret (`HF_TOKEN=…`, `API_KEY=…`), and the value after a secret flag
+/// (`--api-key …`).
+pub fn redact_line(line: &str) -> String {
+    let (scrubbed, _) = launch::scrub(line);
+    let mut out: Vec<String> = Vec::new();
+    let mut redact_next = false;
+    for word in scrubbed.split(' ') {
+        if redact_next && !word.is_empty() {
+            out.push("<redacted>".to_owned());
+            redact_next = false;
+            continue;
+        }
+        if let Some((name, value)) = word.split_once('=') {
+            let bare = name.trim_start_matches('-');
+            if launch::is_secret_name(bare) && !value.is_empty() {
+                out.push(format!("{name}=<redacted>"));
+                continue;
+            }
+        }
+        if let Some(flag) = word.strip_prefix("--") {
+            redact_next = launch::is_secret_name(flag);
+        }
+        out.push(word.to_owned());
+    }
+    out.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_line;
+
+    #[test]
+    fn secrets_in_free_text_are_redacted() {
+        let line =
+            "launch: vllm serve m --api-key sk-SECRET1 HF_TOKEN=hf_SECRET2 url=http://u:pw3@host/x";
+        let red = redact_line(line);
+        for secret in ["sk-SECRET1", "hf_SECRET2", "pw3"] {
+            assert!(!red.contains(secret), "{red}");
+        }
+        assert!(
+            red.contains("--api-key <redacted>") && red.contains("HF_TOKEN=<redacted>"),
+            "{red}"
+        );
+        assert_eq!(
+            redact_line("Stored 256 tokens in 0.010 seconds"),
+            "Stored 256 tokens in 0.010 seconds"
+        );
+    }
 }

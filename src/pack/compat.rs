@@ -433,3 +433,140 @@ pub fn compile_surfaces(
     }
     out
 }
+
+/// A compiled log category.
+#[derive(Clone, Debug)]
+pub struct LogCategoryRule {
+    pub def: crate::pack::model::LogCategoryDef,
+    pub patterns: Vec<regex_lite::Regex>,
+    pub exclude: Vec<regex_lite::Regex>,
+}
+
+/// Every `logs` file merged.
+#[derive(Clone, Debug, Default)]
+pub struct LogRules {
+    pub categories: Vec<LogCategoryRule>,
+    /// `(name, regex with one capture group)`.
+    pub values: Vec<(String, regex_lite::Regex)>,
+}
+
+fn log_regex(
+    src: &str,
+    file: &str,
+    node: &Node,
+    at: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<regex_lite::Regex> {
+    match regex_lite::Regex::new(&format!("(?i){src}")) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            diags.push(diag(
+                file,
+                node.locate(at),
+                format!(
+                    "invalid regex `{src}`: {}",
+                    e.to_string().lines().last().unwrap_or("").trim()
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// Adds one `logs` file.
+pub fn add_logs_file(
+    rules: &mut LogRules,
+    file: &str,
+    node: &Node,
+    lf: &crate::pack::model::LogsFile,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (i, c) in lf.categories.iter().enumerate() {
+        let at = format!("/categories/{i}");
+        if rules.categories.iter().any(|x| x.def.id == c.id) {
+            diags.push(diag(
+                file,
+                node.locate(&format!("{at}/id")),
+                format!("log category `{}` is declared twice", c.id),
+            ));
+        }
+        let patterns: Vec<_> = c
+            .patterns
+            .iter()
+            .enumerate()
+            .filter_map(|(j, p)| log_regex(p, file, node, &format!("{at}/patterns/{j}"), diags))
+            .collect();
+        let exclude: Vec<_> = c
+            .exclude
+            .iter()
+            .enumerate()
+            .filter_map(|(j, p)| log_regex(p, file, node, &format!("{at}/exclude/{j}"), diags))
+            .collect();
+        if c.patterns.is_empty() {
+            diags.push(diag(
+                file,
+                node.locate(&at),
+                format!("log category `{}` has no pattern", c.id),
+            ));
+        }
+        rules.categories.push(LogCategoryRule {
+            def: c.clone(),
+            patterns,
+            exclude,
+        });
+    }
+    for (name, src) in &lf.values {
+        let at = format!("/values/{name}");
+        if let Some(r) = log_regex(src, file, node, &at, diags) {
+            if r.captures_len() != 2 {
+                diags.push(diag(
+                    file,
+                    node.locate(&at),
+                    format!("value regex `{name}` needs exactly one capture group"),
+                ));
+            } else {
+                rules.values.push((name.clone(), r));
+            }
+        }
+    }
+}
+
+/// Checks one `http_routes` file: unique ids, read-only routes are GETs.
+pub fn add_http_routes_file(
+    routes: &mut Vec<crate::pack::model::HttpRouteDef>,
+    file: &str,
+    node: &Node,
+    hf: &crate::pack::model::HttpRoutesFile,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (i, r) in hf.routes.iter().enumerate() {
+        let at = format!("/routes/{i}");
+        if routes.iter().any(|x| x.id == r.id) {
+            diags.push(diag(
+                file,
+                node.locate(&format!("{at}/id")),
+                format!("route `{}` is declared twice", r.id),
+            ));
+        }
+        if r.safety == crate::pack::model::Safety::ReadOnly && r.method != "GET" {
+            diags.push(diag(
+                file,
+                node.locate(&format!("{at}/method")),
+                format!(
+                    "route `{}` is read_only but uses {}: only GET routes are read-only",
+                    r.id, r.method
+                ),
+            ));
+        }
+        for p in std::iter::once(&r.path).chain(&r.legacy) {
+            if !p.starts_with('/') {
+                diags.push(diag(
+                    file,
+                    node.locate(&format!("{at}/path")),
+                    format!("path `{p}` must start with `/`"),
+                ));
+            }
+        }
+        routes.push(r.clone());
+    }
+}

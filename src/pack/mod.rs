@@ -150,6 +150,10 @@ pub struct Registry {
     pub modes: compat::ModesRules,
     /// Observable surfaces and their families.
     pub surfaces: Vec<compat::SurfaceRule>,
+    /// Log-line categories and value extractors.
+    pub logs: compat::LogRules,
+    /// The LMCache HTTP API, with each route's safety class.
+    pub http_routes: Vec<HttpRouteDef>,
 }
 
 impl Registry {
@@ -419,6 +423,8 @@ enum Parsed {
     BrokenEngine(String, Vec<(String, SignalType)>),
     Families(String, Node, FamiliesFile),
     Modes(String, Node, ModesFile),
+    Logs(String, Node, LogsFile),
+    HttpRoutes(String, Node, HttpRoutesFile),
     /// `(index in the file, finding)` for every finding that passed the schema.
     Findings(String, Node, Vec<(usize, FindingDef)>),
 }
@@ -521,7 +527,26 @@ fn build(
         signal_types,
         modes: compat::ModesRules::default(),
         surfaces: Vec::new(),
+        logs: compat::LogRules::default(),
+        http_routes: Vec::new(),
     };
+    for (_, files) in &selected {
+        for p in files {
+            match p {
+                Parsed::Logs(file, node, lf) => {
+                    compat::add_logs_file(&mut registry.logs, file, node, lf, &mut diags)
+                }
+                Parsed::HttpRoutes(file, node, hf) => compat::add_http_routes_file(
+                    &mut registry.http_routes,
+                    file,
+                    node,
+                    hf,
+                    &mut diags,
+                ),
+                _ => {}
+            }
+        }
+    }
     // Modes: indicators and classes first (they are the variables), then the rules.
     let mut modes = compat::ModesRules::default();
     for (pack, files) in &selected {
@@ -823,6 +848,10 @@ fn parse_rule_file(
             .map(|v| Parsed::Families(file.to_owned(), node, v)),
         Some("modes") => parse_typed::<ModesFile>(file, &node, json, &bad, diags)
             .map(|v| Parsed::Modes(file.to_owned(), node, v)),
+        Some("logs") => parse_typed::<LogsFile>(file, &node, json, &bad, diags)
+            .map(|v| Parsed::Logs(file.to_owned(), node, v)),
+        Some("http_routes") => parse_typed::<HttpRoutesFile>(file, &node, json, &bad, diags)
+            .map(|v| Parsed::HttpRoutes(file.to_owned(), node, v)),
         _ => {
             if !strict {
                 diags.push(diag(

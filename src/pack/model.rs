@@ -41,14 +41,18 @@ pub enum FileKind {
     Findings,
     Families,
     Modes,
+    Logs,
+    HttpRoutes,
 }
 
 impl FileKind {
-    pub const ALL: [FileKind; 4] = [
+    pub const ALL: [FileKind; 6] = [
         FileKind::Engine,
         FileKind::Findings,
         FileKind::Families,
         FileKind::Modes,
+        FileKind::Logs,
+        FileKind::HttpRoutes,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +61,8 @@ impl FileKind {
             FileKind::Findings => "findings",
             FileKind::Families => "families",
             FileKind::Modes => "modes",
+            FileKind::Logs => "logs",
+            FileKind::HttpRoutes => "http_routes",
         }
     }
 }
@@ -582,4 +588,70 @@ pub enum Scope {
     #[default]
     Endpoint,
     Deployment,
+}
+
+/// `kind: logs` — log-line categories, matched on ANSI-stripped lines.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogsFile {
+    pub kind: FileKind,
+    pub categories: Vec<LogCategoryDef>,
+    /// Regexes with one capture group each, for values to collect (e.g.
+    /// `python_hash_seed: 'PYTHONHASHSEED=(\\S+)'`).
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogCategoryDef {
+    /// Category id, unique; the log evidence counts lines per id.
+    pub id: String,
+    pub description: String,
+    /// A line belongs to the category when any of these regexes matches it
+    /// (case-insensitive).
+    pub patterns: Vec<String>,
+    /// …and none of these does.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Mode candidates a matching line is evidence for (`mp`, `embedded`, `p2p`,
+    /// `disaggregated_prefill`).
+    #[serde(default)]
+    pub proves: Vec<String>,
+}
+
+/// `kind: http_routes` — the LMCache HTTP API as the collector may use it.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpRoutesFile {
+    pub kind: FileKind,
+    pub routes: Vec<HttpRouteDef>,
+}
+
+/// What calling a route does to the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Safety {
+    /// A GET that changes nothing: the collector may call it.
+    ReadOnly,
+    /// Reveals secrets (the environment): never called, listed as `sensitive_skipped`.
+    Sensitive,
+    /// Changes state: never called, listed as `destructive_skipped`.
+    Destructive,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpRouteDef {
+    /// Route id, used in evidence (`/endpoints/<id>`) and `--lmcache-http-file ID=…`.
+    pub id: String,
+    pub method: String,
+    /// Current path; `{name}` is filled from `--lmcache-http-thread-name`.
+    pub path: String,
+    /// Older paths tried, in order, when the current one answers 404.
+    #[serde(default)]
+    pub legacy: Vec<String>,
+    pub safety: Safety,
+    #[serde(default)]
+    pub description: String,
 }

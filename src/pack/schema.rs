@@ -17,6 +17,10 @@ pub fn rule_pack_schema() -> Value {
     let manifest = generator.subschema_for::<PackManifest>();
     let engine = generator.subschema_for::<EngineFile>();
     let findings = generator.subschema_for::<FindingsFile>();
+    let families = generator.subschema_for::<super::model::FamiliesFile>();
+    let modes = generator.subschema_for::<super::model::ModesFile>();
+    let logs = generator.subschema_for::<super::model::LogsFile>();
+    let http_routes = generator.subschema_for::<super::model::HttpRoutesFile>();
     let defs = generator.take_definitions(true);
     let kinds: Vec<&str> = FileKind::ALL.iter().map(|k| k.as_str()).collect();
     json!({
@@ -30,7 +34,11 @@ pub fn rule_pack_schema() -> Value {
             "properties": { "kind": { "enum": kinds } },
             "allOf": [
                 { "if": { "properties": { "kind": { "const": "engine" } } }, "then": engine },
-                { "if": { "properties": { "kind": { "const": "findings" } } }, "then": findings }
+                { "if": { "properties": { "kind": { "const": "findings" } } }, "then": findings },
+                { "if": { "properties": { "kind": { "const": "families" } } }, "then": families },
+                { "if": { "properties": { "kind": { "const": "modes" } } }, "then": modes },
+                { "if": { "properties": { "kind": { "const": "logs" } } }, "then": logs },
+                { "if": { "properties": { "kind": { "const": "http_routes" } } }, "then": http_routes }
             ]
         },
         "else": manifest,

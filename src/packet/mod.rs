@@ -3,6 +3,7 @@
 //! crash or Ctrl-C never leaves a half-written report.
 
 pub mod fetch;
+pub mod http;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

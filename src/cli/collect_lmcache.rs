@@ -1,0 +1,596 @@
+//! `inferguard collect-lmcache`: builds a packet directory from files and live
+//! endpoints, partial-first. Every source that fails is recorded in
+//! `packet_manifest.json` and collection goes on; the command fails (exit 2) only
+//! when nothing at all was collected. Secrets and raw lookup hashes never reach a
+//! written file; every file is written atomically.
+
+use super::lmcache_compat::ContextArgs;
+use super::{load_registry, Outcome};
+use crate::eval::compat::compat_report;
+use crate::eval::EvalOptions;
+use crate::evidence::Input;
+use crate::pack::model::EvidenceKind;
+use crate::packet::fetch::{get, FetchLimits};
+use crate::packet::{http, layout, write_atomic};
+use crate::report::{to_sorted_json, EvidenceFileReport};
+use anyhow::{bail, Context as _};
+use serde::Serialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct CollectArgs {
+    /// The packet directory to write.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: PathBuf,
+    /// Write into a directory that already holds files.
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long, value_name = "FILE")]
+    pub engine_metrics_file: Vec<PathBuf>,
+    #[arg(long, value_name = "URL")]
+    pub engine_metrics_url: Vec<String>,
+    #[arg(long, value_name = "FILE")]
+    pub lmcache_metrics_file: Vec<PathBuf>,
+    #[arg(long, value_name = "URL")]
+    pub lmcache_metrics_url: Vec<String>,
+    /// The LMCache MP server's HTTP API, e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    pub lmcache_http_base_url: Option<String>,
+    /// Thread for the `periodic_thread` route.
+    #[arg(long, value_name = "NAME")]
+    pub lmcache_http_thread_name: Option<String>,
+    /// A saved answer of one route: `ROUTE=FILE` (route ids as in rules/lmcache/http-routes.yaml).
+    #[arg(long, value_name = "ROUTE=FILE")]
+    pub lmcache_http_file: Vec<String>,
+    /// One route from another URL: `ROUTE=URL`.
+    #[arg(long, value_name = "ROUTE=URL")]
+    pub lmcache_http_url: Vec<String>,
+    /// Seconds to wait to connect to and read from live endpoints.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub http_timeout: u64,
+    /// Largest answer read from a live endpoint.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub http_max_body: usize,
+    #[arg(long, value_name = "FILE")]
+    pub engine_log_file: Vec<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub lmcache_log_file: Vec<PathBuf>,
+    /// OTel spans, JSONL or OTLP JSON.
+    #[arg(long, value_name = "FILE")]
+    pub lmcache_otel_file: Option<PathBuf>,
+    /// A `.lct` trace recording.
+    #[arg(long, value_name = "FILE")]
+    pub lmcache_trace_file: Option<PathBuf>,
+    /// Trace replay output, a file or a directory.
+    #[arg(long, value_name = "PATH")]
+    pub lmcache_trace_replay_output: Option<PathBuf>,
+    /// Lookup-hash JSONL, a file or a directory of rotated files.
+    #[arg(long, value_name = "PATH")]
+    pub lmcache_lookup_hash_path: Option<PathBuf>,
+    /// Launch commands or configs (JSON, YAML, text).
+    #[arg(long, value_name = "FILE")]
+    pub launch_file: Vec<PathBuf>,
+    #[command(flatten)]
+    pub context: ContextArgs,
+    /// Print the manifest as JSON instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct ScrapeError {
+    source_name: String,
+    source: String,
+    error_class: String,
+    error: String,
+}
+
+#[derive(Serialize)]
+struct Artifact {
+    path: String,
+    bytes: usize,
+    sha256: String,
+}
+
+/// The packet being written: every file goes through here, so the manifest lists
+/// each with its size and digest.
+struct Packet {
+    dir: PathBuf,
+    artifacts: Vec<Artifact>,
+    errors: Vec<ScrapeError>,
+    sources: Vec<Value>,
+}
+
+impl Packet {
+    fn write(&mut self, rel: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        let path = self.dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("{}: cannot create", parent.display()))?;
+        }
+        write_atomic(&path, bytes).with_context(|| format!("{}: cannot write", path.display()))?;
+        self.artifacts.push(Artifact {
+            path: rel.to_owned(),
+            bytes: bytes.len(),
+            sha256: Sha256::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        });
+        Ok(())
+    }
+
+    fn error(&mut self, name: &str, source: &str, class: &str, error: String) {
+        self.errors.push(ScrapeError {
+            source_name: name.to_owned(),
+            source: source.to_owned(),
+            error_class: class.to_owned(),
+            error,
+        });
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map_or_else(|| "input".to_owned(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Text with every line passed through the redactor.
+fn redacted_text(bytes: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        out.push_str(&crate::evidence::redact_line(line));
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
+    let registry = load_registry(rules)?;
+    let dir = &args.output_dir;
+    if dir.exists() {
+        let non_empty = std::fs::read_dir(dir)
+            .with_context(|| format!("{}: cannot read", dir.display()))?
+            .next()
+            .is_some();
+        if non_empty && !args.force {
+            bail!(
+                "{}: the packet directory exists and is not empty; pass --force to write into it",
+                dir.display()
+            );
+        }
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    if args.force {
+        // A packet's files from an earlier run would otherwise be read as this
+        // run's evidence; other files in the directory are left alone.
+        let mut ours: Vec<&str> = vec![
+            layout::MANIFEST,
+            layout::ENGINE_METRICS,
+            layout::LMCACHE_METRICS,
+            layout::COMPAT_REPORT,
+        ];
+        ours.extend(layout::EVIDENCE.iter().map(|(_, n)| *n));
+        for name in ours {
+            let p = dir.join(name);
+            if p.is_file() {
+                std::fs::remove_file(&p)
+                    .with_context(|| format!("{}: cannot replace", p.display()))?;
+            }
+        }
+        let raw = dir.join("raw");
+        if raw.is_dir() {
+            std::fs::remove_dir_all(&raw)
+                .with_context(|| format!("{}: cannot replace", raw.display()))?;
+        }
+    }
+    let limits = FetchLimits {
+        connect_timeout: Duration::from_secs(args.http_timeout.max(1)),
+        read_timeout: Duration::from_secs(args.http_timeout.max(1)),
+        max_body: args.http_max_body,
+    };
+    let mut packet = Packet {
+        dir: dir.clone(),
+        artifacts: Vec::new(),
+        errors: Vec::new(),
+        sources: Vec::new(),
+    };
+
+    // Metrics: files and URLs, per role.
+    let mut scrapes: BTreeMap<&str, Vec<(String, Vec<u8>)>> = BTreeMap::new();
+    for (role, files, urls) in [
+        (
+            "engine",
+            &args.engine_metrics_file,
+            &args.engine_metrics_url,
+        ),
+        (
+            "lmcache",
+            &args.lmcache_metrics_file,
+            &args.lmcache_metrics_url,
+        ),
+    ] {
+        for f in files {
+            match std::fs::read(f) {
+                Ok(bytes) => scrapes
+                    .entry(role)
+                    .or_default()
+                    .push((f.display().to_string(), bytes)),
+                Err(e) => packet.error(
+                    &format!("{role}_metrics"),
+                    &f.display().to_string(),
+                    "io",
+                    format!("cannot read: {e}"),
+                ),
+            }
+        }
+        for u in urls {
+            match get(u, &limits) {
+                Ok(r) if (200..300).contains(&r.status) => {
+                    scrapes.entry(role).or_default().push((u.clone(), r.body))
+                }
+                Ok(r) => packet.error(
+                    &format!("{role}_metrics"),
+                    u,
+                    "http_status",
+                    format!("HTTP {}", r.status),
+                ),
+                Err(e) => packet.error(&format!("{role}_metrics"), u, e.class(), e.to_string()),
+            }
+        }
+    }
+
+    // HTTP API.
+    let mut evidence: BTreeMap<EvidenceKind, Value> = BTreeMap::new();
+    let pairs = |list: &[String], flag: &str| -> anyhow::Result<Vec<(String, String)>> {
+        list.iter()
+            .map(|s| {
+                s.split_once('=')
+                    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                    .with_context(|| format!("{flag} {s}: expected ROUTE=VALUE"))
+            })
+            .collect()
+    };
+    let http_files: Vec<(String, Vec<u8>, String)> =
+        pairs(&args.lmcache_http_file, "--lmcache-http-file")?
+            .into_iter()
+            .filter_map(|(route, path)| match std::fs::read(&path) {
+                Ok(b) => Some((route, b, path)),
+                Err(e) => {
+                    packet.error(
+                        &format!("http_{route}"),
+                        &path,
+                        "io",
+                        format!("cannot read: {e}"),
+                    );
+                    None
+                }
+            })
+            .collect();
+    let http_urls = pairs(&args.lmcache_http_url, "--lmcache-http-url")?;
+    for route in http_urls
+        .iter()
+        .map(|(r, _)| r)
+        .chain(http_files.iter().map(|(r, _, _)| r))
+    {
+        if !registry
+            .http_routes
+            .iter()
+            .any(|r| &r.id == route && r.safety == crate::pack::model::Safety::ReadOnly)
+        {
+            bail!("unknown or not read-only HTTP route `{route}` (see rules/lmcache/http-routes.yaml)");
+        }
+    }
+    let sources = http::HttpSources {
+        base_url: args.lmcache_http_base_url.as_deref(),
+        thread_name: args.lmcache_http_thread_name.as_deref(),
+        files: &http_files,
+        urls: &http_urls,
+    };
+    let collected = http::collect(&registry.http_routes, &sources, &limits);
+    for e in &collected.errors {
+        packet.error(
+            &format!("http_{}", e.route),
+            &e.source,
+            &e.error_class,
+            e.error.clone(),
+        );
+    }
+    for (route, body) in &collected.bodies {
+        if route == "metrics" {
+            if !scrapes.contains_key("lmcache") {
+                scrapes
+                    .entry("lmcache")
+                    .or_default()
+                    .push((format!("http {route}"), body.clone()));
+            }
+            continue;
+        }
+        // Answers may carry configuration secrets: stored bounded and redacted.
+        let stored = match serde_json::from_slice::<Value>(body) {
+            Ok(v) => serde_json::to_vec_pretty(&http::bound(&v, 0)).unwrap_or_default(),
+            Err(_) => redacted_text(&body[..body.len().min(64 * 1024)]),
+        };
+        packet.write(&format!("raw/http/{route}.txt"), &stored)?;
+    }
+    let http_answered = collected.evidence.claim_status == "measured";
+    // HTTP evidence exists only when HTTP was asked for; the skipped routes are in
+    // the manifest either way.
+    if args.lmcache_http_base_url.is_some() || !http_files.is_empty() || !http_urls.is_empty() {
+        let http_doc = serde_json::to_value(&collected.evidence)?;
+        packet.write(layout::EVIDENCE[0].1, to_sorted_json(&http_doc).as_bytes())?;
+        evidence.insert(EvidenceKind::Http, http_doc);
+    }
+
+    // Metrics files in the packet.
+    let mut inputs: Vec<Input> = Vec::new();
+    for (role, name) in [
+        ("engine", layout::ENGINE_METRICS),
+        ("lmcache", layout::LMCACHE_METRICS),
+    ] {
+        let Some(list) = scrapes.get(role) else {
+            continue;
+        };
+        let mut joined: Vec<u8> = Vec::new();
+        for (i, (source, bytes)) in list.iter().enumerate() {
+            packet.write(&format!("raw/{role}_metrics_{i}.prom"), bytes)?;
+            packet.sources.push(json!({"kind": format!("{role}_metrics"), "source": source, "artifact": format!("raw/{role}_metrics_{i}.prom")}));
+            joined.extend_from_slice(bytes);
+            if !joined.ends_with(b"\n") {
+                joined.push(b'\n');
+            }
+        }
+        packet.write(name, &joined)?;
+        inputs.push(Input {
+            source: name.to_owned(),
+            endpoint: role.to_owned(),
+            bytes: joined,
+        });
+    }
+
+    // Logs.
+    let mut logs: Vec<(String, Vec<u8>)> = Vec::new();
+    for (role, files) in [
+        ("engine", &args.engine_log_file),
+        ("lmcache", &args.lmcache_log_file),
+    ] {
+        for f in files {
+            match std::fs::read(f) {
+                Ok(bytes) => {
+                    let rel = format!("raw/logs/{role}-{}", file_name(f));
+                    packet.write(&rel, &redacted_text(&bytes))?;
+                    packet.sources.push(json!({"kind": format!("{role}_log"), "source": f.display().to_string(), "artifact": rel}));
+                    logs.push((f.display().to_string(), bytes));
+                }
+                Err(e) => packet.error(
+                    &format!("{role}_log"),
+                    &f.display().to_string(),
+                    "io",
+                    format!("cannot read: {e}"),
+                ),
+            }
+        }
+    }
+    if !logs.is_empty() {
+        let doc = serde_json::to_value(crate::evidence::logs::parse_logs(&logs, &registry.logs))?;
+        packet.write("lmcache_log_evidence.json", to_sorted_json(&doc).as_bytes())?;
+        evidence.insert(EvidenceKind::Logs, doc);
+    }
+
+    // OTel spans, trace recording, replay outputs, lookup hashes, launch.
+    if let Some(f) = &args.lmcache_otel_file {
+        copy_raw(&mut packet, f, "otel")?;
+        let doc = serde_json::to_value(crate::evidence::otel::parse_otel(&[f]))?;
+        packet.write(
+            "lmcache_otel_evidence.json",
+            to_sorted_json(&doc).as_bytes(),
+        )?;
+        evidence.insert(EvidenceKind::Otel, doc);
+    }
+    if let Some(f) = &args.lmcache_trace_file {
+        let bytes = std::fs::read(f).unwrap_or_else(|e| {
+            packet.error(
+                "trace",
+                &f.display().to_string(),
+                "io",
+                format!("cannot read: {e}"),
+            );
+            Vec::new()
+        });
+        if !bytes.is_empty() {
+            packet.write(&format!("raw/trace/{}", file_name(f)), &bytes)?;
+        }
+        // A malformed or truncated trace is recorded as not proven, never aborts.
+        let doc = serde_json::to_value(crate::evidence::lct::parse(
+            &f.display().to_string(),
+            &bytes,
+        ))?;
+        packet.write(
+            "lmcache_trace_evidence.json",
+            to_sorted_json(&doc).as_bytes(),
+        )?;
+        evidence.insert(EvidenceKind::Trace, doc);
+    }
+    if let Some(p) = &args.lmcache_trace_replay_output {
+        if p.is_file() {
+            copy_raw(&mut packet, p, "replay")?;
+        }
+        let doc = serde_json::to_value(crate::evidence::replay::parse_replay(&[p]))?;
+        packet.write(
+            "lmcache_trace_replay_evidence.json",
+            to_sorted_json(&doc).as_bytes(),
+        )?;
+        evidence.insert(EvidenceKind::TraceReplay, doc);
+    }
+    if let Some(p) = &args.lmcache_lookup_hash_path {
+        // Raw hashes never leave the parser: no raw copy, only the evidence.
+        let doc = serde_json::to_value(crate::evidence::lookup_hash::parse_lookup_hashes(&[p]))?;
+        packet.write(
+            "lmcache_lookup_hash_evidence.json",
+            to_sorted_json(&doc).as_bytes(),
+        )?;
+        packet.sources.push(json!({"kind": "lookup_hash", "source": p.display().to_string(), "artifact": "lmcache_lookup_hash_evidence.json"}));
+        evidence.insert(EvidenceKind::LookupHash, doc);
+    }
+    if !args.launch_file.is_empty() {
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        for f in &args.launch_file {
+            match std::fs::read(f) {
+                Ok(b) => files.push((f.display().to_string(), b)),
+                Err(e) => packet.error(
+                    "launch",
+                    &f.display().to_string(),
+                    "io",
+                    format!("cannot read: {e}"),
+                ),
+            }
+        }
+        if !files.is_empty() {
+            let refs: Vec<(&str, &[u8])> = files
+                .iter()
+                .map(|(p, b)| (p.as_str(), b.as_slice()))
+                .collect();
+            let doc = serde_json::to_value(crate::evidence::launch::parse(&refs))?;
+            packet.write(layout::EVIDENCE[6].1, to_sorted_json(&doc).as_bytes())?;
+            evidence.insert(EvidenceKind::Launch, doc);
+        }
+    }
+
+    let collected_any =
+        !inputs.is_empty() || http_answered || evidence.keys().any(|k| *k != EvidenceKind::Http);
+    if !collected_any {
+        let first = packet
+            .errors
+            .first()
+            .map(|e| format!("{}: {}", e.source, e.error));
+        bail!(
+            "nothing could be collected{}",
+            first
+                .map(|f| format!(" (first failure: {f})"))
+                .unwrap_or_default()
+        );
+    }
+
+    // The compatibility report over what was collected.
+    let evidence_files: Vec<EvidenceFileReport> = layout::EVIDENCE
+        .iter()
+        .filter(|(k, _)| evidence.contains_key(k))
+        .map(|(k, name)| EvidenceFileReport {
+            kind: crate::eval::compat::evidence_name(*k).to_owned(),
+            source: (*name).to_owned(),
+            error: None,
+        })
+        .collect();
+    let options = EvalOptions {
+        forced_engine: None,
+        compat: args.context.context(evidence.clone()),
+        as_deployment: true,
+    };
+    let report = compat_report(&registry, &inputs, evidence_files, &options);
+    packet.write(layout::COMPAT_REPORT, to_sorted_json(&report).as_bytes())?;
+
+    let claim_status = if inputs.is_empty() {
+        "not_proven"
+    } else {
+        "measured"
+    };
+    let manifest = json!({
+        "schema_version": "inferguard.packet/v1",
+        "generated_at": now_rfc3339(),
+        "tool": crate::report::ToolInfo::current(),
+        "claim_status": claim_status,
+        "context": context_json(&args.context),
+        "sources": packet.sources,
+        "artifacts": packet.artifacts,
+        "scrape_errors": packet.errors,
+        "skipped_endpoints": collected.evidence.destructive_skipped.iter().chain(&collected.evidence.sensitive_skipped).collect::<Vec<_>>(),
+        "compat_summary": report.summary,
+    });
+    let text = to_sorted_json(&manifest);
+    write_atomic(&dir.join(layout::MANIFEST), text.as_bytes())
+        .with_context(|| format!("{}: cannot write the manifest", dir.display()))?;
+    for e in manifest["scrape_errors"].as_array().into_iter().flatten() {
+        eprintln!(
+            "warning: {}: {}",
+            e["source"].as_str().unwrap_or(""),
+            e["error"].as_str().unwrap_or("")
+        );
+    }
+    let out = if args.json {
+        text
+    } else {
+        format!(
+            "packet {}: {} artifact(s), {} scrape error(s), detected_mode={} failure_reasons={}\n",
+            dir.display(),
+            manifest["artifacts"].as_array().map_or(0, Vec::len) + 1,
+            manifest["scrape_errors"].as_array().map_or(0, Vec::len),
+            report.summary.detected_mode,
+            report.summary.failure_reasons
+        )
+    };
+    super::output::emit(&out, None)?;
+    Ok(Outcome::Ok)
+}
+
+fn copy_raw(packet: &mut Packet, f: &Path, kind: &str) -> anyhow::Result<()> {
+    match std::fs::read(f) {
+        Ok(bytes) => {
+            let rel = format!("raw/{kind}/{}", file_name(f));
+            packet.write(&rel, &bytes)?;
+            packet
+                .sources
+                .push(json!({"kind": kind, "source": f.display().to_string(), "artifact": rel}));
+        }
+        Err(e) => packet.error(
+            kind,
+            &f.display().to_string(),
+            "io",
+            format!("cannot read: {e}"),
+        ),
+    }
+    Ok(())
+}
+
+fn context_json(c: &ContextArgs) -> Value {
+    json!({
+        "expect_mode": format!("{:?}", c.expect_mode).to_lowercase(),
+        "l2_configured": c.l2_configured,
+        "mp_prometheus_port": c.mp_prometheus_port,
+        "mp_event_bus_queue_size": c.mp_event_bus_queue_size,
+        "mp_metrics_sample_rate": c.mp_metrics_sample_rate,
+        "mp_service_instance_id": c.mp_service_instance_id,
+        "mp_tracing_enabled": c.mp_tracing_enabled,
+        "mp_trace_recording_enabled": c.mp_trace_recording_enabled,
+        "mp_observability_disabled": c.mp_observability_disabled,
+        "mp_metrics_disabled": c.mp_metrics_disabled,
+        "mp_logging_disabled": c.mp_logging_disabled,
+    })
+}
+
+/// UTC now as RFC 3339, from the system clock (civil-from-days, no time crate).
+fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
