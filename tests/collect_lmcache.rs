@@ -1284,7 +1284,28 @@ fn a_packet_gives_the_same_compat_report_as_the_direct_flags() {
         .collect();
     assert!(errors.is_empty(), "lmcache_compat_report.json: {errors:#?}");
 
+    // The manifest says where every input came from.
     let manifest = read_json(&dir.join("packet_manifest.json"));
+    let sources = manifest["sources"].to_string();
+    let unlisted: Vec<&str> = args
+        .windows(2)
+        .filter(|w| w[0].starts_with("--") && !w[1].starts_with("--"))
+        .filter(|w| {
+            ![
+                "--http-timeout",
+                "--expect-mode",
+                "--mp-metrics-sample-rate",
+                "--mp-event-bus-queue-size",
+            ]
+            .contains(&w[0].as_str())
+        })
+        .map(|w| w[1].as_str())
+        .filter(|input| !sources.contains(&serde_json::to_string(input).unwrap()))
+        .collect();
+    assert!(
+        unlisted.is_empty(),
+        "inputs missing from the manifest's `sources`: {unlisted:?}\nsources: {sources}"
+    );
     let problems = artifact_problems(&dir, &manifest);
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(leftover_temps(&dir).is_empty());
@@ -1463,4 +1484,258 @@ fn no_secret_in_log_lines_reaches_the_packet() {
     assert!(found.is_empty(), "secrets from logs written: {found:?}");
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&inputs).unwrap();
+}
+
+/// Raw copies are written too, and `.lct` and OTel inputs can carry secrets: an
+/// L2 adapter password in the trace header's `sm_config_json`, and the launch
+/// command in the OTel resource (`process.command_line`, `process.command_args`,
+/// added by the SDK's process detector or a collector). SPEC: secrets are
+/// redacted before anything is written.
+#[test]
+fn no_secret_in_trace_or_otel_inputs_reaches_the_packet() {
+    let inputs = scratch("privacy-raw-inputs");
+    std::fs::create_dir_all(&inputs).unwrap();
+    let config = r#"{"l1":{"size_gb":4},"l2_adapters":[{"type":"resp","host":"redis","port":6379,"password":"SECRETL2PASSWORD789"}]}"#;
+    let header = mp_map(&[
+        ("type", mp_str("header")),
+        ("magic", mp_bin(b"LMCT")),
+        ("format_version", mp_uint(1)),
+        ("level", mp_str("storage")),
+        ("trace_schema_version", mp_uint(1)),
+        ("t_mono_start", mp_f64(1000.0)),
+        ("t_wall_start", mp_f64(1_775_053_825.0)),
+        ("sm_config_json", mp_str(config)),
+        ("sm_config_digest", mp_str(&sha256_hex(config.as_bytes()))),
+    ]);
+    let record = mp_map(&[
+        ("type", mp_str("record")),
+        ("t_mono", mp_f64(0.25)),
+        ("t_wall", mp_f64(1_775_053_825.25)),
+        (
+            "qualname",
+            mp_str("lmcache.v1.distributed.storage_manager.StorageManager.reserve_write"),
+        ),
+        ("args", mp_map(&[])),
+    ]);
+    let mut lct = Vec::new();
+    for frame in [header, record] {
+        lct.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+        lct.extend_from_slice(&frame);
+    }
+    std::fs::write(inputs.join("run.lct"), &lct).unwrap();
+    let otlp = serde_json::json!({"resourceSpans": [{
+        "resource": {"attributes": [
+            {"key": "service.name", "value": {"stringValue": "lmcache-mp"}},
+            {"key": "process.command_line", "value": {"stringValue":
+                "lmcache server --port 5555 --api-key sk-SECRETVALUE123"}},
+            {"key": "process.command_args", "value": {"arrayValue": {"values": [
+                {"stringValue": "lmcache"}, {"stringValue": "server"},
+                {"stringValue": "--api-key"}, {"stringValue": "sk-SECRETVALUE123"}]}}}
+        ]},
+        "scopeSpans": [{"scope": {"name": "lmcache_mp.server"}, "spans": [{
+            "traceId": "5b8efff798038103d269b633813fc60c",
+            "spanId": "eee19b7ec3c1b174",
+            "name": "mp.store",
+            "kind": 1,
+            "startTimeUnixNano": "1767225600000000000",
+            "endTimeUnixNano": "1767225600010000000",
+            "attributes": [
+                {"key": "session_id", "value": {"stringValue": "a"}},
+                {"key": "http.request.header.authorization",
+                 "value": {"stringValue": "Bearer sk-SECRETVALUE123"}}
+            ]
+        }]}]
+    }]});
+    std::fs::write(inputs.join("spans.json"), otlp.to_string()).unwrap();
+    let dir = scratch("privacy-raw");
+    let r = collect(
+        &dir,
+        &[
+            "--lmcache-metrics-file".to_owned(),
+            MP_PROM.to_owned(),
+            "--lmcache-trace-file".to_owned(),
+            inputs.join("run.lct").display().to_string(),
+            "--lmcache-otel-file".to_owned(),
+            inputs.join("spans.json").display().to_string(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", describe(&r));
+    // The parsers did read the inputs.
+    let trace = read_json(&dir.join("lmcache_trace_evidence.json")).to_string();
+    assert!(trace.contains("reserve_write"), "{trace}");
+    let otel = read_json(&dir.join("lmcache_otel_evidence.json")).to_string();
+    assert!(otel.contains("mp.store"), "{otel}");
+    let found = leaks(&dir, &strings(&["SECRETL2PASSWORD789", "SECRETVALUE123"]));
+    assert!(
+        found.is_empty(),
+        "secrets from the trace / OTel inputs written (file, value): {found:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&inputs).unwrap();
+}
+
+// A minimal msgpack encoder (maps, strings, bytes, unsigned ints, doubles).
+fn mp_str(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = match b.len() {
+        n if n < 32 => vec![0xa0 | n as u8],
+        n if n < 256 => vec![0xd9, n as u8],
+        n => {
+            let mut v = vec![0xda];
+            v.extend_from_slice(&(n as u16).to_be_bytes());
+            v
+        }
+    };
+    out.extend_from_slice(b);
+    out
+}
+
+fn mp_bin(b: &[u8]) -> Vec<u8> {
+    let mut out = vec![0xc4, b.len() as u8];
+    out.extend_from_slice(b);
+    out
+}
+
+fn mp_uint(n: u32) -> Vec<u8> {
+    let mut out = vec![0xce];
+    out.extend_from_slice(&n.to_be_bytes());
+    out
+}
+
+fn mp_f64(x: f64) -> Vec<u8> {
+    let mut out = vec![0xcb];
+    out.extend_from_slice(&x.to_be_bytes());
+    out
+}
+
+fn mp_map(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut out = vec![0x80 | entries.len() as u8];
+    for (k, v) in entries {
+        out.extend(mp_str(k));
+        out.extend_from_slice(v);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// More partial-first: evidence inputs that cannot be read.
+// ---------------------------------------------------------------------------
+
+/// Every evidence flag pointed at a path that does not exist: beside a good
+/// scrape the failure is a `scrape_errors` entry naming the path (exit 0); alone,
+/// nothing was collected (exit 2).
+#[test]
+fn an_unreadable_evidence_input_is_a_scrape_error_and_alone_collects_nothing() {
+    let missing = std::env::temp_dir()
+        .join(format!("ig-collect-lmcache-absent-{}", std::process::id()))
+        .join("no-such-input");
+    let missing = missing.display().to_string();
+    let mut problems = Vec::new();
+    for flag in [
+        "--engine-metrics-file",
+        "--lmcache-metrics-file",
+        "--engine-log-file",
+        "--lmcache-log-file",
+        "--lmcache-otel-file",
+        "--lmcache-trace-file",
+        "--lmcache-trace-replay-output",
+        "--lmcache-lookup-hash-path",
+        "--launch-file",
+    ] {
+        let dir = scratch("absent-with-scrape");
+        let with_scrape = if flag == "--lmcache-metrics-file" {
+            strings(&["--engine-metrics-file", VLLM_PROM, flag, &missing])
+        } else {
+            strings(&["--lmcache-metrics-file", MP_PROM, flag, &missing])
+        };
+        let r = collect(&dir, &with_scrape);
+        if r.code != 0 {
+            problems.push(format!("{flag} (beside a good scrape): {}", describe(&r)));
+        } else {
+            let manifest = read_json(&dir.join("packet_manifest.json"));
+            let recorded = manifest["scrape_errors"].as_array().is_some_and(|errors| {
+                errors
+                    .iter()
+                    .any(|e| e["source"].as_str().is_some_and(|s| s.contains(&missing)))
+            });
+            if !recorded {
+                problems.push(format!(
+                    "{flag}: unreadable input not in scrape_errors: {}",
+                    manifest["scrape_errors"]
+                ));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+
+        let dir = scratch("absent-alone");
+        let r = collect(&dir, &strings(&[flag, &missing]));
+        if r.code != 2 {
+            problems.push(format!(
+                "{flag} alone (nothing readable): exit {} (want 2)",
+                r.code
+            ));
+        } else if !r
+            .stderr
+            .lines()
+            .any(|l| l.starts_with("error:") && l.contains(&missing))
+        {
+            problems.push(format!(
+                "{flag} alone: no error line naming the path:\n{}",
+                r.stderr
+            ));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert!(
+        problems.is_empty(),
+        "{} problem(s):\n  {}",
+        problems.len(),
+        problems.join("\n  ")
+    );
+}
+
+/// Two scrapes of one role (two engine endpoints) must survive the packet: the
+/// report from `--packet` is the report from the two files given directly
+/// (normalised as in `a_packet_gives_the_same_compat_report_as_the_direct_flags`).
+#[test]
+fn a_packet_with_two_scrapes_of_one_role_gives_the_same_report() {
+    let second = "fixtures/evidence/vllm/healthy.prom";
+    let dir = scratch("two-scrapes");
+    let r = collect(
+        &dir,
+        &strings(&[
+            "--engine-metrics-file",
+            VLLM_PROM,
+            "--engine-metrics-file",
+            second,
+            "--lmcache-metrics-file",
+            MP_PROM,
+        ]),
+    );
+    assert_eq!(r.code, 0, "{}", describe(&r));
+    let mut packet_args = strings(&["lmcache-compat", "--json", "--packet"]);
+    packet_args.push(dir.display().to_string());
+    let from_packet = run(&packet_args);
+    assert_eq!(from_packet.code, 0, "{}", describe(&from_packet));
+    let direct = run(&strings(&[
+        "lmcache-compat",
+        "--json",
+        "--engine-metrics-file",
+        VLLM_PROM,
+        "--engine-metrics-file",
+        second,
+        "--lmcache-metrics-file",
+        MP_PROM,
+    ]));
+    assert_eq!(direct.code, 0, "{}", describe(&direct));
+    let a = normalise(serde_json::from_str(&from_packet.stdout).unwrap());
+    let b = normalise(serde_json::from_str(&direct.stdout).unwrap());
+    let mut diffs = Vec::new();
+    json_diff(&a, &b, "", &mut diffs);
+    assert!(
+        diffs.is_empty(),
+        "two engine scrapes: --packet differs from the direct flags (packet vs direct):\n  {}",
+        diffs.join("\n  ")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

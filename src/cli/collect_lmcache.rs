@@ -169,18 +169,22 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
     if args.force {
         // A packet's files from an earlier run would otherwise be read as this
         // run's evidence; other files in the directory are left alone.
-        let mut ours: Vec<&str> = vec![
-            layout::MANIFEST,
-            layout::ENGINE_METRICS,
-            layout::LMCACHE_METRICS,
-            layout::COMPAT_REPORT,
+        let mut ours: Vec<String> = vec![
+            layout::MANIFEST.to_owned(),
+            layout::COMPAT_REPORT.to_owned(),
         ];
-        ours.extend(layout::EVIDENCE.iter().map(|(_, n)| *n));
-        for name in ours {
-            let p = dir.join(name);
-            if p.is_file() {
-                std::fs::remove_file(&p)
-                    .with_context(|| format!("{}: cannot replace", p.display()))?;
+        ours.extend(layout::EVIDENCE.iter().map(|(_, n)| (*n).to_owned()));
+        for entry in std::fs::read_dir(dir)
+            .with_context(|| format!("{}: cannot read", dir.display()))?
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let scrape = (name.starts_with("engine_metrics")
+                || name.starts_with("lmcache_metrics"))
+                && name.ends_with(".prom");
+            if (scrape || ours.contains(&name)) && entry.path().is_file() {
+                std::fs::remove_file(entry.path())
+                    .with_context(|| format!("{}: cannot replace", entry.path().display()))?;
             }
         }
         let raw = dir.join("raw");
@@ -323,34 +327,35 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
     // the manifest either way.
     if args.lmcache_http_base_url.is_some() || !http_files.is_empty() || !http_urls.is_empty() {
         let http_doc = serde_json::to_value(&collected.evidence)?;
+        if let Some(base) = &args.lmcache_http_base_url {
+            packet
+                .sources
+                .push(json!({"kind": "http", "source": base, "artifact": layout::EVIDENCE[0].1}));
+        }
         packet.write(layout::EVIDENCE[0].1, to_sorted_json(&http_doc).as_bytes())?;
         evidence.insert(EvidenceKind::Http, http_doc);
     }
 
-    // Metrics files in the packet.
+    // Metrics: one packet file per scrape (`engine_metrics.prom`,
+    // `engine_metrics_2.prom`, …), so `--packet` evaluates exactly what the direct
+    // flags would.
     let mut inputs: Vec<Input> = Vec::new();
-    for (role, name) in [
-        ("engine", layout::ENGINE_METRICS),
-        ("lmcache", layout::LMCACHE_METRICS),
-    ] {
+    for role in ["engine", "lmcache"] {
         let Some(list) = scrapes.get(role) else {
             continue;
         };
-        let mut joined: Vec<u8> = Vec::new();
         for (i, (source, bytes)) in list.iter().enumerate() {
-            packet.write(&format!("raw/{role}_metrics_{i}.prom"), bytes)?;
-            packet.sources.push(json!({"kind": format!("{role}_metrics"), "source": source, "artifact": format!("raw/{role}_metrics_{i}.prom")}));
-            joined.extend_from_slice(bytes);
-            if !joined.ends_with(b"\n") {
-                joined.push(b'\n');
-            }
+            let name = layout::metrics_file(role, i);
+            packet.write(&name, bytes)?;
+            packet.sources.push(
+                json!({"kind": format!("{role}_metrics"), "source": source, "artifact": name}),
+            );
+            inputs.push(Input {
+                source: name,
+                endpoint: role.to_owned(),
+                bytes: bytes.clone(),
+            });
         }
-        packet.write(name, &joined)?;
-        inputs.push(Input {
-            source: name.to_owned(),
-            endpoint: role.to_owned(),
-            bytes: joined,
-        });
     }
 
     // Logs.
@@ -384,8 +389,8 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
 
     // OTel spans, trace recording, replay outputs, lookup hashes, launch.
     if let Some(f) = &args.lmcache_otel_file {
-        copy_raw(&mut packet, f, "otel")?;
         let doc = serde_json::to_value(crate::evidence::otel::parse_otel(&[f]))?;
+        source_only(&mut packet, f, "otel", layout::EVIDENCE[3].1, &doc);
         packet.write(
             "lmcache_otel_evidence.json",
             to_sorted_json(&doc).as_bytes(),
@@ -402,14 +407,14 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
             );
             Vec::new()
         });
-        if !bytes.is_empty() {
-            packet.write(&format!("raw/trace/{}", file_name(f)), &bytes)?;
-        }
         // A malformed or truncated trace is recorded as not proven, never aborts.
         let doc = serde_json::to_value(crate::evidence::lct::parse(
             &f.display().to_string(),
             &bytes,
         ))?;
+        if !bytes.is_empty() {
+            source_only(&mut packet, f, "trace", layout::EVIDENCE[2].1, &doc);
+        }
         packet.write(
             "lmcache_trace_evidence.json",
             to_sorted_json(&doc).as_bytes(),
@@ -417,10 +422,8 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
         evidence.insert(EvidenceKind::Trace, doc);
     }
     if let Some(p) = &args.lmcache_trace_replay_output {
-        if p.is_file() {
-            copy_raw(&mut packet, p, "replay")?;
-        }
         let doc = serde_json::to_value(crate::evidence::replay::parse_replay(&[p]))?;
+        source_only(&mut packet, p, "trace_replay", layout::EVIDENCE[4].1, &doc);
         packet.write(
             "lmcache_trace_replay_evidence.json",
             to_sorted_json(&doc).as_bytes(),
@@ -430,11 +433,11 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
     if let Some(p) = &args.lmcache_lookup_hash_path {
         // Raw hashes never leave the parser: no raw copy, only the evidence.
         let doc = serde_json::to_value(crate::evidence::lookup_hash::parse_lookup_hashes(&[p]))?;
+        source_only(&mut packet, p, "lookup_hash", layout::EVIDENCE[5].1, &doc);
         packet.write(
             "lmcache_lookup_hash_evidence.json",
             to_sorted_json(&doc).as_bytes(),
         )?;
-        packet.sources.push(json!({"kind": "lookup_hash", "source": p.display().to_string(), "artifact": "lmcache_lookup_hash_evidence.json"}));
         evidence.insert(EvidenceKind::LookupHash, doc);
     }
     if !args.launch_file.is_empty() {
@@ -456,13 +459,23 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
                 .map(|(p, b)| (p.as_str(), b.as_slice()))
                 .collect();
             let doc = serde_json::to_value(crate::evidence::launch::parse(&refs))?;
+            for (path, _) in &files {
+                packet.sources.push(
+                    json!({"kind": "launch", "source": path, "artifact": layout::EVIDENCE[6].1}),
+                );
+            }
             packet.write(layout::EVIDENCE[6].1, to_sorted_json(&doc).as_bytes())?;
             evidence.insert(EvidenceKind::Launch, doc);
         }
     }
 
-    let collected_any =
-        !inputs.is_empty() || http_answered || evidence.keys().any(|k| *k != EvidenceKind::Http);
+    let measured =
+        |doc: &Value| doc.get("claim_status").and_then(Value::as_str) == Some("measured");
+    let collected_any = !inputs.is_empty()
+        || http_answered
+        || evidence
+            .iter()
+            .any(|(k, doc)| *k != EvidenceKind::Http && measured(doc));
     if !collected_any {
         let first = packet
             .errors
@@ -537,23 +550,30 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-fn copy_raw(packet: &mut Packet, f: &Path, kind: &str) -> anyhow::Result<()> {
-    match std::fs::read(f) {
-        Ok(bytes) => {
-            let rel = format!("raw/{kind}/{}", file_name(f));
-            packet.write(&rel, &bytes)?;
-            packet
-                .sources
-                .push(json!({"kind": kind, "source": f.display().to_string(), "artifact": rel}));
-        }
-        Err(e) => packet.error(
+/// Records a structured evidence input (OTel, trace, replay, lookup hashes) by
+/// its path and the evidence written from it. The input itself is not copied:
+/// span attributes, trace configs and hash logs can carry secrets or raw hashes,
+/// which never reach a packet. An input whose parser read nothing is a scrape error.
+fn source_only(packet: &mut Packet, path: &Path, kind: &str, artifact: &str, doc: &Value) {
+    let source = path.display().to_string();
+    if !path.exists() {
+        packet.error(
             kind,
-            &f.display().to_string(),
+            &source,
             "io",
-            format!("cannot read: {e}"),
-        ),
+            "cannot read: no such file or directory".to_owned(),
+        );
+    } else if doc.get("claim_status").and_then(Value::as_str) != Some("measured") {
+        let reason = doc
+            .pointer("/unreadable/0/reason")
+            .or_else(|| doc.get("reason"))
+            .and_then(Value::as_str)
+            .unwrap_or("nothing could be read from it");
+        packet.error(kind, &source, "unreadable", reason.to_owned());
     }
-    Ok(())
+    packet
+        .sources
+        .push(json!({"kind": kind, "source": source, "artifact": artifact}));
 }
 
 fn context_json(c: &ContextArgs) -> Value {

@@ -212,12 +212,13 @@ pub fn gather(args: &EvidenceArgs, packet: Option<&Path>) -> Gathered {
         .map(|(k, p)| (k, p.to_path_buf()))
         .collect();
     if let Some(dir) = packet {
-        for (name, role) in [
-            (layout::ENGINE_METRICS, "engine"),
-            (layout::LMCACHE_METRICS, "lmcache"),
-        ] {
-            let p = dir.join(name);
-            if p.is_file() {
+        for role in ["engine", "lmcache"] {
+            // engine_metrics.prom, engine_metrics_2.prom, … until one is missing.
+            for i in 0.. {
+                let p = dir.join(layout::metrics_file(role, i));
+                if !p.is_file() {
+                    break;
+                }
                 files.push((role.to_owned(), p));
             }
         }

@@ -1016,8 +1016,8 @@ fn evidence_surfaces(evidence: &BTreeMap<EvidenceKind, serde_json::Value>) -> Ve
             let status = match evidence.get(kind) {
                 None => FamilyStatus::Missing,
                 Some(doc) => {
-                    let measured =
-                        doc.get("claim_status").and_then(|c| c.as_str()) == Some("measured");
+                    // A document that states its claim is believed; counts decide only
+                    // for documents written without one.
                     let counted = EVIDENCE_COUNTS.iter().any(|k| {
                         doc.get(*k)
                             .and_then(|v| v.as_f64())
@@ -1031,7 +1031,11 @@ fn evidence_surfaces(evidence: &BTreeMap<EvidenceKind, serde_json::Value>) -> Ve
                                 ep.get("status").and_then(|s| s.as_str()) == Some("healthy")
                             })
                         });
-                    if measured || counted || healthy {
+                    let populated = match doc.get("claim_status").and_then(|c| c.as_str()) {
+                        Some(claim) => claim == "measured",
+                        None => counted || healthy,
+                    };
+                    if populated {
                         FamilyStatus::Populated
                     } else {
                         FamilyStatus::Zero

@@ -78,9 +78,16 @@ pub mod layout {
     use crate::pack::model::EvidenceKind;
 
     pub const MANIFEST: &str = "packet_manifest.json";
-    pub const ENGINE_METRICS: &str = "engine_metrics.prom";
-    pub const LMCACHE_METRICS: &str = "lmcache_metrics.prom";
     pub const COMPAT_REPORT: &str = "lmcache_compat_report.json";
+    /// The packet file of the `index`-th scrape of a role (`engine`, `lmcache`):
+    /// `engine_metrics.prom`, then `engine_metrics_2.prom`, …
+    pub fn metrics_file(role: &str, index: usize) -> String {
+        match index {
+            0 => format!("{role}_metrics.prom"),
+            n => format!("{role}_metrics_{}.prom", n + 1),
+        }
+    }
+
     pub const EVIDENCE: [(EvidenceKind, &str); 7] = [
         (EvidenceKind::Http, "lmcache_http_evidence.json"),
         (EvidenceKind::Logs, "lmcache_log_evidence.json"),
