@@ -4,6 +4,9 @@
 //! Goldens live in `tests/golden/`; `INFERGUARD_BLESS=1 cargo test` rewrites them
 //! (review the diff). The tool version is redacted so a release bump is not a diff.
 
+mod common;
+
+use common::golden;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -22,41 +25,6 @@ fn run(args: &[&str]) -> Output {
 
 fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).expect("utf-8 output")
-}
-
-fn redact(text: &str) -> String {
-    text.replace(env!("CARGO_PKG_VERSION"), "<version>")
-}
-
-/// Compares with `tests/golden/<name>`, or writes it when blessing.
-fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    let actual = redact(actual);
-    if std::env::var_os("INFERGUARD_BLESS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "missing golden {}; run INFERGUARD_BLESS=1 cargo test --test cli",
-            path.display()
-        )
-    });
-    if expected != actual {
-        for (i, (e, a)) in expected.lines().zip(actual.lines()).enumerate() {
-            if e != a {
-                panic!("golden {name} differs at line {}:\n expected: {e}\n actual:   {a}\n(bless with INFERGUARD_BLESS=1 after review)", i + 1);
-            }
-        }
-        panic!(
-            "golden {name} differs in length: {} vs {} lines",
-            expected.lines().count(),
-            actual.lines().count()
-        );
-    }
 }
 
 #[test]

@@ -5,6 +5,9 @@
 //!
 //! `INFERGUARD_BLESS=1 cargo test --test lmcache_compat` rewrites the goldens.
 
+mod common;
+
+use common::golden;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -259,35 +262,6 @@ fn run(args: &[String]) -> Output {
         .expect("the binary runs")
 }
 
-fn golden(name: &str, actual: &str) {
-    let path = Path::new(ROOT).join("tests/golden/compat").join(name);
-    let actual = actual.replace(env!("CARGO_PKG_VERSION"), "<version>");
-    if std::env::var_os("INFERGUARD_BLESS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "missing golden {}; bless with INFERGUARD_BLESS=1",
-            path.display()
-        )
-    });
-    for (i, (e, a)) in expected.lines().zip(actual.lines()).enumerate() {
-        assert_eq!(
-            e,
-            a,
-            "golden {name} line {} differs (bless with INFERGUARD_BLESS=1 after review)",
-            i + 1
-        );
-    }
-    assert_eq!(
-        expected.lines().count(),
-        actual.lines().count(),
-        "golden {name} length differs"
-    );
-}
-
 fn validator() -> jsonschema::Validator {
     let text =
         std::fs::read_to_string(Path::new(ROOT).join("schemas/lmcache-compat-report.schema.json"))
@@ -311,7 +285,7 @@ fn every_scenario_matches_its_golden_schema_and_exit_codes() {
             String::from_utf8_lossy(&o.stderr)
         );
         let text = String::from_utf8(o.stdout).unwrap();
-        golden(&format!("{}.json", sc.name), &text);
+        golden(&format!("compat/{}.json", sc.name), &text);
         let report: serde_json::Value = serde_json::from_str(&text).unwrap();
         let errors: Vec<String> = validator
             .iter_errors(&report)
@@ -423,13 +397,13 @@ fn human_and_markdown_goldens() {
     ];
     let human = run(&args);
     golden(
-        "vllm-mp-lookup-absent.txt",
+        "compat/vllm-mp-lookup-absent.txt",
         &String::from_utf8(human.stdout).unwrap(),
     );
     let mut md = args.clone();
     md.extend(["--format".into(), "markdown".into()]);
     golden(
-        "vllm-mp-lookup-absent.md",
+        "compat/vllm-mp-lookup-absent.md",
         &String::from_utf8(run(&md).stdout).unwrap(),
     );
 }

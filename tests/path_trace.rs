@@ -2,6 +2,9 @@
 //! schema, conformance on the real captures, `--engine`, a metric rename followed by
 //! a one-line override pack, and bad input.
 
+mod common;
+
+use common::golden;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -43,34 +46,6 @@ fn json(args: &[&str]) -> serde_json::Value {
         String::from_utf8_lossy(&o.stderr)
     );
     serde_json::from_slice(&o.stdout).expect("JSON report")
-}
-
-fn golden(name: &str, actual: &str) {
-    let path = Path::new(ROOT).join("tests/golden").join(name);
-    let actual = actual.replace(env!("CARGO_PKG_VERSION"), "<version>");
-    if std::env::var_os("INFERGUARD_BLESS").is_some() {
-        std::fs::write(&path, &actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "missing golden {}; bless with INFERGUARD_BLESS=1",
-            path.display()
-        )
-    });
-    for (i, (e, a)) in expected.lines().zip(actual.lines()).enumerate() {
-        assert_eq!(
-            e,
-            a,
-            "golden {name} line {} differs (bless with INFERGUARD_BLESS=1 after review)",
-            i + 1
-        );
-    }
-    assert_eq!(
-        expected.lines().count(),
-        actual.lines().count(),
-        "golden {name} length differs"
-    );
 }
 
 fn systems(endpoint: &serde_json::Value) -> Vec<String> {

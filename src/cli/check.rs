@@ -16,14 +16,8 @@ pub struct CheckArgs {
     /// Skip detection and treat every endpoint as this engine (a mismatch is a finding).
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<String>,
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
-    /// Same as `--format json`.
-    #[arg(long)]
-    pub json: bool,
-    /// Write the report here (atomically) instead of stdout.
-    #[arg(long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: output::OutputArgs,
     /// Exit 1 when a finding at or above this severity fires.
     #[arg(long, value_name = "COND", default_value = "never", value_parser = ["never", "severity=info", "severity=warning", "severity=critical"])]
     pub fail_on: String,
@@ -56,12 +50,12 @@ pub fn run(rules: &[PathBuf], args: CheckArgs) -> anyhow::Result<Outcome> {
             first.unwrap_or_else(|| "no input could be read".to_owned())
         );
     }
-    let text = match output::choose(args.format, args.json) {
+    let text = match args.out.format() {
         Format::Json => to_sorted_json(&report),
         Format::Markdown => render::markdown(&report),
-        Format::Human => render::human(&report, args.output.is_none() && output::color_allowed()),
+        Format::Human => render::human(&report, args.out.color()),
     };
-    output::emit(&text, args.output.as_deref())?;
+    args.out.emit(&text)?;
     let threshold = match args.fail_on.as_str() {
         "severity=info" => Some(Severity::Info),
         "severity=warning" => Some(Severity::Warning),

@@ -178,13 +178,8 @@ pub struct LmcacheCompatArgs {
     /// metrics, unhealthy HTTP endpoint or missing trace/spans.
     #[arg(long, value_enum, default_value = "never")]
     pub fail_on: CompatFailOn,
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
-    #[arg(long)]
-    pub json: bool,
-    /// Write the report here (atomically) instead of stdout.
-    #[arg(long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: output::OutputArgs,
 }
 
 /// Metrics inputs and evidence documents, read from flags and a packet.
@@ -325,12 +320,12 @@ pub fn run(rules: &[PathBuf], args: LmcacheCompatArgs) -> anyhow::Result<Outcome
         as_deployment: true,
     };
     let report = compat_report(&registry, &g.metrics, g.evidence_files, &options);
-    let text = match output::choose(args.format, args.json) {
+    let text = match args.out.format() {
         Format::Json => to_sorted_json(&report),
         Format::Markdown => render::compat_markdown(&report),
         Format::Human => render::compat_human(&report),
     };
-    output::emit(&text, args.output.as_deref()).with_context(|| "writing the report")?;
+    args.out.emit(&text).with_context(|| "writing the report")?;
     let failed = match args.fail_on {
         CompatFailOn::Never => false,
         CompatFailOn::ModeMismatch => report

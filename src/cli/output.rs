@@ -12,9 +12,38 @@ pub enum Format {
     Markdown,
 }
 
-/// `--json` is shorthand for `--format json`; an explicit `--format` wins.
-pub fn choose(format: Option<Format>, json: bool) -> Format {
-    format.unwrap_or(if json { Format::Json } else { Format::Human })
+/// The output flags every report command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OutputArgs {
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Same as `--format json`.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the report here (atomically) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+impl OutputArgs {
+    /// `--json` is shorthand for `--format json`; an explicit `--format` wins.
+    pub fn format(&self) -> Format {
+        self.format.unwrap_or(if self.json {
+            Format::Json
+        } else {
+            Format::Human
+        })
+    }
+
+    /// Colour for the human format: to a terminal only, never to a file.
+    pub fn color(&self) -> bool {
+        self.output.is_none() && color_allowed()
+    }
+
+    /// Writes the rendered report where the flags say.
+    pub fn emit(&self, text: &str) -> anyhow::Result<()> {
+        emit(text, self.output.as_deref())
+    }
 }
 
 pub fn color_allowed() -> bool {

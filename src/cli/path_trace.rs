@@ -21,14 +21,8 @@ pub struct PathTraceArgs {
     /// Skip detection and treat every endpoint as this engine (a mismatch is a finding).
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<String>,
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
-    /// Same as `--format json`.
-    #[arg(long)]
-    pub json: bool,
-    /// Write the report here (atomically) instead of stdout.
-    #[arg(long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: output::OutputArgs,
 }
 
 pub fn run(rules: &[PathBuf], args: PathTraceArgs) -> anyhow::Result<Outcome> {
@@ -98,11 +92,11 @@ pub fn run(rules: &[PathBuf], args: PathTraceArgs) -> anyhow::Result<Outcome> {
         summary: PathTraceSummary::from_endpoints(&endpoints),
         endpoints,
     };
-    let text = match output::choose(args.format, args.json) {
+    let text = match args.out.format() {
         Format::Json => to_sorted_json(&report),
         Format::Markdown => render::path_trace_markdown(&report),
         Format::Human => render::path_trace_human(&report),
     };
-    output::emit(&text, args.output.as_deref())?;
+    args.out.emit(&text)?;
     Ok(Outcome::Ok)
 }
