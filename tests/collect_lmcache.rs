@@ -1739,3 +1739,51 @@ fn a_packet_with_two_scrapes_of_one_role_gives_the_same_report() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The seed pages' spellings `--lmcache-health-file` / `--lmcache-status-file` are
+/// saved route answers; an unhealthy healthcheck fails `missing-required`.
+#[test]
+fn seed_spelled_route_files_are_read() {
+    let dir = scratch("seed-flags");
+    let inputs = scratch("seed-flags-inputs");
+    std::fs::create_dir_all(&inputs).unwrap();
+    let health = inputs.join("health.json");
+    std::fs::write(
+        &health,
+        r#"{"status":"unhealthy","reason":"engine not initialized"}"#,
+    )
+    .unwrap();
+    let status = inputs.join("status.json");
+    std::fs::write(&status, r#"{"engine_type":"MPCacheEngine"}"#).unwrap();
+    let r = collect(
+        &dir,
+        &strings(&[
+            "--lmcache-health-file",
+            health.to_str().unwrap(),
+            "--lmcache-status-file",
+            status.to_str().unwrap(),
+            "--lmcache-metrics-file",
+            "fixtures/evidence/lmcache-compat/mp-l1-healthy.prom",
+        ]),
+    );
+    assert_eq!(r.code, 0, "{}", describe(&r));
+    let http = read_json(&dir.join("lmcache_http_evidence.json"));
+    assert_eq!(http["endpoints"]["healthcheck"]["status"], "unhealthy");
+    assert_eq!(
+        http["endpoints"]["status"]["fields"]["engine_type"],
+        "MPCacheEngine"
+    );
+    let compat = run(&strings(&[
+        "lmcache-compat",
+        "--packet",
+        dir.to_str().unwrap(),
+        "--fail-on",
+        "missing-required",
+    ]));
+    assert_eq!(compat.code, 1, "{}", describe(&compat));
+    assert!(
+        compat.stdout.contains("lmcache_http_unhealthy"),
+        "{}",
+        compat.stdout
+    );
+}

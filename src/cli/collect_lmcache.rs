@@ -49,6 +49,18 @@ pub struct CollectArgs {
     /// One route from another URL: `ROUTE=URL`.
     #[arg(long, value_name = "ROUTE=URL")]
     pub lmcache_http_url: Vec<String>,
+    /// Same as `--lmcache-http-file healthcheck=FILE` (the seed pages' spelling).
+    #[arg(long, value_name = "FILE")]
+    pub lmcache_health_file: Option<String>,
+    /// Same as `--lmcache-http-url healthcheck=URL`.
+    #[arg(long, value_name = "URL")]
+    pub lmcache_health_url: Option<String>,
+    /// Same as `--lmcache-http-file status=FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub lmcache_status_file: Option<String>,
+    /// Same as `--lmcache-http-url status=URL`.
+    #[arg(long, value_name = "URL")]
+    pub lmcache_status_url: Option<String>,
     /// Seconds to wait to connect to and read from live endpoints.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub http_timeout: u64,
@@ -260,23 +272,44 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
             })
             .collect()
     };
-    let http_files: Vec<(String, Vec<u8>, String)> =
-        pairs(&args.lmcache_http_file, "--lmcache-http-file")?
-            .into_iter()
-            .filter_map(|(route, path)| match std::fs::read(&path) {
-                Ok(b) => Some((route, b, path)),
-                Err(e) => {
-                    packet.error(
-                        &format!("http_{route}"),
-                        &path,
-                        "io",
-                        format!("cannot read: {e}"),
-                    );
-                    None
-                }
-            })
-            .collect();
-    let http_urls = pairs(&args.lmcache_http_url, "--lmcache-http-url")?;
+    let mut file_flags = args.lmcache_http_file.clone();
+    file_flags.extend(
+        args.lmcache_health_file
+            .iter()
+            .map(|f| format!("healthcheck={f}")),
+    );
+    file_flags.extend(
+        args.lmcache_status_file
+            .iter()
+            .map(|f| format!("status={f}")),
+    );
+    let mut url_flags = args.lmcache_http_url.clone();
+    url_flags.extend(
+        args.lmcache_health_url
+            .iter()
+            .map(|u| format!("healthcheck={u}")),
+    );
+    url_flags.extend(
+        args.lmcache_status_url
+            .iter()
+            .map(|u| format!("status={u}")),
+    );
+    let http_files: Vec<(String, Vec<u8>, String)> = pairs(&file_flags, "--lmcache-http-file")?
+        .into_iter()
+        .filter_map(|(route, path)| match std::fs::read(&path) {
+            Ok(b) => Some((route, b, path)),
+            Err(e) => {
+                packet.error(
+                    &format!("http_{route}"),
+                    &path,
+                    "io",
+                    format!("cannot read: {e}"),
+                );
+                None
+            }
+        })
+        .collect();
+    let http_urls = pairs(&url_flags, "--lmcache-http-url")?;
     for route in http_urls
         .iter()
         .map(|(r, _)| r)
