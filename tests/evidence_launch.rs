@@ -3,6 +3,9 @@
 //! `fixtures/evidence/launch/`), broken inputs reported with their line, secrets
 //! that never reach the output, and random input that never panics.
 
+mod common;
+
+use common::Lcg;
 use inferguard::evidence::launch::{self, LaunchEvidence, NO_LITERAL, REDACTED};
 use inferguard::evidence::lct::{Location, MAX_UNREADABLE};
 use serde_json::{json, Value};
@@ -561,17 +564,6 @@ fn every_fixture_reads_and_says_where_it_comes_from() {
 }
 
 /// Deterministic pseudo-random numbers (a 64-bit LCG, Knuth's constants).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-}
 
 #[test]
 fn random_input_never_panics() {

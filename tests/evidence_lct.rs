@@ -4,6 +4,9 @@
 //! committed fixtures under `fixtures/evidence/lct/` are the encoder's output and
 //! are checked against it (`INFERGUARD_BLESS=1` rewrites them).
 
+mod common;
+
+use common::Lcg;
 use inferguard::evidence::lct::{self, Location, TraceEvidence, MAX_UNREADABLE};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -682,17 +685,6 @@ fn older_header_with_lmcache_version_and_no_schema_version() {
 }
 
 /// Deterministic pseudo-random bytes (a 64-bit LCG, Knuth's constants).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-}
 
 #[test]
 fn random_bytes_never_panic() {

@@ -2,6 +2,9 @@
 //! `fixtures/evidence/lookup-hash/`, rotated directories, broken inputs, arbitrary
 //! bytes, and above all that no hash value or request id ever reaches the document.
 
+mod common;
+
+use common::{mutate, Lcg};
 use inferguard::evidence::lookup_hash::{
     parse_lookup_hashes, parse_lookup_hashes_bytes, LookupHashEvidence,
 };
@@ -279,20 +282,6 @@ fn empty_missing_garbage_and_mixed_directories() {
 }
 
 /// Deterministic pseudo-random numbers (no crate needed).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 fn random_input(rng: &mut Lcg) -> Vec<u8> {
     const TOKENS: &[&str] = &[
@@ -328,25 +317,6 @@ fn random_input(rng: &mut Lcg) -> Vec<u8> {
             out.push(rng.next() as u8);
         } else {
             out.extend_from_slice(TOKENS[rng.below(TOKENS.len())].as_bytes());
-        }
-    }
-    out
-}
-
-fn mutate(rng: &mut Lcg, base: &[u8]) -> Vec<u8> {
-    let mut out = base.to_vec();
-    for _ in 0..1 + rng.below(4) {
-        if out.is_empty() {
-            break;
-        }
-        let at = rng.below(out.len());
-        match rng.below(3) {
-            0 => out[at] = rng.next() as u8,
-            1 => out.truncate(at),
-            _ => {
-                let end = (at + rng.below(32)).min(out.len());
-                out.drain(at..end);
-            }
         }
     }
     out

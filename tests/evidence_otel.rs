@@ -2,6 +2,9 @@
 //! `fixtures/evidence/otel/`, broken and truncated inputs, directories, and arbitrary
 //! bytes.
 
+mod common;
+
+use common::Lcg;
 use inferguard::evidence::otel::{
     parse_otel, parse_otel_bytes, ClaimStatus, OtelEvidence, SpanGroup, MAX_UNREADABLE_LISTED,
 };
@@ -427,20 +430,6 @@ fn unreadable_list_is_capped_but_counted() {
 }
 
 /// Deterministic pseudo-random numbers (no crate needed).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// Random bytes, biased toward the tokens the parser looks at.
 fn random_input(rng: &mut Lcg) -> Vec<u8> {

@@ -2,6 +2,9 @@
 //! `fixtures/evidence/replay/`, one replay saved in all four forms, broken and
 //! truncated inputs, directories, and arbitrary bytes.
 
+mod common;
+
+use common::{mutate, Lcg};
 use inferguard::evidence::otel::{ClaimStatus, MAX_UNREADABLE_LISTED};
 use inferguard::evidence::replay::{parse_replay, parse_replay_bytes, ReplayEvidence, ReplayKind};
 use serde_json::{json, Value};
@@ -384,20 +387,6 @@ fn unreadable_list_is_capped_but_counted() {
 }
 
 /// Deterministic pseudo-random numbers (no crate needed).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 fn random_input(rng: &mut Lcg) -> Vec<u8> {
     const TOKENS: &[&str] = &[
@@ -440,25 +429,6 @@ fn random_input(rng: &mut Lcg) -> Vec<u8> {
             out.push(rng.next() as u8);
         } else {
             out.extend_from_slice(TOKENS[rng.below(TOKENS.len())].as_bytes());
-        }
-    }
-    out
-}
-
-fn mutate(rng: &mut Lcg, base: &[u8]) -> Vec<u8> {
-    let mut out = base.to_vec();
-    for _ in 0..1 + rng.below(4) {
-        if out.is_empty() {
-            break;
-        }
-        let at = rng.below(out.len());
-        match rng.below(3) {
-            0 => out[at] = rng.next() as u8,
-            1 => out.truncate(at),
-            _ => {
-                let end = (at + rng.below(32)).min(out.len());
-                out.drain(at..end);
-            }
         }
     }
     out

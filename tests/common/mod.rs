@@ -1,4 +1,6 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests. Each test binary uses the part it
+//! needs, so unused-item warnings are expected per binary.
+#![allow(dead_code)]
 
 use std::path::Path;
 
@@ -35,4 +37,43 @@ pub fn golden(name: &str, actual: &str) {
         actual.lines().count(),
         "golden {name} differs in length"
     );
+}
+
+/// A deterministic generator for the never-panic loops (no randomness crate; the
+/// same inputs every run, so a failure reproduces).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+
+    /// A number in `0..n` (`0` when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// `base` with one to four random edits: a byte replaced, the tail cut, a run removed.
+pub fn mutate(rng: &mut Lcg, base: &[u8]) -> Vec<u8> {
+    let mut out = base.to_vec();
+    for _ in 0..1 + rng.below(4) {
+        if out.is_empty() {
+            break;
+        }
+        let at = rng.below(out.len());
+        match rng.below(3) {
+            0 => out[at] = rng.next() as u8,
+            1 => out.truncate(at),
+            _ => {
+                let end = (at + rng.below(32)).min(out.len());
+                out.drain(at..end);
+            }
+        }
+    }
+    out
 }
