@@ -464,3 +464,36 @@ fn endless_rule_is_stopped_and_the_others_still_run() {
         .collect();
     assert_eq!(errored, ["looping_endless"]);
 }
+
+/// The MP observability names in the modes pack must name a declared surface and
+/// family: a rename there is a located load error, not a silently empty section.
+#[test]
+fn observability_names_a_declared_family() {
+    let dir = std::env::temp_dir().join(format!("ig-obs-{}", std::process::id()));
+    let pack = dir.join("packs/lmcache");
+    std::fs::create_dir_all(&pack).unwrap();
+    for e in std::fs::read_dir(root().join("rules/lmcache"))
+        .unwrap()
+        .flatten()
+    {
+        std::fs::copy(e.path(), pack.join(e.file_name())).unwrap();
+    }
+    let modes = std::fs::read_to_string(pack.join("modes.yaml")).unwrap();
+    std::fs::write(
+        pack.join("modes.yaml"),
+        modes.replace("event_bus_family: event_bus", "event_bus_family: eventbus"),
+    )
+    .unwrap();
+    let err = match Registry::load_dir_over_embedded(&pack) {
+        Ok(_) => panic!("a missing observability family must not load"),
+        Err(e) => e,
+    };
+    assert!(
+        err.0
+            .iter()
+            .any(|d| d.message.contains("family `eventbus`")),
+        "{:?}",
+        err.0
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -15,17 +15,6 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Label keys the MP observability section reads (LMCache 0.5.6 OTel resource and
-/// instrument attributes).
-const SERVICE_INSTANCE_KEYS: &[&str] = &["service_instance_id", "service.instance.id"];
-const CACHE_SALT_KEY: &str = "cache_salt";
-const L2_ADAPTER_KEYS: &[&str] = &["l2_name", "adapter_index"];
-/// Above this many distinct salts the per-salt series are a cardinality risk.
-const CACHE_SALT_CARDINALITY_RISK: usize = 100;
-/// Series whose names start like this are LMCache's; any no family matches is
-/// listed as unmapped.
-const LMCACHE_PREFIX: &str = "lmcache";
-
 /// What the operator told us (flags) and the evidence files given.
 #[derive(Clone, Debug)]
 pub struct CompatContext {
@@ -332,9 +321,17 @@ pub fn analyze(
             keys.extend(l.keys.iter().map(String::as_str));
         }
     }
-    keys.extend(SERVICE_INSTANCE_KEYS);
-    keys.push(CACHE_SALT_KEY);
-    keys.extend(L2_ADAPTER_KEYS);
+    // The MP observability names come from the modes pack (none: an empty section).
+    let default_obs = crate::pack::model::ObservabilityDef::default();
+    let obs = registry
+        .modes
+        .observability
+        .as_ref()
+        .map_or(&default_obs, |(o, _)| o);
+    keys.extend(obs.service_instance_labels.iter().map(String::as_str));
+    keys.push(obs.cache_salt_label.as_str());
+    keys.extend(obs.l2_adapter_labels.iter().map(String::as_str));
+    keys.retain(|k| !k.is_empty());
     keys.sort_unstable();
     keys.dedup();
     let labels = label_values(indexes, &keys);
@@ -578,9 +575,9 @@ pub fn analyze(
     let values = |key: &str| labels.get(key).cloned().unwrap_or_default();
     let mut service_ids: BTreeSet<String> = BTreeSet::new();
     for idx in indexes {
-        for key in SERVICE_INSTANCE_KEYS {
+        for key in &obs.service_instance_labels {
             service_ids.extend(
-                idx.label_values("target_info", key)
+                idx.label_values(&obs.service_instance_family, key)
                     .into_iter()
                     .map(str::to_owned),
             );
@@ -590,14 +587,15 @@ pub fn analyze(
     if let Some(id) = &ctx.service_instance_id {
         service_ids.insert(id.clone());
     }
-    let salts = values(CACHE_SALT_KEY);
-    let mut l2_labels: Vec<String> = L2_ADAPTER_KEYS
+    let salts = values(&obs.cache_salt_label);
+    let mut l2_labels: Vec<String> = obs
+        .l2_adapter_labels
         .iter()
         .flat_map(|k| values(k).into_iter().map(move |v| format!("{k}={v}")))
         .collect();
     l2_labels.sort();
-    let event_bus = find_family(&surfaces, "lmcache_mp", "event_bus");
-    let mp_surface = surfaces.iter().find(|s| s.id == "lmcache_mp");
+    let event_bus = find_family(&surfaces, &obs.surface, &obs.event_bus_family);
+    let mp_surface = surfaces.iter().find(|s| s.id == obs.surface);
     let mp_observed = mp_surface.is_some_and(|s| s.families.iter().any(|f| f.series > 0));
     let event_bus_series: Vec<String> = event_bus.map(|f| f.names.clone()).unwrap_or_default();
     let sampled_with_data: Vec<String> = mp_surface
@@ -627,7 +625,7 @@ pub fn analyze(
         .to_owned(),
         service_instance_ids: service_ids.into_iter().collect(),
         cache_salt_cardinality: salts.len(),
-        cache_salt_cardinality_risk: salts.len() > CACHE_SALT_CARDINALITY_RISK,
+        cache_salt_cardinality_risk: salts.len() > obs.cache_salt_cardinality_risk,
         cache_salt_values: salts.iter().take(20).cloned().collect(),
         l2_adapter_labels: l2_labels,
         event_bus_queue_size: ctx.event_bus_queue_size,
@@ -649,7 +647,10 @@ pub fn analyze(
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     for idx in indexes {
         for name in idx.names() {
-            if !name.starts_with(LMCACHE_PREFIX)
+            if !obs
+                .unmapped_prefixes
+                .iter()
+                .any(|p| name.starts_with(p.as_str()))
                 || crate::evidence::prometheus::is_created(name)
                 || mapped.contains(name)
                 || !seen.insert(name)
@@ -1150,6 +1151,9 @@ pub fn compat_report(
         })
         .collect();
     let summary_of = |prefix: &str| -> BTreeMap<String, f64> {
+        if prefix.is_empty() {
+            return BTreeMap::new();
+        }
         observed
             .signals
             .values()
@@ -1181,8 +1185,18 @@ pub fn compat_report(
         inputs: parsed.into_iter().map(|p| p.report).collect(),
         evidence_files,
         engines: observed.engines.clone(),
-        l2_summary: summary_of("l2_"),
-        cacheblend_summary: summary_of("blend_"),
+        l2_summary: registry
+            .modes
+            .observability
+            .as_ref()
+            .map(|(o, _)| summary_of(&o.l2_signal_prefix))
+            .unwrap_or_default(),
+        cacheblend_summary: registry
+            .modes
+            .observability
+            .as_ref()
+            .map(|(o, _)| summary_of(&o.cacheblend_signal_prefix))
+            .unwrap_or_default(),
         analysis,
         failure_reasons,
         findings,

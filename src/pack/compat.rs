@@ -92,6 +92,8 @@ pub struct ModesRules {
     pub modes: Vec<(String, Compiled)>,
     pub candidates: Vec<(CandidateRule, Compiled)>,
     pub architectures: Vec<(ArchitectureRule, Compiled, Compiled)>,
+    /// The MP observability names, and the file that declared them.
+    pub observability: Option<(crate::pack::model::ObservabilityDef, String)>,
 }
 
 impl ModesRules {
@@ -185,6 +187,17 @@ pub fn add_modes_file(
     mf: &ModesFile,
     diags: &mut Vec<Diagnostic>,
 ) {
+    if let Some(o) = &mf.observability {
+        if let Some((_, first)) = &rules.observability {
+            diags.push(diag(
+                file,
+                node.locate("/observability"),
+                format!("`observability` is already declared in {first}"),
+            ));
+        } else {
+            rules.observability = Some((o.clone(), file.to_owned()));
+        }
+    }
     for (i, ind) in mf.indicators.iter().enumerate() {
         let at = format!("/indicators/{i}");
         if rules.indicators.iter().any(|x| x.def.id == ind.id) {

@@ -611,6 +611,21 @@ fn build(
             }
         }
     }
+    // The observability names must name a declared surface and family.
+    if let Some((o, file)) = &registry.modes.observability {
+        let found = registry
+            .surfaces
+            .iter()
+            .find(|s| s.id == o.surface)
+            .is_some_and(|s| s.families.iter().any(|f| f.def.id == o.event_bus_family));
+        if !found {
+            diags.push(Diagnostic {
+                file: file.clone(),
+                pos: None,
+                message: format!("observability names surface `{}` with family `{}`, which no families file declares", o.surface, o.event_bus_family),
+            });
+        }
+    }
     let known = registry.known_variables();
     let mut codes: BTreeMap<String, String> = BTreeMap::new();
     for (pack, files) in &selected {

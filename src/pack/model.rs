@@ -466,6 +466,38 @@ pub struct ModesFile {
     /// First rule that holds gives the architecture label; none: `unknown`.
     #[serde(default)]
     pub architectures: Vec<ArchitectureRule>,
+    /// What the LMCache MP observability section and the unmapped-series list read.
+    #[serde(default)]
+    pub observability: Option<ObservabilityDef>,
+}
+
+/// Names the `lmcache_mp_observability` section of the lmcache-compat report reads:
+/// LMCache facts, so they live in the modes pack, not in the core.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ObservabilityDef {
+    /// The surface of the MP server's own metrics (`lmcache_mp`).
+    pub surface: String,
+    /// Its EventBus self-metrics family (`event_bus`); no series while the queue is
+    /// configured is the tail-drop risk.
+    pub event_bus_family: String,
+    /// The family carrying the OTel resource (`target_info`) and the label keys of
+    /// the service instance id on it.
+    pub service_instance_family: String,
+    pub service_instance_labels: Vec<String>,
+    /// The label whose distinct values are the cache salts.
+    pub cache_salt_label: String,
+    /// More distinct salts than this is a cardinality risk.
+    pub cache_salt_cardinality_risk: usize,
+    /// Labels naming L2 adapters.
+    #[serde(default)]
+    pub l2_adapter_labels: Vec<String>,
+    /// Series whose names start with one of these and that no family matches are
+    /// listed as unmapped.
+    pub unmapped_prefixes: Vec<String>,
+    /// Signal-name prefixes of the report's L2 and CacheBlend summaries.
+    pub l2_signal_prefix: String,
+    pub cacheblend_signal_prefix: String,
 }
 
 /// One observation, true or false per endpoint, with the evidence that made it true.
