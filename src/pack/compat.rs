@@ -451,8 +451,8 @@ pub fn compile_surfaces(
 #[derive(Clone, Debug)]
 pub struct LogCategoryRule {
     pub def: crate::pack::model::LogCategoryDef,
-    pub patterns: Vec<regex_lite::Regex>,
-    pub exclude: Vec<regex_lite::Regex>,
+    pub patterns: Vec<regex::Regex>,
+    pub exclude: Vec<regex::Regex>,
 }
 
 /// Every `logs` file merged.
@@ -460,7 +460,7 @@ pub struct LogCategoryRule {
 pub struct LogRules {
     pub categories: Vec<LogCategoryRule>,
     /// `(name, regex with one capture group)`.
-    pub values: Vec<(String, regex_lite::Regex)>,
+    pub values: Vec<(String, regex::Regex)>,
 }
 
 fn log_regex(
@@ -469,8 +469,8 @@ fn log_regex(
     node: &Node,
     at: &str,
     diags: &mut Vec<Diagnostic>,
-) -> Option<regex_lite::Regex> {
-    match regex_lite::Regex::new(&format!("(?i){src}")) {
+) -> Option<regex::Regex> {
+    match regex::Regex::new(&format!("(?i){src}")) {
         Ok(r) => Some(r),
         Err(e) => {
             diags.push(diag(
