@@ -14,4 +14,5 @@ pub mod expr;
 pub mod normalize;
 pub mod pack;
 pub mod packet;
+pub mod redact;
 pub mod report;

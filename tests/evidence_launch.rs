@@ -6,8 +6,9 @@
 mod common;
 
 use common::Lcg;
-use inferguard::evidence::launch::{self, LaunchEvidence, NO_LITERAL, REDACTED};
+use inferguard::evidence::launch::{self, LaunchEvidence, NO_LITERAL};
 use inferguard::evidence::lct::{Location, MAX_UNREADABLE};
+use inferguard::redact::REDACTED;
 use serde_json::{json, Value};
 use std::path::Path;
 

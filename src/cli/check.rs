@@ -37,7 +37,7 @@ pub fn run(rules: &[PathBuf], args: CheckArgs) -> anyhow::Result<Outcome> {
     );
     for input in &report.inputs {
         if let Some(err) = &input.error {
-            eprintln!("warning: {}: {err}", input.source);
+            super::output::warn(&format!("{}: {err}", input.source));
         }
     }
     if report.endpoints.is_empty() {

@@ -156,7 +156,7 @@ fn redacted_text(bytes: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(bytes);
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
-        out.push_str(&crate::evidence::redact_line(line));
+        out.push_str(&crate::redact::line(line));
         out.push('\n');
     }
     out.into_bytes()

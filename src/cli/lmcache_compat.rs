@@ -303,7 +303,7 @@ pub fn run(rules: &[PathBuf], args: LmcacheCompatArgs) -> anyhow::Result<Outcome
     }
     let g = gather(&args.inputs, args.packet.as_deref());
     for e in &g.errors {
-        eprintln!("warning: {e}");
+        output::warn(e);
     }
     if g.metrics.is_empty() && g.evidence.is_empty() {
         bail!(

@@ -67,7 +67,7 @@ pub fn main_exit_code() -> i32 {
             if is_broken_pipe(&e) {
                 return 0;
             }
-            eprintln!("error: {}", one_line(&e));
+            eprintln!("error: {}", crate::redact::line(&one_line(&e)));
             2
         }
     }
@@ -117,7 +117,7 @@ fn report_load(
 ) -> anyhow::Result<crate::pack::Registry> {
     loaded.map_err(|e| {
         for d in &e.0 {
-            eprintln!("{d}");
+            eprintln!("{}", crate::redact::line(&d.to_string()));
         }
         anyhow::anyhow!(
             "{} problem(s) in rule packs (listed above); fix them or drop the --rules folder",

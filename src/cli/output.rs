@@ -50,8 +50,10 @@ pub fn color_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
 
-/// Writes text to the file (atomically) or to stdout.
+/// Writes text to the file (atomically) or to stdout, secrets redacted (idempotent
+/// on JSON that [`crate::report::to_sorted_json`] already redacted).
 pub fn emit(text: &str, output: Option<&Path>) -> anyhow::Result<()> {
+    let text = crate::redact::text(text);
     match output {
         Some(path) => crate::packet::write_atomic(path, text.as_bytes())
             .with_context(|| format!("{}: cannot write output", path.display())),
@@ -62,4 +64,9 @@ pub fn emit(text: &str, output: Option<&Path>) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// One line on stderr, `warning: …`, secrets redacted.
+pub fn warn(message: &str) {
+    eprintln!("warning: {}", crate::redact::line(message));
 }

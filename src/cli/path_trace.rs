@@ -36,11 +36,11 @@ pub fn run(rules: &[PathBuf], args: PathTraceArgs) -> anyhow::Result<Outcome> {
     let mut endpoints = Vec::new();
     for p in &parsed {
         let Some(expo) = &p.expo else {
-            eprintln!(
-                "warning: {}: {}",
+            output::warn(&format!(
+                "{}: {}",
                 p.report.source,
                 p.report.error.as_deref().unwrap_or("")
-            );
+            ));
             continue;
         };
         let index = SeriesIndex::new(expo);

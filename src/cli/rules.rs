@@ -68,7 +68,7 @@ fn registry_for(rules: &[PathBuf], dir: Option<&Path>) -> anyhow::Result<(Regist
         None => Ok((super::load_registry_strict(rules)?, Vec::new())),
         Some(d) => Registry::load_dir_over_embedded(d).map_err(|e| {
             for diag in &e.0 {
-                eprintln!("{diag}");
+                eprintln!("{}", crate::redact::line(&diag.to_string()));
             }
             anyhow::anyhow!(
                 "{}: {} problem(s) in rule packs (listed above)",

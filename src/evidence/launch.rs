@@ -47,6 +47,7 @@
 //! in `redacted`. Unreadable items never echo input.
 
 use super::lct::{Location, Source, Unreadables};
+use crate::redact::{is_secret_name, scrub, REDACTED};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -54,9 +55,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// `schema_version` of the launch evidence document.
 pub const LAUNCH_EVIDENCE_SCHEMA_VERSION: &str = "inferguard.launch-evidence/v1";
-
-/// What replaces a secret value.
-pub const REDACTED: &str = "<redacted>";
 
 /// The `env` value of a variable set without a literal value (a Kubernetes
 /// `valueFrom`, `docker run -e NAME`).
@@ -1853,137 +1851,6 @@ fn is_command_key(norm: &str) -> bool {
     )
 }
 
-/// Words that make a name secret when they are one of its parts.
-const SECRET_WORDS: &[&str] = &[
-    "TOKEN",
-    "KEY",
-    "APIKEY",
-    "SECRET",
-    "PASSWORD",
-    "PASSWD",
-    "PASSPHRASE",
-    "PWD",
-    "AUTH",
-    "AUTHORIZATION",
-    "CREDENTIAL",
-    "CREDENTIALS",
-    "COOKIE",
-    "PRIVATE",
-];
-
-/// True when a setting's name says its value is a secret: one of its parts
-/// (split at anything not a letter or digit) is a secret word, or ends in `TOKEN`,
-/// `APIKEY`, `SECRET` or `PASSWORD` (`HFTOKEN`, `XAPIKEY`). `PWD` counts only as
-/// a part of a longer name (`DB_PWD`), not the shell's own `PWD`.
-pub fn is_secret_name(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    let parts: Vec<&str> = upper
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|p| !p.is_empty())
-        .collect();
-    if parts == ["PWD"] {
-        return false;
-    }
-    parts.iter().any(|p| {
-        SECRET_WORDS.contains(p)
-            || ["TOKEN", "APIKEY", "SECRET", "PASSWORD"]
-                .iter()
-                .any(|w| p.ends_with(w))
-    })
-}
-
-/// Replaces credentials inside a string: URL passwords (or a bare user-info
-/// token), `Bearer`/`Basic` values and secret query parameters. Returns
-/// the result and whether anything changed.
-pub fn scrub(s: &str) -> (String, bool) {
-    let mut changed = false;
-    // URL user-info.
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find("://") {
-        out.push_str(&rest[..i + 3]);
-        rest = &rest[i + 3..];
-        let end = rest
-            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | ',') || c.is_whitespace())
-            .unwrap_or(rest.len());
-        if let Some(at) = rest[..end].rfind('@') {
-            let userinfo = &rest[..at];
-            match userinfo.find(':') {
-                Some(colon) => {
-                    out.push_str(&userinfo[..=colon]);
-                    out.push_str(REDACTED);
-                }
-                None => out.push_str(REDACTED),
-            }
-            out.push('@');
-            rest = &rest[at + 1..];
-            changed = true;
-        }
-    }
-    out.push_str(rest);
-    // Authorization schemes.
-    for scheme in ["bearer ", "basic "] {
-        // ASCII lower-casing keeps byte offsets, so they index `out` too.
-        let lower = out.to_ascii_lowercase();
-        let mut next = String::with_capacity(out.len());
-        let mut pos = 0;
-        while let Some(i) = lower[pos..].find(scheme) {
-            let start = pos + i + scheme.len();
-            let end = out[start..]
-                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ','))
-                .map_or(out.len(), |e| start + e);
-            next.push_str(&out[pos..start]);
-            if end > start && &out[start..end] != REDACTED {
-                next.push_str(REDACTED);
-                changed = true;
-            } else {
-                next.push_str(&out[start..end]);
-            }
-            pos = end;
-        }
-        next.push_str(&out[pos..]);
-        out = next;
-    }
-    // Query parameters with secret names.
-    let mut result = String::with_capacity(out.len());
-    let mut chars = out.char_indices().peekable();
-    let bytes = out.as_str();
-    let mut last = 0;
-    while let Some((i, c)) = chars.next() {
-        if c != '?' && c != '&' {
-            continue;
-        }
-        let tail = &bytes[i + 1..];
-        let Some(eq) = tail.find('=') else { continue };
-        let name = &tail[..eq];
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        {
-            continue;
-        }
-        if !is_secret_name(name) {
-            continue;
-        }
-        let vstart = i + 1 + eq + 1;
-        let vend = bytes[vstart..]
-            .find(|c: char| c == '&' || c == '#' || c.is_whitespace() || matches!(c, '"' | '\''))
-            .map_or(bytes.len(), |e| vstart + e);
-        if vend > vstart && &bytes[vstart..vend] != REDACTED {
-            result.push_str(&bytes[last..vstart]);
-            result.push_str(REDACTED);
-            last = vend;
-            changed = true;
-            while chars.peek().is_some_and(|(j, _)| *j < vend) {
-                chars.next();
-            }
-        }
-    }
-    result.push_str(&bytes[last..]);
-    (result, changed)
-}
-
 fn json_text(v: &Json) -> String {
     match v {
         Json::String(s) => s.clone(),
@@ -2007,60 +1874,6 @@ fn clip(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secret_names() {
-        for name in [
-            "--api-key",
-            "HF_TOKEN",
-            "HUGGING_FACE_HUB_TOKEN",
-            "OPENAI_API_KEY",
-            "Authorization",
-            "X-Api-Key",
-            "aws_secret_access_key",
-            "--hf-token",
-            "redis_password",
-            "APIKEY",
-            "DB_PWD",
-        ] {
-            assert!(is_secret_name(name), "{name}");
-        }
-        for name in [
-            "--max-num-batched-tokens",
-            "--tokenizer",
-            "PYTHONHASHSEED",
-            "kv_connector_extra_config",
-            "--kv-role",
-            "PWD",
-            "--trace-level",
-        ] {
-            assert!(!is_secret_name(name), "{name}");
-        }
-    }
-
-    #[test]
-    fn scrub_replaces_credentials_only() {
-        let cases = [
-            (
-                "redis://user:hunter2@host:6379/0",
-                "redis://user:<redacted>@host:6379/0",
-            ),
-            (
-                "https://tok123@github.com/x",
-                "https://<redacted>@github.com/x",
-            ),
-            ("Bearer abc.def", "Bearer <redacted>"),
-            (
-                "http://h/p?x=1&api_key=zzz&y=2",
-                "http://h/p?x=1&api_key=<redacted>&y=2",
-            ),
-            ("lm://localhost:65432", "lm://localhost:65432"),
-            ("nixl", "nixl"),
-        ];
-        for (input, want) in cases {
-            assert_eq!(scrub(input).0, want, "{input}");
-        }
-    }
 
     #[test]
     fn tokenizer_handles_quotes_and_separators() {

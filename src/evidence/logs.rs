@@ -96,7 +96,7 @@ pub fn parse_logs(files: &[(String, Vec<u8>)], rules: &LogRules) -> LogEvidence 
                     entry.count += 1;
                     if entry.snippets.len() < SNIPPETS {
                         entry.snippets.push(
-                            crate::evidence::redact_line(&line)
+                            crate::redact::line(&line)
                                 .chars()
                                 .take(SNIPPET_CHARS)
                                 .collect(),

@@ -287,7 +287,7 @@ fn classify(
             ));
             None
         }
-        (None, false) if !trimmed.is_empty() => Some(Value::String(crate::evidence::redact_line(
+        (None, false) if !trimmed.is_empty() => Some(Value::String(crate::redact::line(
             &trimmed.chars().take(500).collect::<String>(),
         ))),
         _ => None,
@@ -343,7 +343,7 @@ pub fn bound(v: &Value, depth: usize) -> Value {
             map.iter()
                 .take(50)
                 .map(|(k, v)| {
-                    let value = if crate::evidence::launch::is_secret_name(k) {
+                    let value = if crate::redact::is_secret_name(k) {
                         Value::String("<redacted>".to_owned())
                     } else {
                         bound(v, depth + 1)
@@ -352,7 +352,7 @@ pub fn bound(v: &Value, depth: usize) -> Value {
                 })
                 .collect(),
         ),
-        Value::String(s) => Value::String(crate::evidence::redact_line(
+        Value::String(s) => Value::String(crate::redact::line(
             &s.chars().take(500).collect::<String>(),
         )),
         other => other.clone(),

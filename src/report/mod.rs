@@ -294,7 +294,9 @@ pub fn format_number(x: f64) -> String {
 
 /// Serializes any report with sorted keys and a trailing newline.
 pub fn to_sorted_json<T: Serialize>(value: &T) -> String {
-    let v = serde_json::to_value(value).expect("report structs always serialize");
+    let mut v = serde_json::to_value(value).expect("report structs always serialize");
+    // Every JSON document inferguard writes or prints passes here: secrets out.
+    crate::redact::json(&mut v);
     let mut s = serde_json::to_string_pretty(&v).expect("a JSON value always serializes");
     s.push('\n');
     s

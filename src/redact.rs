@@ -1,0 +1,470 @@
+//! Secrets out of everything inferguard writes or prints. One module, used by every
+//! writer (packet files, reports, evidence documents) and every printer (stdout,
+//! stderr), so a credential an endpoint, a log or a launch command carries never
+//! reaches an output in clear.
+//!
+//! What counts as a secret is decided by the *name* it stands under (`api_key`,
+//! `AccountKey`, `HF_TOKEN`, `--api-key`), by its shape (URL user-info, `Bearer`
+//! values) or by where it sits (a secret query parameter). Values are replaced by
+//! [`REDACTED`]; names and structure stay, so a redacted scrape still parses and a
+//! redacted JSON document is still valid JSON.
+
+use regex::Regex;
+use serde_json::Value;
+use std::sync::LazyLock;
+
+/// What replaces a secret value.
+pub const REDACTED: &str = "<redacted>";
+
+/// Words that make a name secret when they are one of its parts.
+const SECRET_WORDS: &[&str] = &[
+    "TOKEN",
+    "KEY",
+    "APIKEY",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "PASSPHRASE",
+    "PWD",
+    "AUTH",
+    "AUTHORIZATION",
+    "CREDENTIAL",
+    "CREDENTIALS",
+    "COOKIE",
+    "PRIVATE",
+    "SIGNATURE",
+    "SIG",
+];
+
+/// True when a setting's name says its value is a secret: one of its parts
+/// (split at anything not a letter or digit, and where camel case turns upper:
+/// `AccountKey` is `Account` + `Key`) is a secret word, or ends in `TOKEN`,
+/// `APIKEY`, `SECRET` or `PASSWORD` (`HFTOKEN`, `XAPIKEY`). `PWD` counts only as
+/// a part of a longer name (`DB_PWD`), not the shell's own `PWD`.
+pub fn is_secret_name(name: &str) -> bool {
+    let parts = name_parts(name);
+    if parts == ["PWD"] {
+        return false;
+    }
+    parts.iter().any(|p| {
+        SECRET_WORDS.contains(&p.as_str())
+            || ["TOKEN", "APIKEY", "SECRET", "PASSWORD"]
+                .iter()
+                .any(|w| p.ends_with(w))
+    })
+}
+
+/// Upper-cased parts of a name: `SharedAccessKey` → `SHARED`, `ACCESS`, `KEY`;
+/// `hf_token` → `HF`, `TOKEN`; `APIKey` → `APIKEY` (no lower letter to split at).
+fn name_parts(name: &str) -> Vec<String> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if !c.is_ascii_alphanumeric() {
+            parts.extend((!current.is_empty()).then(|| std::mem::take(&mut current)));
+            prev_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && prev_lower {
+            parts.push(std::mem::take(&mut current));
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        current.push(c.to_ascii_uppercase());
+    }
+    parts.extend((!current.is_empty()).then_some(current));
+    parts
+}
+
+/// Replaces credentials inside a string: URL passwords (or a bare user-info
+/// token), `Bearer`/`Basic` values and secret query parameters. Returns
+/// the result and whether anything changed.
+pub fn scrub(s: &str) -> (String, bool) {
+    let mut changed = false;
+    // URL user-info.
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("://") {
+        out.push_str(&rest[..i + 3]);
+        rest = &rest[i + 3..];
+        let end = rest
+            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | ',') || c.is_whitespace())
+            .unwrap_or(rest.len());
+        if let Some(at) = rest[..end].rfind('@') {
+            let userinfo = &rest[..at];
+            match userinfo.find(':') {
+                Some(colon) => {
+                    out.push_str(&userinfo[..=colon]);
+                    out.push_str(REDACTED);
+                }
+                None => out.push_str(REDACTED),
+            }
+            out.push('@');
+            rest = &rest[at + 1..];
+            changed = true;
+        }
+    }
+    out.push_str(rest);
+    // Authorization schemes.
+    for scheme in ["bearer ", "basic "] {
+        // ASCII lower-casing keeps byte offsets, so they index `out` too.
+        let lower = out.to_ascii_lowercase();
+        let mut next = String::with_capacity(out.len());
+        let mut pos = 0;
+        while let Some(i) = lower[pos..].find(scheme) {
+            let start = pos + i + scheme.len();
+            let end = out[start..]
+                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ','))
+                .map_or(out.len(), |e| start + e);
+            next.push_str(&out[pos..start]);
+            if end > start && &out[start..end] != REDACTED {
+                next.push_str(REDACTED);
+                changed = true;
+            } else {
+                next.push_str(&out[start..end]);
+            }
+            pos = end;
+        }
+        next.push_str(&out[pos..]);
+        out = next;
+    }
+    // Query parameters with secret names.
+    let mut result = String::with_capacity(out.len());
+    let mut chars = out.char_indices().peekable();
+    let bytes = out.as_str();
+    let mut last = 0;
+    while let Some((i, c)) = chars.next() {
+        if c != '?' && c != '&' {
+            continue;
+        }
+        let tail = &bytes[i + 1..];
+        let Some(eq) = tail.find('=') else { continue };
+        let name = &tail[..eq];
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            continue;
+        }
+        if !is_secret_name(name) {
+            continue;
+        }
+        let vstart = i + 1 + eq + 1;
+        let vend = bytes[vstart..]
+            .find(|c: char| c == '&' || c == '#' || c.is_whitespace() || matches!(c, '"' | '\''))
+            .map_or(bytes.len(), |e| vstart + e);
+        if vend > vstart && &bytes[vstart..vend] != REDACTED {
+            result.push_str(&bytes[last..vstart]);
+            result.push_str(REDACTED);
+            last = vend;
+            changed = true;
+            while chars.peek().is_some_and(|(j, _)| *j < vend) {
+                chars.next();
+            }
+        }
+    }
+    result.push_str(&bytes[last..]);
+    (result, changed)
+}
+
+/// `name<sep>value` pairs in free text: `api_key: x`, `auth_token = x`,
+/// `AccountKey=x;`, `"password": "x"`, `secret='x y'`. The value is a quoted string
+/// or runs to the next separator of connection strings, query strings and JSON.
+static PAIR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)(?P<sep>["']?[ \t]*[:=][ \t]*)(?P<val>"(?:[^"\\]|\\.)*"|'[^']*'|[^\s;,&"'}\]\\)]+)"#,
+    )
+    .expect("the pair pattern is a valid regex")
+});
+
+/// A line that mentions none of these cannot hold a secret this module finds, so
+/// most lines of a large log or scrape skip the pair scan.
+static HINT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)token|key|secret|pass|pwd|auth|credential|cookie|private|bearer|basic|sig|@")
+        .expect("the hint pattern is a valid regex")
+});
+
+/// One line of free text (a log line, a config answer, an excerpt, an error
+/// message) with credentials replaced: URL user-info, `Bearer`/`Basic` values and
+/// secret query parameters ([`scrub`]), secret `name=value` / `name: value` pairs,
+/// also inside quoted values, and the word after a secret flag (`--api-key x`).
+pub fn line(text: &str) -> String {
+    if !HINT.is_match(text) {
+        return text.to_owned();
+    }
+    let (scrubbed, _) = scrub(text);
+    let paired = pairs(&scrubbed);
+    secret_flags(&paired)
+}
+
+/// Every secret pair's value replaced. A pair whose name is not secret is searched
+/// again from its value on, so `config: api_key=x` and `conn="AccountKey=x;"`
+/// are found too.
+fn pairs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut at = 0;
+    while let Some(c) = PAIR.captures_at(text, at) {
+        let (name, val) = (&c["name"], c.name("val").expect("val is not optional"));
+        if is_secret_name(name) && !is_redacted(val.as_str()) {
+            let quoted = val.as_str().starts_with(['"', '\'']);
+            let (start, end) = if quoted {
+                (val.start() + 1, val.end() - 1)
+            } else {
+                (val.start(), val.end())
+            };
+            out.push_str(&text[copied..start]);
+            out.push_str(REDACTED);
+            copied = end;
+            at = val.end();
+        } else {
+            at = val.start() + usize::from(val.as_str().starts_with(['"', '\'']));
+        }
+        if at >= text.len() {
+            break;
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+fn is_redacted(value: &str) -> bool {
+    value.trim_matches(['"', '\'']) == REDACTED
+}
+
+/// The word after a secret flag: `--api-key sk-1` → `--api-key <redacted>`.
+fn secret_flags(text: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let mut redact_next = false;
+    for word in text.split(' ') {
+        if redact_next && !word.is_empty() {
+            out.push(REDACTED);
+            redact_next = false;
+            continue;
+        }
+        if let Some(flag) = word.strip_prefix("--") {
+            redact_next = !flag.contains('=') && is_secret_name(flag);
+        }
+        out.push(word);
+    }
+    out.join(" ")
+}
+
+/// Free text of many lines, each through [`line`]; line endings are kept.
+pub fn text(text: &str) -> String {
+    if !HINT.is_match(text) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    for piece in text.split_inclusive('\n') {
+        let (body, end) = split_ending(piece);
+        out.push_str(&line(body));
+        out.push_str(end);
+    }
+    out
+}
+
+fn split_ending(piece: &str) -> (&str, &str) {
+    let body = piece.trim_end_matches(['\n', '\r']);
+    (body, &piece[body.len()..])
+}
+
+/// Bytes of text (a raw answer, a log): decoded lossily, then [`text`].
+pub fn text_bytes(bytes: &[u8]) -> Vec<u8> {
+    text(&String::from_utf8_lossy(bytes)).into_bytes()
+}
+
+/// A Prometheus or OpenMetrics exposition made safe to store: secret-named label
+/// values and secrets inside label values and comments are replaced; metric names
+/// and numbers are never touched, so the copy parses to the same samples.
+pub fn exposition(bytes: &[u8]) -> Vec<u8> {
+    if !HINT.is_match(&String::from_utf8_lossy(&bytes[..bytes.len().min(1 << 20)]))
+        && bytes.len() <= 1 << 20
+    {
+        return bytes.to_vec();
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    for piece in text.split_inclusive('\n') {
+        let (body, end) = split_ending(piece);
+        out.push_str(&exposition_line(body));
+        out.push_str(end);
+    }
+    out.into_bytes()
+}
+
+fn exposition_line(l: &str) -> String {
+    if !HINT.is_match(l) {
+        return l.to_owned();
+    }
+    if l.trim_start().starts_with('#') {
+        return line(l);
+    }
+    // Only the label block holds text that is not a name or a number.
+    match (l.find('{'), l.rfind('}')) {
+        (Some(open), Some(close)) if open < close => {
+            format!(
+                "{}{}{}",
+                &l[..=open],
+                line(&l[open + 1..close]),
+                &l[close..]
+            )
+        }
+        _ => l.to_owned(),
+    }
+}
+
+/// A JSON document made safe to store or print: the scalar value of every key
+/// that names a secret is replaced, and every string goes through [`line`].
+/// Objects and arrays under a secret-looking key are searched, not dropped, so
+/// structure (and schemas) survive.
+pub fn json(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if is_secret_name(key) && matches!(v, Value::String(_) | Value::Number(_)) {
+                    *v = Value::String(REDACTED.to_owned());
+                } else {
+                    json(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(json),
+        Value::String(s) => {
+            if HINT.is_match(s) {
+                let red = line(s);
+                if red != *s {
+                    *s = red;
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_names() {
+        for name in [
+            "--api-key",
+            "HF_TOKEN",
+            "HUGGING_FACE_HUB_TOKEN",
+            "OPENAI_API_KEY",
+            "Authorization",
+            "X-Api-Key",
+            "aws_secret_access_key",
+            "--hf-token",
+            "redis_password",
+            "APIKEY",
+            "DB_PWD",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in [
+            "--max-num-batched-tokens",
+            "--tokenizer",
+            "PYTHONHASHSEED",
+            "kv_connector_extra_config",
+            "--kv-role",
+            "PWD",
+            "--trace-level",
+        ] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn scrub_replaces_credentials_only() {
+        let cases = [
+            (
+                "redis://user:hunter2@host:6379/0",
+                "redis://user:<redacted>@host:6379/0",
+            ),
+            (
+                "https://tok123@github.com/x",
+                "https://<redacted>@github.com/x",
+            ),
+            ("Bearer abc.def", "Bearer <redacted>"),
+            (
+                "http://h/p?x=1&api_key=zzz&y=2",
+                "http://h/p?x=1&api_key=<redacted>&y=2",
+            ),
+            ("lm://localhost:65432", "lm://localhost:65432"),
+            ("nixl", "nixl"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(scrub(input).0, want, "{input}");
+        }
+    }
+
+    #[test]
+    fn camel_case_and_connection_string_names_are_secret() {
+        for name in [
+            "AccountKey",
+            "SharedAccessKey",
+            "apiKey",
+            "SharedAccessSignature",
+            "sig",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in ["AccountName", "EndpointSuffix", "numTokens", "max_tokens"] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+    }
+
+    /// Issue 10, item 2: every shape of secret the hostile server plants.
+    #[test]
+    fn secrets_in_text_lines_are_redacted() {
+        let cases = [
+            ("api_key: sk-live-1", "api_key: <redacted>"),
+            ("auth_token = tok-2", "auth_token = <redacted>"),
+            (
+                "conn=DefaultEndpointsProtocol=https;AccountName=a;AccountKey=K3y==;EndpointSuffix=x",
+                "conn=DefaultEndpointsProtocol=https;AccountName=a;AccountKey=<redacted>;EndpointSuffix=x",
+            ),
+            (r#""password": "p w 4""#, r#""password": "<redacted>""#),
+            ("config: api_key=sk-5 other=1", "config: api_key=<redacted> other=1"),
+            ("vllm serve m --api-key sk-6", "vllm serve m --api-key <redacted>"),
+            ("HF_TOKEN=hf_7 url=http://u:pw8@host/x", "HF_TOKEN=<redacted> url=http://u:<redacted>@host/x"),
+            ("Stored 256 tokens in 0.010 seconds", "Stored 256 tokens in 0.010 seconds"),
+            ("kv_role: kv_both", "kv_role: kv_both"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(line(input), want, "{input}");
+        }
+        assert_eq!(line(&line(cases[0].0)), cases[0].1, "idempotent");
+    }
+
+    #[test]
+    fn expositions_keep_names_and_numbers() {
+        let scrape = b"# HELP x_info build api_key=sk-9\nvllm:x_info{api_key=\"sk-10\",conn=\"AccountKey=k11;A=b\",model=\"m\"} 1\nlmcache:token_hits_total 5\n";
+        let red = String::from_utf8(exposition(scrape)).unwrap();
+        for secret in ["sk-9", "sk-10", "k11"] {
+            assert!(!red.contains(secret), "{red}");
+        }
+        assert!(
+            red.contains("vllm:x_info{") && red.contains("model=\"m\"} 1"),
+            "{red}"
+        );
+        assert!(red.contains("lmcache:token_hits_total 5"), "{red}");
+    }
+
+    #[test]
+    fn json_keeps_structure() {
+        let mut v: Value = serde_json::from_str(
+            r#"{"hf_token":"hf_abc","nested":{"api_key":12,"ok":[1,"Bearer t0k"]},"tokens":{"n":3},"note":"AccountKey=zz;"}"#,
+        )
+        .unwrap();
+        json(&mut v);
+        let s = v.to_string();
+        for secret in ["hf_abc", "12", "t0k", "zz"] {
+            assert!(!s.contains(secret), "{s}");
+        }
+        assert_eq!(v["tokens"]["n"], 3, "{s}");
+    }
+}
