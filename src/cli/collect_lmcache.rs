@@ -10,7 +10,7 @@ use crate::eval::compat::compat_report;
 use crate::eval::EvalOptions;
 use crate::evidence::Input;
 use crate::pack::model::EvidenceKind;
-use crate::packet::fetch::{get, FetchLimits};
+use crate::packet::fetch::{get_exposition, Deadline, FetchLimits};
 use crate::packet::{http, layout, write_atomic};
 use crate::report::{to_sorted_json, EvidenceFileReport};
 use anyhow::{bail, Context as _};
@@ -61,9 +61,14 @@ pub struct CollectArgs {
     /// Same as `--lmcache-http-url status=URL`.
     #[arg(long, value_name = "URL")]
     pub lmcache_status_url: Option<String>,
-    /// Seconds to wait to connect to and read from live endpoints.
+    /// Seconds one request to a live endpoint may take in all: connecting, the
+    /// headers and the whole body.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub http_timeout: u64,
+    /// Seconds the whole collection may spend on live endpoints; requests not yet
+    /// made when it passes are recorded as `deadline` scrape errors.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub deadline: u64,
     /// Largest answer read from a live endpoint.
     #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024 * 1024)]
     pub http_max_body: usize,
@@ -151,74 +156,185 @@ fn file_name(p: &Path) -> String {
         .map_or_else(|| "input".to_owned(), |n| n.to_string_lossy().into_owned())
 }
 
-/// Text with every line passed through the redactor.
-fn redacted_text(bytes: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(bytes);
-    let mut out = String::with_capacity(text.len());
-    for line in text.lines() {
-        out.push_str(&crate::redact::line(line));
-        out.push('\n');
-    }
-    out.into_bytes()
-}
-
 pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
     let registry = load_registry(rules)?;
-    let dir = &args.output_dir;
-    if dir.exists() {
-        let non_empty = std::fs::read_dir(dir)
-            .with_context(|| format!("{}: cannot read", dir.display()))?
-            .next()
-            .is_some();
-        if non_empty && !args.force {
-            bail!(
-                "{}: the packet directory exists and is not empty; pass --force to write into it",
-                dir.display()
-            );
-        }
-    }
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    if args.force {
-        // A packet's files from an earlier run would otherwise be read as this
-        // run's evidence; other files in the directory are left alone.
-        let mut ours: Vec<String> = vec![
-            layout::MANIFEST.to_owned(),
-            layout::COMPAT_REPORT.to_owned(),
-        ];
-        ours.extend(layout::EVIDENCE.iter().map(|(_, n)| (*n).to_owned()));
-        for entry in std::fs::read_dir(dir)
-            .with_context(|| format!("{}: cannot read", dir.display()))?
-            .flatten()
-        {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let scrape = (name.starts_with("engine_metrics")
-                || name.starts_with("lmcache_metrics"))
-                && name.ends_with(".prom");
-            if (scrape || ours.contains(&name)) && entry.path().is_file() {
-                std::fs::remove_file(entry.path())
-                    .with_context(|| format!("{}: cannot replace", entry.path().display()))?;
-            }
-        }
-        let raw = dir.join("raw");
-        if raw.is_dir() {
-            std::fs::remove_dir_all(&raw)
-                .with_context(|| format!("{}: cannot replace", raw.display()))?;
-        }
-    }
+    let dir = args.output_dir.clone();
+    let old = previous_packet(&dir, args.force)?;
+    let staging = crate::packet::Staging::new(&dir).with_context(|| {
+        format!(
+            "{}: cannot create a staging directory beside it",
+            dir.display()
+        )
+    })?;
     let limits = FetchLimits {
         connect_timeout: Duration::from_secs(args.http_timeout.max(1)),
-        read_timeout: Duration::from_secs(args.http_timeout.max(1)),
+        request_timeout: Duration::from_secs(args.http_timeout.max(1)),
         max_body: args.http_max_body,
     };
+    let deadline = Deadline::after(Duration::from_secs(args.deadline.max(1)));
     let mut packet = Packet {
-        dir: dir.clone(),
+        dir: staging.path().to_path_buf(),
         artifacts: Vec::new(),
         errors: Vec::new(),
         sources: Vec::new(),
     };
+    let mut scrapes = read_metrics(&args, &mut packet, &limits, deadline);
+    let mut evidence: BTreeMap<EvidenceKind, Value> = BTreeMap::new();
+    let http = collect_http(
+        &args,
+        &registry,
+        &mut packet,
+        &mut scrapes,
+        &mut evidence,
+        &limits,
+        deadline,
+    )?;
+    let inputs = write_metrics(&mut packet, &scrapes)?;
+    collect_logs(&args, &registry, &mut packet, &mut evidence)?;
+    collect_structured(&args, &mut packet, &mut evidence)?;
 
-    // Metrics: files and URLs, per role.
-    let mut scrapes: BTreeMap<&str, Vec<(String, Vec<u8>)>> = BTreeMap::new();
+    let measured =
+        |doc: &Value| doc.get("claim_status").and_then(Value::as_str) == Some("measured");
+    let collected_any = !inputs.is_empty()
+        || http.evidence.claim_status == "measured"
+        || evidence
+            .iter()
+            .any(|(k, doc)| *k != EvidenceKind::Http && measured(doc));
+    if !collected_any {
+        return fail_with_manifest(&args, staging, packet, &http, old);
+    }
+    let report = write_compat_report(&args, &registry, &mut packet, &inputs, &evidence)?;
+    let manifest = manifest_json(
+        &args,
+        &packet,
+        &http,
+        Some(&report.summary),
+        !inputs.is_empty(),
+    );
+    let text = to_sorted_json(&manifest);
+    write_atomic(&packet.dir.join(layout::MANIFEST), text.as_bytes())
+        .with_context(|| format!("{}: cannot write the manifest", dir.display()))?;
+    let mut new: Vec<String> = packet.artifacts.iter().map(|a| a.path.clone()).collect();
+    new.push(layout::MANIFEST.to_owned());
+    staging
+        .install(&new, &old.unwrap_or_default())
+        .with_context(|| format!("{}: cannot move the new packet into place", dir.display()))?;
+    warn_errors(&packet);
+    let out = if args.json {
+        text
+    } else {
+        format!(
+            "packet {}: {} artifact(s), {} scrape error(s), detected_mode={} failure_reasons={}\n",
+            dir.display(),
+            packet.artifacts.len() + 1,
+            packet.errors.len(),
+            report.summary.detected_mode,
+            report.summary.failure_reasons
+        )
+    };
+    super::output::emit(&out, None)?;
+    Ok(Outcome::Ok)
+}
+
+/// Checks the output directory before anything is collected and returns what the
+/// previous packet there lists (to be removed once the new one is in place):
+/// `None` for a new or empty directory; a non-empty one needs `--force`.
+fn previous_packet(dir: &Path, force: bool) -> anyhow::Result<Option<Vec<String>>> {
+    if !dir.exists() {
+        return Ok(None);
+    }
+    let non_empty = std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot read", dir.display()))?
+        .next()
+        .is_some();
+    if !non_empty {
+        return Ok(None);
+    }
+    if !force {
+        bail!(
+            "{}: the packet directory exists and is not empty; pass --force to replace the packet in it",
+            dir.display()
+        );
+    }
+    let manifest = crate::evidence::read_regular(&dir.join(layout::MANIFEST)).unwrap_or_default();
+    Ok(Some(crate::packet::listed_artifacts(&manifest)))
+}
+
+/// Nothing could be collected: the manifest still records every failure
+/// (`claim_status: not_proven`), then the command fails. An existing packet is kept
+/// as it was; the failure manifest goes beside it as `packet_manifest.failed.json`.
+fn fail_with_manifest(
+    args: &CollectArgs,
+    staging: crate::packet::Staging,
+    packet: Packet,
+    http: &http::Collected,
+    old: Option<Vec<String>>,
+) -> anyhow::Result<Outcome> {
+    let dir = &args.output_dir;
+    let manifest = manifest_json(args, &packet, http, None, false);
+    let text = to_sorted_json(&manifest);
+    let name = if old.is_some() {
+        FAILED_MANIFEST
+    } else {
+        layout::MANIFEST
+    };
+    write_atomic(&packet.dir.join(name), text.as_bytes())
+        .with_context(|| format!("{}: cannot write the manifest", dir.display()))?;
+    staging
+        .install(&[name.to_owned()], &[])
+        .with_context(|| format!("{}: cannot write the manifest", dir.display()))?;
+    warn_errors(&packet);
+    let first = packet
+        .errors
+        .first()
+        .map(|e| format!("; first: {}: {}", e.source, e.error))
+        .unwrap_or_default();
+    bail!(
+        "nothing could be collected: {} failure(s), each in {}{first}",
+        packet.errors.len(),
+        dir.join(name).display()
+    )
+}
+
+/// Where a failed run's manifest goes when a packet already stands in the directory.
+const FAILED_MANIFEST: &str = "packet_manifest.failed.json";
+
+fn warn_errors(packet: &Packet) {
+    for e in &packet.errors {
+        super::output::warn(&format!("{}: {}", e.source, e.error));
+    }
+}
+
+fn manifest_json(
+    args: &CollectArgs,
+    packet: &Packet,
+    http: &http::Collected,
+    summary: Option<&crate::report::CompatSummary>,
+    measured: bool,
+) -> Value {
+    let e = &http.evidence;
+    json!({
+        "schema_version": "inferguard.packet/v1",
+        "generated_at": now_rfc3339(),
+        "tool": crate::report::ToolInfo::current(),
+        "claim_status": if measured { "measured" } else { "not_proven" },
+        "context": context_json(&args.context),
+        "sources": packet.sources,
+        "artifacts": packet.artifacts,
+        "scrape_errors": packet.errors,
+        "skipped_endpoints": e.destructive_skipped.iter().chain(&e.sensitive_skipped).collect::<Vec<_>>(),
+        "compat_summary": summary,
+    })
+}
+
+/// Metrics files and URLs, per role; every failure is a scrape error.
+fn read_metrics(
+    args: &CollectArgs,
+    packet: &mut Packet,
+    limits: &FetchLimits,
+    deadline: Deadline,
+) -> Scrapes {
+    let mut scrapes = Scrapes::new();
     for (role, files, urls) in [
         (
             "engine",
@@ -231,38 +347,71 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
             &args.lmcache_metrics_url,
         ),
     ] {
+        let name = format!("{role}_metrics");
         for f in files {
-            match std::fs::read(f) {
-                Ok(bytes) => scrapes
-                    .entry(role)
-                    .or_default()
-                    .push((f.display().to_string(), bytes)),
-                Err(e) => packet.error(
-                    &format!("{role}_metrics"),
-                    &f.display().to_string(),
-                    "io",
-                    format!("cannot read: {e}"),
-                ),
+            let source = f.display().to_string();
+            match crate::evidence::read_regular(f) {
+                Ok(bytes) => match crate::evidence::not_text(&bytes) {
+                    None => scrapes.entry(role).or_default().push((source, bytes)),
+                    Some(why) => packet.error(
+                        &name,
+                        &source,
+                        "not_exposition",
+                        format!("not a Prometheus exposition: {why}"),
+                    ),
+                },
+                Err(e) => packet.error(&name, &source, "io", format!("cannot read: {e}")),
             }
         }
         for u in urls {
-            match get(u, &limits) {
-                Ok(r) if (200..300).contains(&r.status) => {
-                    scrapes.entry(role).or_default().push((u.clone(), r.body))
-                }
-                Ok(r) => packet.error(
-                    &format!("{role}_metrics"),
-                    u,
-                    "http_status",
-                    format!("HTTP {}", r.status),
-                ),
-                Err(e) => packet.error(&format!("{role}_metrics"), u, e.class(), e.to_string()),
+            match get_exposition(u, limits, deadline) {
+                Ok(r) => scrapes.entry(role).or_default().push((u.clone(), r.body)),
+                Err(e) => packet.error(&name, u, e.class(), e.to_string()),
             }
         }
     }
+    scrapes
+}
 
-    // HTTP API.
-    let mut evidence: BTreeMap<EvidenceKind, Value> = BTreeMap::new();
+/// Scrapes by role, each with its source.
+type Scrapes = BTreeMap<&'static str, Vec<(String, Vec<u8>)>>;
+
+/// One packet file per scrape (`engine_metrics.prom`, `engine_metrics_2.prom`, …),
+/// so `--packet` evaluates exactly what the direct flags would; the stored copy is
+/// redacted, the evaluation reads the same redacted bytes.
+fn write_metrics(packet: &mut Packet, scrapes: &Scrapes) -> anyhow::Result<Vec<Input>> {
+    let mut inputs: Vec<Input> = Vec::new();
+    for role in ["engine", "lmcache"] {
+        let Some(list) = scrapes.get(role) else {
+            continue;
+        };
+        for (i, (source, bytes)) in list.iter().enumerate() {
+            let name = layout::metrics_file(role, i);
+            let stored = crate::redact::exposition(bytes);
+            packet.write(&name, &stored)?;
+            packet.sources.push(
+                json!({"kind": format!("{role}_metrics"), "source": source, "artifact": name}),
+            );
+            inputs.push(Input {
+                source: name,
+                endpoint: role.to_owned(),
+                bytes: stored,
+            });
+        }
+    }
+    Ok(inputs)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn collect_http(
+    args: &CollectArgs,
+    registry: &crate::pack::Registry,
+    packet: &mut Packet,
+    scrapes: &mut Scrapes,
+    evidence: &mut BTreeMap<EvidenceKind, Value>,
+    limits: &FetchLimits,
+    deadline: Deadline,
+) -> anyhow::Result<http::Collected> {
     let pairs = |list: &[String], flag: &str| -> anyhow::Result<Vec<(String, String)>> {
         list.iter()
             .map(|s| {
@@ -296,18 +445,20 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
     );
     let http_files: Vec<(String, Vec<u8>, String)> = pairs(&file_flags, "--lmcache-http-file")?
         .into_iter()
-        .filter_map(|(route, path)| match std::fs::read(&path) {
-            Ok(b) => Some((route, b, path)),
-            Err(e) => {
-                packet.error(
-                    &format!("http_{route}"),
-                    &path,
-                    "io",
-                    format!("cannot read: {e}"),
-                );
-                None
-            }
-        })
+        .filter_map(
+            |(route, path)| match crate::evidence::read_regular(Path::new(&path)) {
+                Ok(b) => Some((route, b, path)),
+                Err(e) => {
+                    packet.error(
+                        &format!("http_{route}"),
+                        &path,
+                        "io",
+                        format!("cannot read: {e}"),
+                    );
+                    None
+                }
+            },
+        )
         .collect();
     let http_urls = pairs(&url_flags, "--lmcache-http-url")?;
     for route in http_urls
@@ -329,7 +480,7 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
         files: &http_files,
         urls: &http_urls,
     };
-    let collected = http::collect(&registry.http_routes, &sources, &limits);
+    let collected = http::collect(&registry.http_routes, &sources, limits, deadline);
     for e in &collected.errors {
         packet.error(
             &format!("http_{}", e.route),
@@ -340,7 +491,10 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
     }
     for (route, body) in &collected.bodies {
         if route == "metrics" {
-            if !scrapes.contains_key("lmcache") {
+            if let Some(why) = crate::evidence::not_text(body) {
+                let why = format!("not a Prometheus exposition: {why}");
+                packet.error("http_metrics", "http metrics", "not_exposition", why);
+            } else if !scrapes.contains_key("lmcache") {
                 scrapes
                     .entry("lmcache")
                     .or_default()
@@ -350,12 +504,11 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
         }
         // Answers may carry configuration secrets: stored bounded and redacted.
         let stored = match serde_json::from_slice::<Value>(body) {
-            Ok(v) => serde_json::to_vec_pretty(&http::bound(&v, 0)).unwrap_or_default(),
-            Err(_) => redacted_text(&body[..body.len().min(64 * 1024)]),
+            Ok(v) => to_sorted_json(&http::bound(&v, 0)).into_bytes(),
+            Err(_) => crate::redact::text_bytes(&body[..body.len().min(64 * 1024)]),
         };
         packet.write(&format!("raw/http/{route}.txt"), &stored)?;
     }
-    let http_answered = collected.evidence.claim_status == "measured";
     // HTTP evidence exists only when HTTP was asked for; the skipped routes are in
     // the manifest either way.
     if args.lmcache_http_base_url.is_some() || !http_files.is_empty() || !http_urls.is_empty() {
@@ -369,28 +522,15 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
         evidence.insert(EvidenceKind::Http, http_doc);
     }
 
-    // Metrics: one packet file per scrape (`engine_metrics.prom`,
-    // `engine_metrics_2.prom`, …), so `--packet` evaluates exactly what the direct
-    // flags would.
-    let mut inputs: Vec<Input> = Vec::new();
-    for role in ["engine", "lmcache"] {
-        let Some(list) = scrapes.get(role) else {
-            continue;
-        };
-        for (i, (source, bytes)) in list.iter().enumerate() {
-            let name = layout::metrics_file(role, i);
-            packet.write(&name, bytes)?;
-            packet.sources.push(
-                json!({"kind": format!("{role}_metrics"), "source": source, "artifact": name}),
-            );
-            inputs.push(Input {
-                source: name,
-                endpoint: role.to_owned(),
-                bytes: bytes.clone(),
-            });
-        }
-    }
+    Ok(collected)
+}
 
+fn collect_logs(
+    args: &CollectArgs,
+    registry: &crate::pack::Registry,
+    packet: &mut Packet,
+    evidence: &mut BTreeMap<EvidenceKind, Value>,
+) -> anyhow::Result<()> {
     // Logs.
     let mut logs: Vec<(String, Vec<u8>)> = Vec::new();
     for (role, files) in [
@@ -398,10 +538,10 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
         ("lmcache", &args.lmcache_log_file),
     ] {
         for f in files {
-            match std::fs::read(f) {
+            match crate::evidence::read_regular(f) {
                 Ok(bytes) => {
                     let rel = format!("raw/logs/{role}-{}", file_name(f));
-                    packet.write(&rel, &redacted_text(&bytes))?;
+                    packet.write(&rel, &crate::redact::text_bytes(&bytes))?;
                     packet.sources.push(json!({"kind": format!("{role}_log"), "source": f.display().to_string(), "artifact": rel}));
                     logs.push((f.display().to_string(), bytes));
                 }
@@ -420,10 +560,19 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
         evidence.insert(EvidenceKind::Logs, doc);
     }
 
+    Ok(())
+}
+
+/// OTel spans, trace recording, replay outputs, lookup hashes, launch.
+fn collect_structured(
+    args: &CollectArgs,
+    packet: &mut Packet,
+    evidence: &mut BTreeMap<EvidenceKind, Value>,
+) -> anyhow::Result<()> {
     // OTel spans, trace recording, replay outputs, lookup hashes, launch.
     if let Some(f) = &args.lmcache_otel_file {
         let doc = serde_json::to_value(crate::evidence::otel::parse_otel(&[f]))?;
-        source_only(&mut packet, f, "otel", layout::EVIDENCE[3].1, &doc);
+        source_only(packet, f, "otel", layout::EVIDENCE[3].1, &doc);
         packet.write(
             "lmcache_otel_evidence.json",
             to_sorted_json(&doc).as_bytes(),
@@ -431,7 +580,7 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
         evidence.insert(EvidenceKind::Otel, doc);
     }
     if let Some(f) = &args.lmcache_trace_file {
-        let bytes = std::fs::read(f).unwrap_or_else(|e| {
+        let bytes = crate::evidence::read_regular(f).unwrap_or_else(|e| {
             packet.error(
                 "trace",
                 &f.display().to_string(),
@@ -446,7 +595,7 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
             &bytes,
         ))?;
         if !bytes.is_empty() {
-            source_only(&mut packet, f, "trace", layout::EVIDENCE[2].1, &doc);
+            source_only(packet, f, "trace", layout::EVIDENCE[2].1, &doc);
         }
         packet.write(
             "lmcache_trace_evidence.json",
@@ -456,7 +605,7 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
     }
     if let Some(p) = &args.lmcache_trace_replay_output {
         let doc = serde_json::to_value(crate::evidence::replay::parse_replay(&[p]))?;
-        source_only(&mut packet, p, "trace_replay", layout::EVIDENCE[4].1, &doc);
+        source_only(packet, p, "trace_replay", layout::EVIDENCE[4].1, &doc);
         packet.write(
             "lmcache_trace_replay_evidence.json",
             to_sorted_json(&doc).as_bytes(),
@@ -466,7 +615,7 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
     if let Some(p) = &args.lmcache_lookup_hash_path {
         // Raw hashes never leave the parser: no raw copy, only the evidence.
         let doc = serde_json::to_value(crate::evidence::lookup_hash::parse_lookup_hashes(&[p]))?;
-        source_only(&mut packet, p, "lookup_hash", layout::EVIDENCE[5].1, &doc);
+        source_only(packet, p, "lookup_hash", layout::EVIDENCE[5].1, &doc);
         packet.write(
             "lmcache_lookup_hash_evidence.json",
             to_sorted_json(&doc).as_bytes(),
@@ -476,7 +625,7 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
     if !args.launch_file.is_empty() {
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
         for f in &args.launch_file {
-            match std::fs::read(f) {
+            match crate::evidence::read_regular(f) {
                 Ok(b) => files.push((f.display().to_string(), b)),
                 Err(e) => packet.error(
                     "launch",
@@ -502,27 +651,16 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
         }
     }
 
-    let measured =
-        |doc: &Value| doc.get("claim_status").and_then(Value::as_str) == Some("measured");
-    let collected_any = !inputs.is_empty()
-        || http_answered
-        || evidence
-            .iter()
-            .any(|(k, doc)| *k != EvidenceKind::Http && measured(doc));
-    if !collected_any {
-        let first = packet
-            .errors
-            .first()
-            .map(|e| format!("{}: {}", e.source, e.error));
-        bail!(
-            "nothing could be collected{}",
-            first
-                .map(|f| format!(" (first failure: {f})"))
-                .unwrap_or_default()
-        );
-    }
+    Ok(())
+}
 
-    // The compatibility report over what was collected.
+fn write_compat_report(
+    args: &CollectArgs,
+    registry: &crate::pack::Registry,
+    packet: &mut Packet,
+    inputs: &[Input],
+    evidence: &BTreeMap<EvidenceKind, Value>,
+) -> anyhow::Result<crate::report::LmcacheCompatReport> {
     let evidence_files: Vec<EvidenceFileReport> = layout::EVIDENCE
         .iter()
         .filter(|(k, _)| evidence.contains_key(k))
@@ -537,50 +675,9 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
         compat: args.context.context(evidence.clone()),
         as_deployment: true,
     };
-    let report = compat_report(&registry, &inputs, evidence_files, &options);
+    let report = compat_report(registry, inputs, evidence_files, &options);
     packet.write(layout::COMPAT_REPORT, to_sorted_json(&report).as_bytes())?;
-
-    let claim_status = if inputs.is_empty() {
-        "not_proven"
-    } else {
-        "measured"
-    };
-    let manifest = json!({
-        "schema_version": "inferguard.packet/v1",
-        "generated_at": now_rfc3339(),
-        "tool": crate::report::ToolInfo::current(),
-        "claim_status": claim_status,
-        "context": context_json(&args.context),
-        "sources": packet.sources,
-        "artifacts": packet.artifacts,
-        "scrape_errors": packet.errors,
-        "skipped_endpoints": collected.evidence.destructive_skipped.iter().chain(&collected.evidence.sensitive_skipped).collect::<Vec<_>>(),
-        "compat_summary": report.summary,
-    });
-    let text = to_sorted_json(&manifest);
-    write_atomic(&dir.join(layout::MANIFEST), text.as_bytes())
-        .with_context(|| format!("{}: cannot write the manifest", dir.display()))?;
-    for e in manifest["scrape_errors"].as_array().into_iter().flatten() {
-        eprintln!(
-            "warning: {}: {}",
-            e["source"].as_str().unwrap_or(""),
-            e["error"].as_str().unwrap_or("")
-        );
-    }
-    let out = if args.json {
-        text
-    } else {
-        format!(
-            "packet {}: {} artifact(s), {} scrape error(s), detected_mode={} failure_reasons={}\n",
-            dir.display(),
-            manifest["artifacts"].as_array().map_or(0, Vec::len) + 1,
-            manifest["scrape_errors"].as_array().map_or(0, Vec::len),
-            report.summary.detected_mode,
-            report.summary.failure_reasons
-        )
-    };
-    super::output::emit(&out, None)?;
-    Ok(Outcome::Ok)
+    Ok(report)
 }
 
 /// Records a structured evidence input (OTel, trace, replay, lookup hashes) by

@@ -235,7 +235,7 @@ pub fn gather(args: &EvidenceArgs, packet: Option<&Path>) -> Gathered {
             .map(|p| ("lmcache".to_owned(), p.clone())),
     );
     for (role, path) in files {
-        match std::fs::read(&path) {
+        match crate::evidence::read_regular(&path) {
             Ok(bytes) => g.metrics.push(Input {
                 source: path.display().to_string(),
                 endpoint: role,
@@ -252,21 +252,21 @@ pub fn gather(args: &EvidenceArgs, packet: Option<&Path>) -> Gathered {
         ("lmcache", &args.lmcache_metrics_url),
     ] {
         for url in urls {
-            match crate::packet::fetch::get(url, &limits) {
-                Ok(r) if r.status == 200 => g.metrics.push(Input {
+            let deadline = crate::packet::fetch::Deadline::NONE;
+            match crate::packet::fetch::get_exposition(url, &limits, deadline) {
+                Ok(r) => g.metrics.push(Input {
                     source: url.clone(),
                     endpoint: role.to_owned(),
                     bytes: r.body,
                 }),
-                Ok(r) => g.errors.push(format!("{url}: HTTP {}", r.status)),
                 Err(e) => g.errors.push(e.to_string()),
             }
         }
     }
     for (kind, path) in evidence {
-        let error = match std::fs::read_to_string(&path) {
+        let error = match crate::evidence::read_regular(&path) {
             Err(e) => Some(format!("cannot read: {e}")),
-            Ok(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
                 Ok(doc) if doc.is_object() => {
                     g.evidence.insert(kind, doc);
                     None
@@ -320,6 +320,17 @@ pub fn run(rules: &[PathBuf], args: LmcacheCompatArgs) -> anyhow::Result<Outcome
         as_deployment: true,
     };
     let report = compat_report(&registry, &g.metrics, g.evidence_files, &options);
+    // As in `check` and `path-trace`: an input that is not an exposition is a warning
+    // beside usable evidence, and the job fails when nothing usable is left.
+    let bad: Vec<String> = report
+        .inputs
+        .iter()
+        .filter_map(|i| i.error.as_ref().map(|e| format!("{}: {e}", i.source)))
+        .collect();
+    bad.iter().for_each(|b| output::warn(b));
+    if !bad.is_empty() && bad.len() == report.inputs.len() && g.evidence.is_empty() {
+        bail!("{}", bad[0]);
+    }
     let text = match args.out.format() {
         Format::Json => to_sorted_json(&report),
         Format::Markdown => render::compat_markdown(&report),

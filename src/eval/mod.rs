@@ -396,8 +396,18 @@ pub fn parse_inputs(inputs: &[crate::evidence::Input]) -> Vec<ParsedInput<'_>> {
     inputs
         .iter()
         .map(|input| {
-            let expo = parse(&input.bytes, &ParseOptions::default());
-            let error = not_an_exposition(&expo);
+            // Compressed, UTF-16 or binary input is said as such, not scanned.
+            let sniffed = crate::evidence::not_text(&input.bytes);
+            let empty: &[u8] = &[];
+            let bytes = if sniffed.is_some() {
+                empty
+            } else {
+                &input.bytes
+            };
+            let expo = parse(bytes, &ParseOptions::default());
+            let error = sniffed
+                .map(|why| format!("not a Prometheus exposition: {why}"))
+                .or_else(|| not_an_exposition(&expo));
             let report = InputReport {
                 source: input.source.clone(),
                 format: match expo.format {

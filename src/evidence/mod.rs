@@ -73,7 +73,7 @@ pub fn read_inputs(args: &[String]) -> Result<Vec<Input>, InputError> {
 }
 
 fn read_file(path: &str) -> Result<Input, InputError> {
-    let bytes = std::fs::read(path).map_err(|source| InputError::Read {
+    let bytes = read_regular(Path::new(path)).map_err(|source| InputError::Read {
         path: path.to_owned(),
         source,
     })?;
@@ -87,4 +87,74 @@ fn read_file(path: &str) -> Result<Input, InputError> {
         endpoint,
         bytes,
     })
+}
+
+/// How much of an input is looked at to tell what it is.
+const SNIFF_BYTES: usize = 64 * 1024;
+
+/// Why bytes that should be text (an exposition, a log) are something else, told
+/// before any parsing so the error says what the file is and how to fix it:
+/// compressed, UTF-16, binary, or text with CR-only line endings. `None` for text.
+pub fn not_text(bytes: &[u8]) -> Option<String> {
+    let head = &bytes[..bytes.len().min(SNIFF_BYTES)];
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Some("gzip-compressed data; decompress it first (gunzip)".to_owned());
+    }
+    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        return Some("zstd-compressed data; decompress it first (unzstd)".to_owned());
+    }
+    if head.starts_with(&[0xff, 0xfe]) || head.starts_with(&[0xfe, 0xff]) || utf16_shaped(head) {
+        return Some("UTF-16 text; convert it to UTF-8 (iconv -f UTF-16 -t UTF-8)".to_owned());
+    }
+    let control = String::from_utf8_lossy(head)
+        .chars()
+        .filter(|c| *c == '\u{FFFD}' || (c.is_control() && !matches!(c, '\n' | '\r' | '\t')))
+        .count();
+    if control * 100 > head.len().max(1) || head.contains(&0) {
+        return Some("binary data, not text".to_owned());
+    }
+    let cr_only = memchr::memchr(b'\r', head).is_some() && memchr::memchr(b'\n', bytes).is_none();
+    if cr_only {
+        return Some(
+            "line endings are CR only (classic Mac); convert them to LF (tr '\\r' '\\n')"
+                .to_owned(),
+        );
+    }
+    None
+}
+
+/// ASCII text as UTF-16 has a NUL in every other byte.
+fn utf16_shaped(head: &[u8]) -> bool {
+    let pairs = head.len() / 2;
+    let nul_odd = head
+        .chunks_exact(2)
+        .filter(|p| p[0] != 0 && p[1] == 0)
+        .count();
+    let nul_even = head
+        .chunks_exact(2)
+        .filter(|p| p[0] == 0 && p[1] != 0)
+        .count();
+    pairs >= 4 && (nul_odd.max(nul_even) * 10 >= pairs * 8)
+}
+
+/// Refuses what is not a regular file (a FIFO would block every read, a device
+/// never ends) before opening it; `-` (stdin) is the one exception, handled by the
+/// callers.
+pub fn check_regular(path: &Path) -> std::io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if meta.is_file() {
+        return Ok(());
+    }
+    let what = if meta.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file (a FIFO, socket or device)"
+    };
+    Err(std::io::Error::other(what))
+}
+
+/// Reads a regular file whole; anything else is refused with a reason.
+pub fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    check_regular(path)?;
+    std::fs::read(path)
 }

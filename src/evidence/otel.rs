@@ -906,6 +906,8 @@ impl SourceLog {
 
 /// Reads a file whole, refusing files over [`MAX_FILE_BYTES`].
 fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
+    // A FIFO or device would block or never end: refused before opening.
+    super::check_regular(path).map_err(|e| format!("cannot read: {e}"))?;
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
     let too_big = |size: u64| {
         format!(

@@ -1,19 +1,23 @@
-//! A small, strict HTTP/1.1 GET client for live endpoints the operator named:
-//! `http://` only, connect and read timeouts, a body-size cap, chunked transfer
-//! decoding, and redirects followed only to the same host and port (at most three).
+//! The one HTTP client of inferguard, on `ureq`: GET only, `http://` and `https://`
+//! (rustls), one deadline per request that covers connecting, the headers and the
+//! whole body, a body cap, no proxy taken from the environment (only the endpoints
+//! the operator named are ever contacted), and redirects followed by hand, one hop at
+//! a time, only to the same origin and only where the caller's [`RedirectPolicy`]
+//! accepts the target. A refused redirect is never requested.
 //!
-//! It exists so collection needs no TLS stack or async runtime; inference metrics
-//! endpoints are plain HTTP inside the cluster.
+//! ureq replaced a hand-written client whose timeout bounded each `read()`, so a
+//! server dripping a byte a second could hold a collection for minutes (issue 10).
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::io::Read as _;
+use std::time::{Duration, Instant};
+use ureq::http::Uri;
 
-/// Limits for one fetch.
+/// Limits for one request.
 #[derive(Clone, Copy, Debug)]
 pub struct FetchLimits {
     pub connect_timeout: Duration,
-    pub read_timeout: Duration,
+    /// Everything from connecting to the last byte of the body.
+    pub request_timeout: Duration,
     pub max_body: usize,
 }
 
@@ -21,243 +25,355 @@ impl Default for FetchLimits {
     fn default() -> Self {
         FetchLimits {
             connect_timeout: Duration::from_secs(5),
-            read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
             max_body: 256 * 1024 * 1024,
         }
     }
 }
 
-/// A response with its final URL.
+/// When a whole collection must be over; every request gets the smaller of its own
+/// timeout and what is left.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline(Option<Instant>);
+
+impl Deadline {
+    pub const NONE: Deadline = Deadline(None);
+
+    pub fn after(budget: Duration) -> Deadline {
+        Deadline(Instant::now().checked_add(budget))
+    }
+
+    /// The time left, `None` when there is no deadline.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.0.map(|t| t.saturating_duration_since(Instant::now()))
+    }
+
+    pub fn passed(&self) -> bool {
+        self.remaining().is_some_and(|d| d.is_zero())
+    }
+}
+
+/// An answer: status, the URL that gave it (after redirects), the body and the
+/// headers that say what the body is.
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub url: String,
     pub body: Vec<u8>,
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
 }
 
-/// Why a fetch failed, classified for manifests (`error_class`).
+/// Why a request failed, classified for manifests (`error_class`).
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("unsupported URL `{0}` (only http://host[:port]/path)")]
+    #[error("unsupported URL `{0}` (only http:// or https://host[:port]/path, no user-info)")]
     BadUrl(String),
     #[error("cannot connect to {0}: {1}")]
-    Connect(String, std::io::Error),
-    #[error("timed out talking to {0}")]
-    Timeout(String),
+    Connect(String, String),
+    #[error("{0}: no complete answer within {1:?}")]
+    Timeout(String, Duration),
+    #[error("{0}: not requested, the collection deadline has passed")]
+    DeadlinePassed(String),
     #[error("{0}: {1}")]
-    Io(String, std::io::Error),
+    Io(String, String),
     #[error("{0}: malformed HTTP response ({1})")]
     Protocol(String, String),
     #[error("{0}: response larger than {1} bytes (cap)")]
     TooLarge(String, usize),
-    #[error("{0}: redirect to another host ({1}) not followed")]
+    #[error("{0}: the body ended after {1} of the {2} bytes announced")]
+    Truncated(String, usize, u64),
+    #[error("{0}: redirect to another origin ({1}) not followed")]
     CrossHostRedirect(String, String),
+    #[error("{0}: redirect to {1} refused: {2}")]
+    RedirectRefused(String, String, String),
     #[error("{0}: too many redirects")]
     TooManyRedirects(String),
+    #[error("{0}: HTTP {1}")]
+    HttpStatus(String, u16),
+    #[error("{0}: not a Prometheus exposition: {1}")]
+    NotExposition(String, String),
 }
 
 impl FetchError {
-    /// A short stable class for manifests and timelines.
+    /// A short stable class for manifests.
     pub fn class(&self) -> &'static str {
         match self {
             FetchError::BadUrl(_) => "bad_url",
             FetchError::Connect(..) => "connect",
-            FetchError::Timeout(_) => "timeout",
+            FetchError::Timeout(..) => "timeout",
+            FetchError::DeadlinePassed(_) => "deadline",
             FetchError::Io(..) => "io",
             FetchError::Protocol(..) => "protocol",
             FetchError::TooLarge(..) => "too_large",
+            FetchError::Truncated(..) => "truncated",
             FetchError::CrossHostRedirect(..) => "cross_host_redirect",
+            FetchError::RedirectRefused(..) => "redirect_refused",
             FetchError::TooManyRedirects(_) => "too_many_redirects",
+            FetchError::HttpStatus(..) => "http_status",
+            FetchError::NotExposition(..) => "not_exposition",
         }
     }
 }
 
-struct Url {
-    host: String,
-    port: u16,
-    path: String,
+/// Decides whether a same-origin redirect target (its path and query, e.g.
+/// `/status` or `/loglevel?level=DEBUG`) may be requested; `Err` says why not.
+pub type RedirectPolicy<'a> = &'a dyn Fn(&str) -> Result<(), String>;
+
+/// A policy for a URL that names one resource (a `/metrics` scrape): the target
+/// must be the same path, give or take a trailing slash, with the same query.
+pub fn same_resource(url: &str) -> impl Fn(&str) -> Result<(), String> {
+    let original = parse(url).map(|u| u.path_and_query).unwrap_or_default();
+    move |target: &str| {
+        if same_path(&original, target) {
+            Ok(())
+        } else {
+            Err(format!(
+                "`{target}` is not the resource asked for (`{original}`)"
+            ))
+        }
+    }
 }
 
-fn parse_url(url: &str) -> Result<Url, FetchError> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| FetchError::BadUrl(url.to_owned()))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
+/// `/metrics` and `/metrics/` are one path; the queries must match exactly.
+pub fn same_path(a: &str, b: &str) -> bool {
+    let split = |s: &str| -> (String, String) {
+        let (p, q) = s.split_once('?').unwrap_or((s, ""));
+        (p.trim_end_matches('/').to_owned(), q.to_owned())
     };
-    if authority.is_empty() || authority.contains('@') {
-        return Err(FetchError::BadUrl(url.to_owned()));
+    split(a) == split(b)
+}
+
+struct Target {
+    scheme: String,
+    host: String,
+    port: u16,
+    path_and_query: String,
+}
+
+impl Target {
+    fn origin(&self) -> (&str, &str, u16) {
+        (&self.scheme, &self.host, self.port)
     }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
-            h.to_owned(),
-            p.parse::<u16>()
-                .map_err(|_| FetchError::BadUrl(url.to_owned()))?,
-        ),
-        _ => (authority.to_owned(), 80),
-    };
-    Ok(Url {
-        host: host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned(),
-        port,
-        path: path.to_owned(),
+}
+
+fn parse(url: &str) -> Result<Target, FetchError> {
+    let bad = || FetchError::BadUrl(url.to_owned());
+    let uri: Uri = url.parse().map_err(|_| bad())?;
+    let scheme = uri.scheme_str().ok_or_else(bad)?.to_ascii_lowercase();
+    let authority = uri.authority().ok_or_else(bad)?;
+    if authority.as_str().contains('@') || !matches!(scheme.as_str(), "http" | "https") {
+        return Err(bad());
+    }
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    Ok(Target {
+        host: authority.host().to_ascii_lowercase(),
+        port: authority.port_u16().unwrap_or(default_port),
+        path_and_query: uri
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
+        scheme,
     })
 }
 
-/// GETs `url`, following same-host redirects.
-pub fn get(url: &str, limits: &FetchLimits) -> Result<Response, FetchError> {
+/// Where a `Location` header points, resolved against the URL that sent it.
+fn resolve(current: &str, location: &str) -> String {
+    if location.contains("://") {
+        return location.to_owned();
+    }
+    let Ok(base) = parse(current) else {
+        return location.to_owned();
+    };
+    let origin = format!("{}://{}:{}", base.scheme, base.host, base.port);
+    if location.starts_with("//") {
+        format!("{}:{location}", base.scheme)
+    } else if location.starts_with('/') {
+        format!("{origin}{location}")
+    } else {
+        let path = base.path_and_query.split('?').next().unwrap_or("/");
+        let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+        format!("{origin}{dir}{location}")
+    }
+}
+
+/// GETs `url`; a redirect is followed only to the same origin and where `policy`
+/// accepts the target, at most three times.
+pub fn get(
+    url: &str,
+    limits: &FetchLimits,
+    deadline: Deadline,
+    policy: RedirectPolicy,
+) -> Result<Response, FetchError> {
+    let origin = parse(url)?;
     let mut current = url.to_owned();
-    let origin = parse_url(url)?;
     for _ in 0..4 {
-        let u = parse_url(&current)?;
-        let (status, headers, body) = get_once(&current, &u, limits)?;
-        if (300..400).contains(&status) {
-            let Some(location) = header(&headers, "location") else {
-                return Ok(Response {
-                    status,
-                    url: current,
-                    body,
-                });
-            };
-            let next = if location.starts_with('/') {
-                format!("http://{}:{}{}", u.host, u.port, location)
-            } else {
-                location.to_owned()
-            };
-            let n = parse_url(&next)
-                .map_err(|_| FetchError::CrossHostRedirect(current.clone(), next.clone()))?;
-            if n.host != origin.host || n.port != origin.port {
-                return Err(FetchError::CrossHostRedirect(current, next));
-            }
-            current = next;
-            continue;
+        let response = get_once(&current, limits, deadline)?;
+        if !(300..400).contains(&response.status) {
+            return Ok(response.into_response());
         }
-        return Ok(Response {
-            status,
-            url: current,
-            body,
-        });
+        let Some(location) = response.location.clone() else {
+            return Ok(response.into_response());
+        };
+        let next = resolve(&current, &location);
+        let target = parse(&next)
+            .map_err(|_| FetchError::CrossHostRedirect(current.clone(), next.clone()))?;
+        if target.origin() != origin.origin() {
+            return Err(FetchError::CrossHostRedirect(current, next));
+        }
+        policy(&target.path_and_query)
+            .map_err(|why| FetchError::RedirectRefused(current.clone(), next.clone(), why))?;
+        current = next;
     }
     Err(FetchError::TooManyRedirects(url.to_owned()))
 }
 
-fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
-fn io_err(url: &str, e: std::io::Error) -> FetchError {
-    if matches!(
-        e.kind(),
-        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-    ) {
-        FetchError::Timeout(url.to_owned())
-    } else {
-        FetchError::Io(url.to_owned(), e)
-    }
-}
-
-fn get_once(
+/// GETs a `/metrics` URL: a 2xx answer whose body is exposition text. A compressed
+/// (`Content-Encoding`), binary or UTF-16 body is an error, never "0 samples".
+pub fn get_exposition(
     url: &str,
-    u: &Url,
     limits: &FetchLimits,
-) -> Result<(u16, Vec<(String, String)>, Vec<u8>), FetchError> {
-    let addr = (u.host.as_str(), u.port)
-        .to_socket_addrs()
-        .map_err(|e| FetchError::Connect(url.to_owned(), e))?
-        .next()
-        .ok_or_else(|| FetchError::BadUrl(url.to_owned()))?;
-    let mut stream = TcpStream::connect_timeout(&addr, limits.connect_timeout).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::TimedOut {
-            FetchError::Timeout(url.to_owned())
-        } else {
-            FetchError::Connect(url.to_owned(), e)
-        }
-    })?;
-    stream
-        .set_read_timeout(Some(limits.read_timeout))
-        .map_err(|e| io_err(url, e))?;
-    stream
-        .set_write_timeout(Some(limits.read_timeout))
-        .map_err(|e| io_err(url, e))?;
-    let host_header = if u.port == 80 {
-        u.host.clone()
-    } else {
-        format!("{}:{}", u.host, u.port)
-    };
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: inferguard/{}\r\nAccept: */*\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
-        u.path,
-        env!("CARGO_PKG_VERSION")
-    );
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| io_err(url, e))?;
-    // Read until close, never more than the cap plus the headers.
-    let cap = limits.max_body.saturating_add(64 * 1024);
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 64 * 1024];
-    loop {
-        let n = stream.read(&mut buf).map_err(|e| io_err(url, e))?;
-        if n == 0 {
-            break;
-        }
-        raw.extend_from_slice(&buf[..n]);
-        if raw.len() > cap {
-            return Err(FetchError::TooLarge(url.to_owned(), limits.max_body));
-        }
+    deadline: Deadline,
+) -> Result<Response, FetchError> {
+    let r = get(url, limits, deadline, &same_resource(url))?;
+    if !(200..300).contains(&r.status) {
+        return Err(FetchError::HttpStatus(url.to_owned(), r.status));
     }
-    let head_end = memchr::memmem::find(&raw, b"\r\n\r\n")
-        .ok_or_else(|| FetchError::Protocol(url.to_owned(), "no end of headers".to_owned()))?;
-    let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| {
-            FetchError::Protocol(url.to_owned(), format!("bad status line `{status_line}`"))
-        })?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| {
-            l.split_once(':')
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        })
-        .collect();
-    let mut body = raw[head_end + 4..].to_vec();
-    if header(&headers, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        body = dechunk(&body).ok_or_else(|| {
-            FetchError::Protocol(url.to_owned(), "bad chunked encoding".to_owned())
-        })?;
-    } else if let Some(len) =
-        header(&headers, "content-length").and_then(|v| v.parse::<usize>().ok())
-    {
-        body.truncate(len);
+    let encoded = r
+        .content_encoding
+        .as_deref()
+        .filter(|e| !e.eq_ignore_ascii_case("identity"));
+    let why = encoded
+        .map(|e| format!("the answer is {e}-encoded although identity was asked for"))
+        .or_else(|| crate::evidence::not_text(&r.body));
+    match why {
+        Some(why) => Err(FetchError::NotExposition(url.to_owned(), why)),
+        None => Ok(r),
     }
-    if body.len() > limits.max_body {
-        return Err(FetchError::TooLarge(url.to_owned(), limits.max_body));
-    }
-    Ok((status, headers, body))
 }
 
-fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = memchr::memmem::find(data, b"\r\n")?;
-        let size_text = std::str::from_utf8(&data[..line_end]).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Some(out);
+/// One exchange, its body read in full (and the `Location`, for redirects).
+struct Exchange {
+    status: u16,
+    url: String,
+    body: Vec<u8>,
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    location: Option<String>,
+}
+
+impl Exchange {
+    fn into_response(self) -> Response {
+        Response {
+            status: self.status,
+            url: self.url,
+            body: self.body,
+            content_type: self.content_type,
+            content_encoding: self.content_encoding,
         }
-        out.extend_from_slice(data.get(..size)?);
-        data = data.get(size + 2..)?;
+    }
+}
+
+fn get_once(url: &str, limits: &FetchLimits, deadline: Deadline) -> Result<Exchange, FetchError> {
+    let budget = match deadline.remaining() {
+        Some(left) if left.is_zero() => return Err(FetchError::DeadlinePassed(url.to_owned())),
+        Some(left) => left.min(limits.request_timeout),
+        None => limits.request_timeout,
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .proxy(None)
+        .timeout_global(Some(budget))
+        .timeout_connect(Some(limits.connect_timeout.min(budget)))
+        .user_agent(concat!("inferguard/", env!("CARGO_PKG_VERSION")))
+        .accept_encoding("identity")
+        .build()
+        .into();
+    let mut response = agent
+        .get(url)
+        .call()
+        .map_err(|e| classify(url, e, budget))?;
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (content_type, content_encoding) = (header("content-type"), header("content-encoding"));
+    let location = header("location");
+    let announced: Option<u64> = header("content-length").and_then(|v| v.parse().ok());
+    let status = response.status().as_u16();
+    let body = read_body(
+        url,
+        response.body_mut().as_reader(),
+        limits.max_body,
+        budget,
+    )?;
+    if let Some(n) = announced.filter(|n| (body.len() as u64) < *n) {
+        return Err(FetchError::Truncated(url.to_owned(), body.len(), n));
+    }
+    Ok(Exchange {
+        status,
+        url: url.to_owned(),
+        body,
+        content_type,
+        content_encoding,
+        location,
+    })
+}
+
+/// The body, never more than `cap` bytes kept: one byte over is an error.
+fn read_body(
+    url: &str,
+    reader: impl std::io::Read,
+    cap: usize,
+    budget: Duration,
+) -> Result<Vec<u8>, FetchError> {
+    let mut body = Vec::new();
+    let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
+    match reader.take(limit).read_to_end(&mut body) {
+        Ok(_) if body.len() > cap => Err(FetchError::TooLarge(url.to_owned(), cap)),
+        Ok(_) => Ok(body),
+        Err(e) => Err(io_error(url, e, body.len(), budget)),
+    }
+}
+
+/// A read error while the body streams in: ureq's own errors (timeouts, protocol)
+/// arrive wrapped in `io::Error`; an early end is a truncated body.
+fn io_error(url: &str, e: std::io::Error, got: usize, budget: Duration) -> FetchError {
+    match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => return FetchError::Truncated(url.to_owned(), got, 0),
+        std::io::ErrorKind::TimedOut => return FetchError::Timeout(url.to_owned(), budget),
+        _ => {}
+    }
+    let text = e.to_string();
+    match e.into_inner().map(|inner| inner.downcast::<ureq::Error>()) {
+        Some(Ok(inner)) => classify(url, *inner, budget),
+        _ => FetchError::Io(url.to_owned(), text),
+    }
+}
+
+fn classify(url: &str, e: ureq::Error, budget: Duration) -> FetchError {
+    let url = url.to_owned();
+    match e {
+        ureq::Error::Timeout(_) => FetchError::Timeout(url, budget),
+        ureq::Error::BadUri(_) | ureq::Error::Http(_) => FetchError::BadUrl(url),
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => {
+            FetchError::Connect(url, e.to_string())
+        }
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            FetchError::Connect(url, io.to_string())
+        }
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            FetchError::Truncated(url, 0, 0)
+        }
+        ureq::Error::Io(io) => FetchError::Io(url, io.to_string()),
+        ureq::Error::BodyExceedsLimit(n) => {
+            FetchError::TooLarge(url, usize::try_from(n).unwrap_or(usize::MAX))
+        }
+        ureq::Error::TooManyRedirects => FetchError::TooManyRedirects(url),
+        other => FetchError::Protocol(url, other.to_string()),
     }
 }
 
@@ -267,23 +383,36 @@ mod tests {
 
     #[test]
     fn urls() {
-        let u = parse_url("http://127.0.0.1:8080/metrics").unwrap();
+        let u = parse("http://127.0.0.1:8080/metrics").unwrap();
         assert_eq!(
-            (u.host.as_str(), u.port, u.path.as_str()),
+            (u.host.as_str(), u.port, u.path_and_query.as_str()),
             ("127.0.0.1", 8080, "/metrics")
         );
-        let u = parse_url("http://localhost").unwrap();
-        assert_eq!((u.port, u.path.as_str()), (80, "/"));
-        assert!(parse_url("https://x/").is_err());
-        assert!(parse_url("http://user@x/").is_err());
+        let u = parse("https://Example.org").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path_and_query.as_str()),
+            ("example.org", 443, "/")
+        );
+        assert!(parse("ftp://x/").is_err());
+        assert!(parse("http://user:pw@x/").is_err());
+        assert!(parse("/metrics").is_err());
     }
 
     #[test]
-    fn chunked_bodies() {
-        assert_eq!(
-            dechunk(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap(),
-            b"abcde"
+    fn locations_resolve_against_the_current_url() {
+        let base = "http://h:1/a/b?x=1";
+        assert_eq!(resolve(base, "/env"), "http://h:1/env");
+        assert_eq!(resolve(base, "c"), "http://h:1/a/c");
+        assert_eq!(resolve(base, "//other:2/x"), "http://other:2/x");
+        assert_eq!(resolve(base, "http://o/x"), "http://o/x");
+    }
+
+    #[test]
+    fn one_resource_policy() {
+        let p = same_resource("http://h:1/metrics");
+        assert!(p("/metrics/").is_ok() && p("/metrics").is_ok());
+        assert!(
+            p("/env").is_err() && p("/metrics?x=1").is_err() && p("/loglevel?level=DEBUG").is_err()
         );
-        assert!(dechunk(b"zz\r\n").is_none());
     }
 }

@@ -3,7 +3,7 @@
 //! classified healthy / unhealthy / unknown; routes the table marks destructive or
 //! sensitive are never called and are listed as skipped.
 
-use super::fetch::{get, FetchError, FetchLimits};
+use super::fetch::{get, same_path, Deadline, FetchLimits, Response};
 use crate::pack::model::{HttpRouteDef, Safety};
 use serde::Serialize;
 use serde_json::Value;
@@ -24,8 +24,11 @@ pub struct HttpEvidence {
 pub struct HttpEndpoint {
     /// `healthy`, `unhealthy` or `unknown`.
     pub status: String,
-    /// The path (or file) that answered.
+    /// The URL (or file) that answered, as requested.
     pub path: Option<String>,
+    /// The URL that gave the answer after same-route redirects, when requested live.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_url: Option<String>,
     pub tried: Vec<Tried>,
     pub http_status: Option<u16>,
     /// The answer, bounded (long lists and strings cut) and with secret-named
@@ -36,6 +39,9 @@ pub struct HttpEndpoint {
 #[derive(Clone, Debug, Serialize)]
 pub struct Tried {
     pub path: String,
+    /// Where the answer came from when a redirect was followed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -102,137 +108,33 @@ pub fn skipped(routes: &[HttpRouteDef]) -> (Vec<SkippedRoute>, Vec<SkippedRoute>
     )
 }
 
-pub fn collect(routes: &[HttpRouteDef], sources: &HttpSources, limits: &FetchLimits) -> Collected {
+/// Collects every read-only GET route of the table: from a saved file, a per-route
+/// URL or the base URL, current path first and legacy ones after a 404.
+pub fn collect(
+    routes: &[HttpRouteDef],
+    sources: &HttpSources,
+    limits: &FetchLimits,
+    deadline: Deadline,
+) -> Collected {
     let (destructive_skipped, sensitive_skipped) = skipped(routes);
     let mut endpoints = BTreeMap::new();
     let mut errors = Vec::new();
     let mut bodies = Vec::new();
-    for route in routes.iter().filter(|r| r.safety == Safety::ReadOnly) {
-        if let Some((_, bytes, path)) = sources.files.iter().find(|(id, _, _)| *id == route.id) {
-            let (status, fields, err) = classify(&route.id, 200, bytes);
-            if let Some(e) = err {
-                errors.push(HttpError {
-                    route: route.id.clone(),
-                    source: path.clone(),
-                    error_class: e.0,
-                    error: e.1,
-                });
-            }
-            bodies.push((route.id.clone(), bytes.clone()));
-            endpoints.insert(
-                route.id.clone(),
-                HttpEndpoint {
-                    status,
-                    path: Some(path.clone()),
-                    tried: Vec::new(),
-                    http_status: None,
-                    fields,
-                },
-            );
-            continue;
-        }
-        let candidates: Vec<String> = match sources.urls.iter().find(|(id, _)| *id == route.id) {
-            Some((_, url)) => vec![url.clone()],
+    // Whatever a pack says, only GETs on read-only routes are ever sent.
+    let callable = routes
+        .iter()
+        .filter(|r| r.safety == Safety::ReadOnly && r.method == "GET");
+    for route in callable {
+        let answer = match sources.files.iter().find(|(id, _, _)| *id == route.id) {
+            Some((_, bytes, path)) => Some(from_file(route, bytes, path)),
             None => {
-                let Some(base) = sources.base_url else {
-                    continue;
-                };
-                let paths: Vec<&String> =
-                    std::iter::once(&route.path).chain(&route.legacy).collect();
-                if paths.iter().any(|p| p.contains('{'))
-                    && route.path.contains("{name}")
-                    && sources.thread_name.is_none()
-                {
-                    continue;
-                }
-                paths
-                    .iter()
-                    .map(|p| {
-                        format!(
-                            "{}{}",
-                            base.trim_end_matches('/'),
-                            p.replace("{name}", sources.thread_name.unwrap_or(""))
-                        )
-                    })
-                    .collect()
+                candidates(route, sources).map(|urls| fetch_route(route, &urls, limits, deadline))
             }
         };
-        let mut tried = Vec::new();
-        let mut answered: Option<(String, u16, Vec<u8>)> = None;
-        let mut last_error: Option<FetchError> = None;
-        for url in &candidates {
-            match get(url, limits) {
-                Ok(r) if r.status == 404 => tried.push(Tried {
-                    path: url.clone(),
-                    http_status: Some(404),
-                    error_class: None,
-                }),
-                Ok(r) => {
-                    tried.push(Tried {
-                        path: url.clone(),
-                        http_status: Some(r.status),
-                        error_class: None,
-                    });
-                    answered = Some((url.clone(), r.status, r.body));
-                    break;
-                }
-                Err(e) => {
-                    tried.push(Tried {
-                        path: url.clone(),
-                        http_status: None,
-                        error_class: Some(e.class().to_owned()),
-                    });
-                    // A route that cannot be reached on its current path is not retried
-                    // on an older one: only a 404 says the path moved.
-                    last_error = Some(e);
-                    break;
-                }
-            }
-        }
-        let endpoint = match (answered, last_error) {
-            (Some((url, code, body)), _) => {
-                let (status, fields, err) = classify(&route.id, code, &body);
-                if let Some(e) = err {
-                    errors.push(HttpError {
-                        route: route.id.clone(),
-                        source: url.clone(),
-                        error_class: e.0,
-                        error: e.1,
-                    });
-                }
-                bodies.push((route.id.clone(), body));
-                HttpEndpoint {
-                    status,
-                    path: Some(url),
-                    tried,
-                    http_status: Some(code),
-                    fields,
-                }
-            }
-            (None, Some(e)) => {
-                errors.push(HttpError {
-                    route: route.id.clone(),
-                    source: candidates[tried.len() - 1].clone(),
-                    error_class: e.class().to_owned(),
-                    error: e.to_string(),
-                });
-                HttpEndpoint {
-                    status: "unknown".to_owned(),
-                    path: None,
-                    tried,
-                    http_status: None,
-                    fields: None,
-                }
-            }
-            (None, None) => HttpEndpoint {
-                status: "unknown".to_owned(),
-                path: None,
-                tried,
-                http_status: Some(404),
-                fields: None,
-            },
-        };
-        endpoints.insert(route.id.clone(), endpoint);
+        let Some(answer) = answer else { continue };
+        errors.extend(answer.error);
+        bodies.extend(answer.body.map(|b| (route.id.clone(), b)));
+        endpoints.insert(route.id.clone(), answer.endpoint);
     }
     let answered = endpoints
         .values()
@@ -248,6 +150,164 @@ pub fn collect(routes: &[HttpRouteDef], sources: &HttpSources, limits: &FetchLim
         },
         errors,
         bodies,
+    }
+}
+
+/// One route's outcome: the endpoint entry, a failure, the body to store.
+struct RouteAnswer {
+    endpoint: HttpEndpoint,
+    error: Option<HttpError>,
+    body: Option<Vec<u8>>,
+}
+
+fn from_file(route: &HttpRouteDef, bytes: &[u8], path: &str) -> RouteAnswer {
+    let (status, fields, err) = classify(&route.id, 200, bytes);
+    RouteAnswer {
+        endpoint: HttpEndpoint {
+            status,
+            path: Some(path.to_owned()),
+            final_url: None,
+            tried: Vec::new(),
+            http_status: None,
+            fields,
+        },
+        error: err.map(|(class, error)| HttpError {
+            route: route.id.clone(),
+            source: path.to_owned(),
+            error_class: class,
+            error,
+        }),
+        body: Some(bytes.to_vec()),
+    }
+}
+
+/// The URLs to try for a route, or `None` when the route is not asked for.
+fn candidates(route: &HttpRouteDef, sources: &HttpSources) -> Option<Vec<String>> {
+    if let Some((_, url)) = sources.urls.iter().find(|(id, _)| *id == route.id) {
+        return Some(vec![url.clone()]);
+    }
+    let base = sources.base_url?;
+    if route.path.contains("{name}") && sources.thread_name.is_none() {
+        return None;
+    }
+    let name = sources.thread_name.unwrap_or("");
+    Some(
+        std::iter::once(&route.path)
+            .chain(&route.legacy)
+            .map(|p| {
+                format!(
+                    "{}{}",
+                    base.trim_end_matches('/'),
+                    p.replace("{name}", name)
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Tries each URL in turn until one answers with something other than 404. A
+/// redirect is followed only to a path of this same route: a read-only route that
+/// redirects to `/env` or `/loglevel?…` is refused, never requested.
+fn fetch_route(
+    route: &HttpRouteDef,
+    urls: &[String],
+    limits: &FetchLimits,
+    deadline: Deadline,
+) -> RouteAnswer {
+    let own: Vec<String> = urls.iter().map(|u| path_of(u)).collect();
+    let policy = |target: &str| -> Result<(), String> {
+        if own.iter().any(|p| same_path(p, target)) {
+            Ok(())
+        } else {
+            Err(format!("`{target}` is not a path of route `{}`", route.id))
+        }
+    };
+    let mut tried = Vec::new();
+    for url in urls {
+        match get(url, limits, deadline, &policy) {
+            Ok(r) if r.status == 404 => tried.push(Tried::answer(url, &r)),
+            Ok(r) => {
+                tried.push(Tried::answer(url, &r));
+                return answered(route, url, r, tried);
+            }
+            Err(e) => {
+                tried.push(Tried {
+                    path: url.clone(),
+                    final_url: None,
+                    http_status: None,
+                    error_class: Some(e.class().to_owned()),
+                });
+                // Only a 404 says the path moved: a failure is not retried elsewhere.
+                return RouteAnswer {
+                    endpoint: HttpEndpoint::unknown(tried, None),
+                    error: Some(HttpError {
+                        route: route.id.clone(),
+                        source: url.clone(),
+                        error_class: e.class().to_owned(),
+                        error: e.to_string(),
+                    }),
+                    body: None,
+                };
+            }
+        }
+    }
+    RouteAnswer {
+        endpoint: HttpEndpoint::unknown(tried, Some(404)),
+        error: None,
+        body: None,
+    }
+}
+
+fn answered(route: &HttpRouteDef, url: &str, r: Response, tried: Vec<Tried>) -> RouteAnswer {
+    let (status, fields, err) = classify(&route.id, r.status, &r.body);
+    RouteAnswer {
+        endpoint: HttpEndpoint {
+            status,
+            path: Some(url.to_owned()),
+            final_url: Some(r.url.clone()),
+            tried,
+            http_status: Some(r.status),
+            fields,
+        },
+        error: err.map(|(class, error)| HttpError {
+            route: route.id.clone(),
+            source: r.url.clone(),
+            error_class: class,
+            error,
+        }),
+        body: Some(r.body),
+    }
+}
+
+/// The path and query of a URL built from the base URL (`http://h:1/status` →
+/// `/status`).
+fn path_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.find('/')
+        .map_or_else(|| "/".to_owned(), |i| rest[i..].to_owned())
+}
+
+impl Tried {
+    fn answer(url: &str, r: &Response) -> Tried {
+        Tried {
+            path: url.to_owned(),
+            final_url: (r.url != url).then(|| r.url.clone()),
+            http_status: Some(r.status),
+            error_class: None,
+        }
+    }
+}
+
+impl HttpEndpoint {
+    fn unknown(tried: Vec<Tried>, http_status: Option<u16>) -> HttpEndpoint {
+        HttpEndpoint {
+            status: "unknown".to_owned(),
+            path: None,
+            final_url: None,
+            tried,
+            http_status,
+            fields: None,
+        }
     }
 }
 

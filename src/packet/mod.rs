@@ -11,27 +11,139 @@ use std::path::{Path, PathBuf};
 /// File endings read as Prometheus expositions when a directory is given.
 pub const SCRAPE_EXTENSIONS: &[&str] = &["prom", "metrics", "txt", "om"];
 
-/// Writes `contents` to `path` atomically: a sibling temp file, fsync, rename.
+/// Writes `contents` to `path` atomically: a temp file with a random name created
+/// exclusively in the same directory (so a planted symlink cannot redirect it),
+/// fsync, then a rename that replaces `path` itself, never a file a symlink at
+/// `path` points to.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("output");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".inferguard-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)?;
+    tmp.write_all(contents)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// A packet built in a private directory beside its destination (created with a
+/// random name and mode 0700, so nothing can be planted in it) and moved into place
+/// file by file only when it is complete: a collection killed half-way leaves the
+/// previous packet as it was.
+pub struct Staging {
+    tmp: tempfile::TempDir,
+    target: PathBuf,
+}
+
+impl Staging {
+    pub fn new(target: &Path) -> std::io::Result<Staging> {
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".inferguard-staging-")
+            .tempdir_in(&parent)?;
+        Ok(Staging {
+            tmp,
+            target: target.to_path_buf(),
+        })
     }
-    result
+
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Moves every `new` file (relative paths, the manifest last) into the target,
+    /// then removes the `old` files the previous manifest listed that this packet
+    /// does not replace. Files the tool never wrote are left alone; nothing is
+    /// written through a symlink inside the target.
+    pub fn install(self, new: &[String], old: &[String]) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.target)?;
+        let mut order: Vec<&String> = new.iter().filter(|r| *r != layout::MANIFEST).collect();
+        order.extend(new.iter().filter(|r| *r == layout::MANIFEST));
+        for rel in order {
+            let to = self.target.join(rel);
+            ensure_parents(&self.target, rel)?;
+            std::fs::rename(self.tmp.path().join(rel), &to)?;
+        }
+        for rel in old.iter().filter(|r| !new.contains(r) && safe_relative(r)) {
+            let path = self.target.join(rel);
+            if no_symlink_parents(&self.target, rel)
+                && std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_dir())
+            {
+                std::fs::remove_file(&path)?;
+                remove_empty_parents(&self.target, rel);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A relative path of plain components: what a manifest may name.
+pub fn safe_relative(rel: &str) -> bool {
+    let p = Path::new(rel);
+    !rel.is_empty()
+        && p.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
+/// The artifact paths an existing manifest lists (only safe relative ones), plus
+/// the manifest itself.
+pub fn listed_artifacts(manifest: &[u8]) -> Vec<String> {
+    let doc: serde_json::Value = serde_json::from_slice(manifest).unwrap_or_default();
+    let mut out: Vec<String> = doc["artifacts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["path"].as_str())
+        .filter(|p| safe_relative(p))
+        .map(str::to_owned)
+        .collect();
+    out.push(layout::MANIFEST.to_owned());
+    out
+}
+
+fn ensure_parents(root: &Path, rel: &str) -> std::io::Result<()> {
+    let mut dir = root.to_path_buf();
+    let parents: Vec<_> = Path::new(rel).components().collect();
+    for c in &parents[..parents.len().saturating_sub(1)] {
+        dir.push(c);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(std::io::Error::other(format!(
+                    "{}: not a directory (a symlink or file); refusing to write through it",
+                    dir.display()
+                )))
+            }
+            Err(_) => std::fs::create_dir(&dir)?,
+        }
+    }
+    Ok(())
+}
+
+fn no_symlink_parents(root: &Path, rel: &str) -> bool {
+    let mut dir = root.to_path_buf();
+    let parents: Vec<_> = Path::new(rel).components().collect();
+    parents[..parents.len().saturating_sub(1)].iter().all(|c| {
+        dir.push(c);
+        std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir())
+    })
+}
+
+fn remove_empty_parents(root: &Path, rel: &str) {
+    let mut p = root.join(rel);
+    while p.pop() && p != root && p.starts_with(root) {
+        if std::fs::remove_dir(&p).is_err() {
+            break;
+        }
+    }
 }
 
 /// The scrape files of a packet directory, sorted by name.
