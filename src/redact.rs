@@ -301,18 +301,15 @@ fn exposition_line(l: &str) -> String {
     if l.trim_start().starts_with('#') {
         return line(l);
     }
-    // Only the label block holds text that is not a name or a number.
-    match (l.find('{'), l.rfind('}')) {
-        (Some(open), Some(close)) if open < close => {
-            format!(
-                "{}{}{}",
-                &l[..=open],
-                line(&l[open + 1..close]),
-                &l[close..]
-            )
-        }
-        _ => l.to_owned(),
-    }
+    // The metric name is kept as it is (it may hold `:`); everything that is not
+    // the name (labels, a broken tail) is free text.
+    let name_end = match l.find(|c: char| c == '{' || c.is_whitespace()) {
+        Some(i) if l[i..].starts_with('{') => i + 1,
+        Some(i) => i,
+        None => l.len(),
+    };
+    let (name, rest) = l.split_at(name_end);
+    format!("{name}{}", line(rest))
 }
 
 /// A JSON document made safe to store or print: the scalar value of every key

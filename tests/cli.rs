@@ -317,3 +317,87 @@ fn tempdir(tag: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Runs the binary, killing it if it has not finished within `limit` (a FIFO input
+/// used to hang every command forever).
+fn run_bounded(args: &[&str], limit: std::time::Duration) -> Option<Output> {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if child.try_wait().expect("wait").is_some() {
+            return Some(child.wait_with_output().expect("output"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// Issue 10, item 9: files that are not what they seem get the same contract from
+/// every command: exit 2 and one error line naming the file, never a hang.
+#[test]
+fn files_that_are_not_expositions_fail_the_same_way_everywhere() {
+    let dir = tempdir("not-what-they-seem");
+    let mut random = Vec::new();
+    let mut x: u32 = 2463534242;
+    for _ in 0..4096 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        random.push((x >> 24) as u8);
+    }
+    let utf16: Vec<u8> = "vllm:num_requests_running 1\n"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let gzip = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0x4b, 0x4c, 0x4a, 6, 0];
+    let long_line = vec![b'a'; 3 << 20];
+    let cases: [(&str, Vec<u8>, &str); 5] = [
+        ("random.prom", random, "binary"),
+        ("utf16.prom", utf16, "UTF-16"),
+        ("scrape.prom.gz", gzip, "gzip"),
+        ("one-line.prom", long_line, "line too long"),
+        ("mac.prom", b"vllm:a 1\rvllm:b 2\r".to_vec(), "CR only"),
+    ];
+    let fifo = dir.join("fifo.prom");
+    let _ = std::fs::remove_file(&fifo);
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let mut files: Vec<(std::path::PathBuf, &str)> = vec![(fifo.clone(), "not a regular file")];
+    for (name, bytes, why) in &cases {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        files.push((p, why));
+    }
+    for (path, why) in &files {
+        let p = path.to_str().unwrap();
+        for args in [
+            vec!["check", p],
+            vec!["path-trace", p],
+            vec!["lmcache-compat", "--lmcache-metrics-file", p],
+        ] {
+            let o = run_bounded(&args, std::time::Duration::from_secs(60))
+                .unwrap_or_else(|| panic!("{args:?} hung"));
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+            let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+            assert_eq!(errors.len(), 1, "{args:?}: {err}");
+            assert!(
+                errors[0].contains(p) && errors[0].contains(why),
+                "{args:?}: {err}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

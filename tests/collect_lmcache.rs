@@ -10,6 +10,9 @@
 //! is done with it (or after `SERVER_LIFETIME` at the latest), and joins its own
 //! worker threads. Every run of the binary is bounded by `RUN_LIMIT`.
 
+#[path = "collect_lmcache/hostile.rs"]
+mod hostile;
+
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -51,6 +54,11 @@ enum Reply {
     Stall(Duration),
     /// 302 to this location.
     Redirect(String),
+    /// These exact bytes (status line, headers, body), then close: malformed
+    /// status lines, short bodies, odd statuses and encodings.
+    Raw(Vec<u8>),
+    /// These bytes one at a time, `every` apart, until sent or the client hangs up.
+    Drip(Vec<u8>, Duration),
 }
 
 fn json(status: u16, body: &str) -> Reply {
@@ -207,6 +215,21 @@ fn serve(
             }
         }
         Reply::Stall(d) => std::thread::sleep(d),
+        Reply::Raw(bytes) => {
+            let _ = stream.write_all(&bytes);
+        }
+        Reply::Drip(bytes, every) => {
+            for b in bytes {
+                if stream
+                    .write_all(&[b])
+                    .and_then(|()| stream.flush())
+                    .is_err()
+                {
+                    break; // the client gave up, as it should
+                }
+                std::thread::sleep(every);
+            }
+        }
         Reply::Redirect(location) => {
             let head = format!(
                 "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"

@@ -351,7 +351,7 @@ fn read_metrics(
         for f in files {
             let source = f.display().to_string();
             match crate::evidence::read_regular(f) {
-                Ok(bytes) => match crate::evidence::not_text(&bytes) {
+                Ok(bytes) => match crate::evidence::not_exposition(&bytes) {
                     None => scrapes.entry(role).or_default().push((source, bytes)),
                     Some(why) => packet.error(
                         &name,
@@ -491,7 +491,7 @@ fn collect_http(
     }
     for (route, body) in &collected.bodies {
         if route == "metrics" {
-            if let Some(why) = crate::evidence::not_text(body) {
+            if let Some(why) = crate::evidence::not_exposition(body) {
                 let why = format!("not a Prometheus exposition: {why}");
                 packet.error("http_metrics", "http metrics", "not_exposition", why);
             } else if !scrapes.contains_key("lmcache") {

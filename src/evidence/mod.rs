@@ -123,6 +123,21 @@ pub fn not_text(bytes: &[u8]) -> Option<String> {
     None
 }
 
+/// Why bytes cannot be a Prometheus exposition at a glance: [`not_text`], or text
+/// that is plainly JSON or an HTML page (an API answer or an error page where a
+/// scrape was expected).
+pub fn not_exposition(bytes: &[u8]) -> Option<String> {
+    if let Some(why) = not_text(bytes) {
+        return Some(why);
+    }
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    match first {
+        Some(b'{' | b'[') => Some("JSON, not exposition text".to_owned()),
+        Some(b'<') => Some("an HTML or XML page, not exposition text".to_owned()),
+        _ => None,
+    }
+}
+
 /// ASCII text as UTF-16 has a NUL in every other byte.
 fn utf16_shaped(head: &[u8]) -> bool {
     let pairs = head.len() / 2;

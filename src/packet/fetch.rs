@@ -227,7 +227,7 @@ pub fn get(
     Err(FetchError::TooManyRedirects(url.to_owned()))
 }
 
-/// GETs a `/metrics` URL: a 2xx answer whose body is exposition text. A compressed
+/// GETs a `/metrics` URL: a 200 answer whose body is exposition text. A compressed
 /// (`Content-Encoding`), binary or UTF-16 body is an error, never "0 samples".
 pub fn get_exposition(
     url: &str,
@@ -235,7 +235,8 @@ pub fn get_exposition(
     deadline: Deadline,
 ) -> Result<Response, FetchError> {
     let r = get(url, limits, deadline, &same_resource(url))?;
-    if !(200..300).contains(&r.status) {
+    // 204, 206 and the like are not a scrape either.
+    if r.status != 200 {
         return Err(FetchError::HttpStatus(url.to_owned(), r.status));
     }
     let encoded = r
@@ -244,7 +245,7 @@ pub fn get_exposition(
         .filter(|e| !e.eq_ignore_ascii_case("identity"));
     let why = encoded
         .map(|e| format!("the answer is {e}-encoded although identity was asked for"))
-        .or_else(|| crate::evidence::not_text(&r.body));
+        .or_else(|| crate::evidence::not_exposition(&r.body));
     match why {
         Some(why) => Err(FetchError::NotExposition(url.to_owned(), why)),
         None => Ok(r),

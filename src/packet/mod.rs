@@ -166,6 +166,34 @@ pub fn scrape_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 mod tests {
     use super::*;
 
+    /// Issue 10, item 6: the old temp name `.NAME.PID.tmp` was predictable and
+    /// `File::create` followed a symlink planted there.
+    #[test]
+    fn atomic_write_never_follows_a_planted_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let target = dir.path().join("r.json");
+        let planted = dir
+            .path()
+            .join(format!(".r.json.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        std::os::unix::fs::symlink(&victim, &target).unwrap();
+        write_atomic(&target, b"new").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        assert!(!std::fs::symlink_metadata(&target).unwrap().is_symlink());
+    }
+
+    #[test]
+    fn manifests_name_only_plain_relative_paths() {
+        let m = br#"{"artifacts":[{"path":"raw/a.txt"},{"path":"../x"},{"path":"/etc/passwd"},{"path":"ok.json"}]}"#;
+        assert_eq!(
+            listed_artifacts(m),
+            ["raw/a.txt", "ok.json", layout::MANIFEST]
+        );
+    }
+
     #[test]
     fn atomic_write_replaces_and_leaves_no_temp() {
         let dir = std::env::temp_dir().join(format!("ig-atomic-{}", std::process::id()));
