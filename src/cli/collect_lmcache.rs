@@ -318,7 +318,7 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
         if !registry
             .http_routes
             .iter()
-            .any(|r| &r.id == route && r.safety == crate::pack::model::Safety::ReadOnly)
+            .any(|r| &r.id == route && crate::pack::routes::may_call(r, &registry.http_route_floor))
         {
             bail!("unknown or not read-only HTTP route `{route}` (see rules/lmcache/http-routes.yaml)");
         }
@@ -329,7 +329,12 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
         files: &http_files,
         urls: &http_urls,
     };
-    let collected = http::collect(&registry.http_routes, &sources, &limits);
+    let collected = http::collect(
+        &registry.http_routes,
+        &registry.http_route_floor,
+        &sources,
+        &limits,
+    );
     for e in &collected.errors {
         packet.error(
             &format!("http_{}", e.route),

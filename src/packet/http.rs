@@ -78,21 +78,22 @@ pub struct Collected {
     pub bodies: Vec<(String, Vec<u8>)>,
 }
 
-/// The skipped-route lists of a route table.
-pub fn skipped(routes: &[HttpRouteDef]) -> (Vec<SkippedRoute>, Vec<SkippedRoute>) {
+/// The skipped-route lists of a route table and the shipped floor (a shipped
+/// forbidden route an override pack dropped is still listed).
+pub fn skipped(
+    routes: &[HttpRouteDef],
+    floor: &[HttpRouteDef],
+) -> (Vec<SkippedRoute>, Vec<SkippedRoute>) {
+    let forbidden = crate::pack::routes::forbidden_paths(routes, floor);
     let list = |safety: Safety, status: &str| {
-        routes
+        forbidden
             .iter()
-            .filter(|r| r.safety == safety)
-            .flat_map(|r| {
-                std::iter::once(&r.path)
-                    .chain(&r.legacy)
-                    .map(move |p| SkippedRoute {
-                        route: r.id.clone(),
-                        method: r.method.clone(),
-                        path: p.clone(),
-                        status: status.to_owned(),
-                    })
+            .filter(|(r, _)| r.safety == safety)
+            .map(|(r, p)| SkippedRoute {
+                route: r.id.clone(),
+                method: r.method.clone(),
+                path: (*p).to_owned(),
+                status: status.to_owned(),
             })
             .collect::<Vec<_>>()
     };
@@ -102,12 +103,24 @@ pub fn skipped(routes: &[HttpRouteDef]) -> (Vec<SkippedRoute>, Vec<SkippedRoute>
     )
 }
 
-pub fn collect(routes: &[HttpRouteDef], sources: &HttpSources, limits: &FetchLimits) -> Collected {
-    let (destructive_skipped, sensitive_skipped) = skipped(routes);
+/// `floor` is the shipped route table ([`crate::pack::Registry::http_route_floor`]).
+pub fn collect(
+    routes: &[HttpRouteDef],
+    floor: &[HttpRouteDef],
+    sources: &HttpSources,
+    limits: &FetchLimits,
+) -> Collected {
+    let (destructive_skipped, sensitive_skipped) = skipped(routes, floor);
     let mut endpoints = BTreeMap::new();
     let mut errors = Vec::new();
     let mut bodies = Vec::new();
-    for route in routes.iter().filter(|r| r.safety == Safety::ReadOnly) {
+    // The loader already refuses a pack that loosens a shipped route; the one place
+    // that sends requests checks again (GET, read_only, nothing stricter in the
+    // floor), so no route table can get a forbidden route called.
+    for route in routes
+        .iter()
+        .filter(|r| crate::pack::routes::may_call(r, floor))
+    {
         if let Some((_, bytes, path)) = sources.files.iter().find(|(id, _, _)| *id == route.id) {
             let (status, fields, err) = classify(&route.id, 200, bytes);
             if let Some(e) = err {
