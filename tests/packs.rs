@@ -1,7 +1,8 @@
 //! Rule packs end to end: broken packs report every mistake at `file:line:col`, the
 //! shipped packs load and pass their own cases, a `--rules` pack overrides a shipped
-//! one (and the report says so), and an endless rule is stopped without stopping the
-//! others.
+//! one (and the report says so) but cannot loosen a shipped HTTP route, rule-test
+//! fixtures are read only by `rules validate` / `rules test` and confined to the
+//! pack's project, and an endless rule is stopped without stopping the others.
 //!
 //! The broken packs live in `fixtures/packs/invalid/<mistake>/`, each with an
 //! `expected.txt` (format in that folder's README): adding a case is adding a folder.
@@ -13,7 +14,8 @@ use inferguard::pack::{Diagnostic, Registry};
 use inferguard::report::Status;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -162,6 +164,10 @@ fn every_kind_of_mistake_has_a_broken_pack() {
         "unknown-kind",
         "many-errors",
         "bad-message",
+        "route-env-read-only",
+        "route-clear-new-id",
+        "route-loglevel-read-only",
+        "route-bad-path",
     ] {
         assert!(
             names.iter().any(|n| n == needed),
@@ -496,4 +502,238 @@ fn observability_names_a_declared_family() {
         err.0
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// issue 10, item 3: a `--rules` pack that loosens a shipped route stops even a plain
+/// `check`, with the located error, before anything runs.
+#[test]
+fn check_refuses_a_pack_that_loosens_a_shipped_route() {
+    for name in [
+        "route-env-read-only",
+        "route-clear-new-id",
+        "route-loglevel-read-only",
+    ] {
+        let pack = format!("fixtures/packs/invalid/{name}");
+        let out = inferguard(&[
+            "--rules",
+            &pack,
+            "check",
+            "fixtures/evidence/vllm/kv-pressure.prom",
+        ]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        let e = &read_expected(&root().join(&pack).join("expected.txt"))[0];
+        let location = format!("{pack}/{}:{}:{}: ", e.file, e.line, e.col);
+        assert!(err.contains(&location), "{name}: no `{location}` in\n{err}");
+        assert!(err.contains("can only tighten"), "{name}: {err}");
+    }
+}
+
+/// issue 10, item 3: the collector calls only what the table and the shipped floor
+/// both allow, and lists a shipped forbidden route an override pack dropped.
+#[test]
+fn collector_keeps_the_shipped_floor() {
+    use inferguard::packet::fetch::FetchLimits;
+    use inferguard::packet::http::{collect, HttpSources};
+    let tmp = TempDir::new("floor");
+    let pack = tmp.0.join("lmcache");
+    std::fs::create_dir_all(&pack).unwrap();
+    std::fs::copy(
+        root().join("rules/lmcache/pack.yaml"),
+        pack.join("pack.yaml"),
+    )
+    .unwrap();
+    // Tightens `status`, drops every forbidden route.
+    std::fs::write(
+        pack.join("http-routes.yaml"),
+        "kind: http_routes\nroutes:\n  - { id: status, method: GET, path: /status, safety: sensitive }\n  - { id: version, method: GET, path: /version, safety: read_only }\n",
+    )
+    .unwrap();
+    let mut registry = Registry::load(&[pack]).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!registry.http_routes.iter().any(|r| r.id == "env"));
+    // A table that got past the loader some other way still cannot call /env.
+    let mut env = registry
+        .http_route_floor
+        .iter()
+        .find(|r| r.id == "env")
+        .unwrap()
+        .clone();
+    env.safety = inferguard::pack::model::Safety::ReadOnly;
+    registry.http_routes.push(env);
+    let answers: Vec<(String, Vec<u8>, String)> = ["env", "status", "version"]
+        .iter()
+        .map(|id| {
+            (
+                (*id).to_owned(),
+                b"{\"status\":\"ok\"}".to_vec(),
+                format!("{id}.json"),
+            )
+        })
+        .collect();
+    let sources = HttpSources {
+        base_url: None,
+        thread_name: None,
+        files: &answers,
+        urls: &[],
+    };
+    let got = collect(
+        &registry.http_routes,
+        &registry.http_route_floor,
+        &sources,
+        &FetchLimits::default(),
+        inferguard::packet::fetch::Deadline::NONE,
+    );
+    let called: Vec<&String> = got.evidence.endpoints.keys().collect();
+    assert_eq!(called, ["version"], "{:?}", got.evidence.endpoints);
+    let listed = |list: &[inferguard::packet::http::SkippedRoute], path: &str| {
+        list.iter().filter(|s| s.path == path).count()
+    };
+    assert_eq!(listed(&got.evidence.sensitive_skipped, "/env"), 1);
+    assert_eq!(listed(&got.evidence.sensitive_skipped, "/status"), 1);
+    assert_eq!(listed(&got.evidence.destructive_skipped, "/cache/clear"), 1);
+    assert_eq!(listed(&got.evidence.destructive_skipped, "/loglevel"), 1);
+}
+
+/// Runs the binary with a bounded wait: a command that would block (a FIFO
+/// fixture) is killed, and the test fails saying so instead of hanging.
+fn inferguard_bounded(args: &[&str], tmp: &TempDir, tag: &str) -> (Option<i32>, String) {
+    let (out_path, err_path) = (
+        tmp.0.join(format!("{tag}.out")),
+        tmp.0.join(format!("{tag}.err")),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inferguard"))
+        .current_dir(root())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let limit = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("inferguard {args:?} did not finish within 60 s (blocked on a fixture?)");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (
+        status.code(),
+        std::fs::read_to_string(&err_path).unwrap_or_default(),
+    )
+}
+
+/// The fixtures of the hostile pack: `(test name, fixture, why refused)`.
+const HOSTILE: &[(&str, &str, &str)] = &[
+    ("device", "/dev/zero", "is an absolute path"),
+    ("climbing", "../../../etc/passwd", "climbs out with `..`"),
+    ("absolute", "/etc/hostname", "is an absolute path"),
+    ("fifo", "pipe.prom", "not a regular file (it is a FIFO)"),
+    ("oversized", "big.prom", "larger than 16 MiB"),
+    ("symlink out", "out.prom", "outside the project root"),
+];
+
+/// A project `<tmp>/proj` holding pack `packs/hostile`, whose rule tests name the
+/// fixtures of [`HOSTILE`] (and one `context.evidence` file outside the project).
+fn hostile_project(tmp: &TempDir) -> PathBuf {
+    let proj = tmp.0.join("proj");
+    let pack = proj.join("packs/hostile");
+    std::fs::create_dir_all(&pack).unwrap();
+    std::fs::write(
+        tmp.0.join("outside.prom"),
+        "vllm:kv_cache_usage_perc 0.99\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(tmp.0.join("outside.prom"), proj.join("out.prom")).unwrap();
+    let big = std::fs::File::create(proj.join("big.prom")).unwrap();
+    big.set_len(inferguard::pack::MAX_FIXTURE_BYTES + 1)
+        .unwrap();
+    let made = Command::new("mkfifo")
+        .arg(proj.join("pipe.prom"))
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo failed");
+    std::fs::write(
+        pack.join("pack.yaml"),
+        "id: hostile\nversion: 0.1.0\nrequires:\n  inferguard: \">=0.1.0\"\ndescription: fixtures a pack must not make inferguard read\n",
+    )
+    .unwrap();
+    let mut findings = String::from(
+        "kind: findings\nfindings:\n  - code: hostile_kv\n    title: KV cache full\n    severity: warning\n    evidence_level: supported\n    engines: [vllm]\n    when: kv_cache_usage > 0.9\n    message: \"KV cache at {kv_cache_usage:pct}\"\n    remediation: Add memory.\n    docs: Reads kv_cache_usage.\n    tests:\n",
+    );
+    for (name, fixture, _) in HOSTILE {
+        findings.push_str(&format!(
+            "      - {{ name: {name}, fixture: \"{fixture}\", expect: fires }}\n"
+        ));
+    }
+    findings.push_str("      - { name: quiet, prom: \"vllm:kv_cache_usage_perc 0.1\\n\", expect: quiet, context: { evidence: { http: ../outside.prom } } }\n");
+    std::fs::write(pack.join("findings.yaml"), findings).unwrap();
+    pack
+}
+
+/// issue 10, item 4: a normal run never reads the fixtures a `--rules` pack names
+/// (`/dev/zero` grew without bound, a FIFO hung every command); `rules validate`
+/// reads them confined to the pack's project and refuses each at its place.
+#[test]
+fn fixtures_are_read_only_by_rules_commands_and_confined() {
+    let tmp = TempDir::new("hostile");
+    let pack = hostile_project(&tmp);
+    let pack_arg = pack.to_str().unwrap();
+    let (code, err) = inferguard_bounded(
+        &[
+            "--rules",
+            pack_arg,
+            "check",
+            "fixtures/evidence/vllm/kv-pressure.prom",
+        ],
+        &tmp,
+        "check",
+    );
+    assert_eq!(code, Some(0), "check read the fixtures: {err}");
+
+    let (code, err) = inferguard_bounded(&["rules", "validate", pack_arg], &tmp, "validate");
+    assert_eq!(code, Some(2), "{err}");
+    let file = pack.join("findings.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    for (name, fixture, why) in HOSTILE {
+        let line = line_of(&format!("name: {name},"));
+        let col = text
+            .lines()
+            .nth(line - 1)
+            .unwrap()
+            .find(&format!("\"{fixture}\""))
+            .unwrap()
+            + 1;
+        let location = format!("{}:{line}:{col}: fixture `{fixture}`", file.display());
+        let at = err.lines().find(|l| l.starts_with(&location));
+        assert!(
+            at.is_some_and(|l| l.contains(why)),
+            "{name}: no `{location}` … `{why}` in\n{err}"
+        );
+    }
+    let line = line_of("name: quiet,");
+    let col = text
+        .lines()
+        .nth(line - 1)
+        .unwrap()
+        .find("../outside.prom")
+        .unwrap()
+        + 1;
+    let location = format!(
+        "{}:{line}:{col}: fixture `../outside.prom` climbs out",
+        file.display()
+    );
+    assert!(err.contains(&location), "no `{location}` in\n{err}");
+    assert!(
+        err.contains(&format!("{} problem(s)", HOSTILE.len() + 1)),
+        "{err}"
+    );
+
+    let (code, err) = inferguard_bounded(&["rules", "test", pack_arg], &tmp, "test");
+    assert_eq!(code, Some(2), "{err}");
 }

@@ -159,6 +159,11 @@ fn file_name(p: &Path) -> String {
 pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
     let registry = load_registry(rules)?;
     let dir = args.output_dir.clone();
+    if let Some(name) = args.lmcache_http_thread_name.as_deref() {
+        if !http::plain_segment(name) {
+            bail!("--lmcache-http-thread-name {name}: must be one path segment (letters, digits, `_`, `-`, `.`), not `.` or `..`");
+        }
+    }
     let old = previous_packet(&dir, args.force)?;
     let staging = crate::packet::Staging::new(&dir).with_context(|| {
         format!(
@@ -469,7 +474,7 @@ fn collect_http(
         if !registry
             .http_routes
             .iter()
-            .any(|r| &r.id == route && r.safety == crate::pack::model::Safety::ReadOnly)
+            .any(|r| &r.id == route && crate::pack::routes::may_call(r, &registry.http_route_floor))
         {
             bail!("unknown or not read-only HTTP route `{route}` (see rules/lmcache/http-routes.yaml)");
         }
@@ -480,7 +485,13 @@ fn collect_http(
         files: &http_files,
         urls: &http_urls,
     };
-    let collected = http::collect(&registry.http_routes, &sources, limits, deadline);
+    let collected = http::collect(
+        &registry.http_routes,
+        &registry.http_route_floor,
+        &sources,
+        limits,
+        deadline,
+    );
     for e in &collected.errors {
         packet.error(
             &format!("http_{}", e.route),

@@ -6,9 +6,14 @@
 //! all of them before giving up, so a maintainer fixes a pack in one pass.
 
 pub mod compat;
+mod fixture;
 pub mod model;
+pub mod routes;
 pub mod schema;
 pub mod yaml;
+
+pub use fixture::MAX_FIXTURE_BYTES;
+pub use routes::route_safety;
 
 use crate::expr::{Compiled, ExprEngine, Template};
 use crate::normalize::pattern::Pattern;
@@ -22,7 +27,6 @@ use std::path::{Path, PathBuf};
 use yaml::{Node, Pos};
 
 static EMBEDDED_RULES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/rules");
-static EMBEDDED_FIXTURES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/fixtures/evidence");
 
 /// Facts the core computes for every endpoint; rules read them like signals and they
 /// are always present.
@@ -154,27 +158,54 @@ pub struct Registry {
     pub logs: compat::LogRules,
     /// The LMCache HTTP API, with each route's safety class.
     pub http_routes: Vec<HttpRouteDef>,
+    /// The route table of the packs embedded in the binary, kept even when a
+    /// `--rules` pack replaces the pack that declared it: the safety floor no pack
+    /// can loosen (see [`routes`]).
+    pub http_route_floor: Vec<HttpRouteDef>,
+}
+
+/// What a load checks beyond what every run needs.
+#[derive(Clone, Copy)]
+struct Checks {
+    /// The JSON Schema pass over the embedded packs too (`--rules` packs always get it).
+    embedded_schema: bool,
+    /// Read every fixture a rule test names. Only `rules validate` / `rules test`
+    /// (and tests) do: a run must not open files a pack points at.
+    fixtures: bool,
+}
+
+impl Checks {
+    const RUN: Checks = Checks {
+        embedded_schema: false,
+        fixtures: false,
+    };
+    const MAINTAINER: Checks = Checks {
+        embedded_schema: true,
+        fixtures: true,
+    };
 }
 
 impl Registry {
     /// The embedded packs, then each `--rules DIR` in order; a later pack with the
     /// same id replaces an earlier one.
     ///
-    /// Packs given with `--rules` are checked in full. The embedded packs skip the
-    /// JSON Schema pass (their meaning is still checked): they cannot change after
-    /// the build, and `cargo test` and `rules validate` check them in full, so
-    /// every run need not pay for it.
+    /// Packs given with `--rules` are checked in full, except that the fixtures
+    /// their rule tests name are not read (only [`Registry::load_strict`] reads
+    /// them). The embedded packs skip the JSON Schema pass (their meaning is still
+    /// checked): they cannot change after the build, and `cargo test` and `rules
+    /// validate` check them in full, so every run need not pay for it.
     pub fn load(overrides: &[PathBuf]) -> Result<Registry, LoadError> {
-        Self::load_checked(overrides, false)
+        Self::load_checked(overrides, Checks::RUN)
     }
 
-    /// [`Registry::load`] with the embedded packs checked against the schema too
-    /// (`rules validate`, `rules test`, tests).
+    /// [`Registry::load`] with the embedded packs checked against the schema too,
+    /// and every rule test's fixture read (confined to its pack's project root, see
+    /// [`fixture`]): `rules validate`, `rules test`, tests.
     pub fn load_strict(overrides: &[PathBuf]) -> Result<Registry, LoadError> {
-        Self::load_checked(overrides, true)
+        Self::load_checked(overrides, Checks::MAINTAINER)
     }
 
-    fn load_checked(overrides: &[PathBuf], check_embedded: bool) -> Result<Registry, LoadError> {
+    fn load_checked(overrides: &[PathBuf], checks: Checks) -> Result<Registry, LoadError> {
         let mut raws = embedded_packs();
         let mut diags = Vec::new();
         for dir in overrides {
@@ -183,17 +214,18 @@ impl Registry {
                 Err(d) => diags.push(d),
             }
         }
-        build(raws, diags, check_embedded)
+        build(raws, diags, checks)
     }
 
     /// Only the packs in `dir` (for `rules validate DIR` / `rules test DIR`), with the
-    /// embedded ones underneath so a pack may read signals of a shipped engine.
+    /// embedded ones underneath so a pack may read signals of a shipped engine;
+    /// checked as [`Registry::load_strict`] checks.
     pub fn load_dir_over_embedded(dir: &Path) -> Result<(Registry, Vec<String>), LoadError> {
         let raws = dir_packs(dir).map_err(|d| LoadError(vec![d]))?;
         let ids: Vec<String> = raws.iter().map(|r| r.display.clone()).collect();
         let mut all = embedded_packs();
         all.extend(raws);
-        let registry = build(all, Vec::new(), true)?;
+        let registry = build(all, Vec::new(), Checks::MAINTAINER)?;
         let selected = registry
             .packs
             .iter()
@@ -262,38 +294,17 @@ impl Registry {
             .then_some(VarKind::Context)
     }
 
-    /// Reads a fixture a rule test names, relative to its pack's project root.
+    /// Reads a fixture a rule test names (for `rules test`): relative to its pack's
+    /// project root and confined to it, then the shipped fixtures embedded in the
+    /// binary (see [`fixture`]).
     pub fn read_fixture(&self, rule: &FindingRule, path: &str) -> Result<String, String> {
         let pack = self
             .packs
             .iter()
             .find(|p| p.manifest.id == rule.pack)
             .ok_or_else(|| format!("pack `{}` not loaded", rule.pack))?;
-        read_fixture_at(pack.root.as_deref(), path)
+        fixture::read(pack.root.as_deref(), path)
     }
-}
-
-/// A rule test's fixture: relative to the pack's project root (`<pack>/../..`) for
-/// `--rules` packs, then the shipped fixtures embedded in the binary, so a pack
-/// copied anywhere to follow a rename still finds `fixtures/evidence/...`.
-fn read_fixture_at(root: Option<&Path>, path: &str) -> Result<String, String> {
-    let mut tried = Vec::new();
-    if let Some(root) = root {
-        let full = root.join(path);
-        match std::fs::read_to_string(&full) {
-            Ok(text) => return Ok(text),
-            Err(e) => tried.push(format!("{}: {e}", full.display())),
-        }
-    }
-    if let Some(text) = path
-        .strip_prefix("fixtures/evidence/")
-        .and_then(|rel| EMBEDDED_FIXTURES.get_file(rel))
-        .and_then(|f| f.contents_utf8())
-    {
-        return Ok(text.to_owned());
-    }
-    tried.push("not among the shipped fixtures/evidence/".to_owned());
-    Err(format!("fixture `{path}` not found ({})", tried.join("; ")))
 }
 
 /// `(signal, suffix)` for a variable like `ttft_p99`.
@@ -432,12 +443,13 @@ enum Parsed {
 fn build(
     raws: Vec<RawPack>,
     mut diags: Vec<Diagnostic>,
-    check_embedded: bool,
+    checks: Checks,
 ) -> Result<Registry, LoadError> {
     let tool_version =
         semver::Version::parse(env!("CARGO_PKG_VERSION")).expect("the crate version is semver");
     // id -> (pack, parsed files); later packs with the same id replace earlier ones.
     let mut selected: Vec<(LoadedPack, Vec<Parsed>)> = Vec::new();
+    let mut floor: Vec<HttpRouteDef> = Vec::new();
     for raw in raws {
         let Some((manifest_file, manifest_text)) = &raw.manifest else {
             diags.push(Diagnostic {
@@ -451,7 +463,7 @@ fn build(
             manifest_file,
             manifest_text,
             &tool_version,
-            check_embedded || raw.origin != Origin::Embedded,
+            checks.embedded_schema || raw.origin != Origin::Embedded,
             &mut diags,
         ) else {
             continue;
@@ -461,10 +473,19 @@ fn build(
             if let Some(p) = parse_rule_file(
                 file,
                 text,
-                check_embedded || raw.origin != Origin::Embedded,
+                checks.embedded_schema || raw.origin != Origin::Embedded,
                 &mut diags,
             ) {
                 parsed.push(p);
+            }
+        }
+        // The shipped route table is the safety floor, read before an override
+        // pack with the same id can replace it.
+        if raw.origin == Origin::Embedded {
+            for p in &parsed {
+                if let Parsed::HttpRoutes(_, _, hf) = p {
+                    floor.extend(hf.routes.iter().cloned());
+                }
             }
         }
         let pack = LoadedPack {
@@ -529,18 +550,22 @@ fn build(
         surfaces: Vec::new(),
         logs: compat::LogRules::default(),
         http_routes: Vec::new(),
+        http_route_floor: floor,
     };
-    for (_, files) in &selected {
+    for (pack, files) in &selected {
+        // Only packs from outside the binary are held to the floor.
+        let floor = (pack.origin != Origin::Embedded).then_some(&registry.http_route_floor[..]);
         for p in files {
             match p {
                 Parsed::Logs(file, node, lf) => {
                     compat::add_logs_file(&mut registry.logs, file, node, lf, &mut diags)
                 }
-                Parsed::HttpRoutes(file, node, hf) => compat::add_http_routes_file(
+                Parsed::HttpRoutes(file, node, hf) => routes::add_http_routes_file(
                     &mut registry.http_routes,
                     file,
                     node,
                     hf,
+                    floor,
                     &mut diags,
                 ),
                 _ => {}
@@ -642,6 +667,9 @@ fn build(
                             at("code"),
                             format!("finding code `{}` is already used at {first}", def.code),
                         ));
+                    }
+                    if checks.fixtures {
+                        check_fixtures(pack, file, node, i, def, &mut diags);
                     }
                     if let Some(rule) = check_finding(
                         &registry,
@@ -1142,15 +1170,6 @@ fn check_finding(
                 tpos,
                 format!("test `{}` needs exactly one of `prom` or `fixture`", t.name),
             )),
-            (None, Some(path)) => {
-                if let Err(e) = read_fixture_at(pack.root.as_deref(), path) {
-                    diags.push(diag(
-                        file,
-                        node.locate(&format!("/findings/{i}/tests/{j}/fixture")),
-                        e,
-                    ));
-                }
-            }
             _ => {}
         }
         if let Some(engine) = &t.engine {
@@ -1210,6 +1229,42 @@ fn check_finding(
         variables,
         test_pos,
     })
+}
+
+/// Every evidence file the test cases of finding `i` name (`fixture`,
+/// `context.evidence`) can be read; each refusal at its place.
+fn check_fixtures(
+    pack: &LoadedPack,
+    file: &str,
+    node: &Node,
+    i: usize,
+    def: &FindingDef,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (j, t) in def.tests.iter().enumerate() {
+        let at = format!("/findings/{i}/tests/{j}");
+        let evidence = t
+            .context
+            .iter()
+            .flat_map(|c| &c.evidence)
+            .map(|(kind, path)| {
+                let kind = serde_json::to_value(kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                (node.locate(&format!("{at}/context/evidence/{kind}")), path)
+            });
+        let named = t
+            .fixture
+            .iter()
+            .map(|path| (node.locate(&format!("{at}/fixture")), path))
+            .chain(evidence);
+        for (pos, path) in named {
+            if let Err(e) = fixture::read(pack.root.as_deref(), path) {
+                diags.push(diag(file, pos, e));
+            }
+        }
+    }
 }
 
 fn unknown_variable(message: &str) -> Option<&str> {

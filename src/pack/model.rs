@@ -328,8 +328,9 @@ pub struct RuleTest {
     /// Inline Prometheus exposition text.
     #[serde(default)]
     pub prom: Option<String>,
-    /// A fixture file, relative to the project root (or to the pack's parent
-    /// directory's parent for `--rules` packs).
+    /// A fixture file, relative to the pack's project root (`<pack>/../..`), without
+    /// `..`; a regular file of at most 16 MiB. Read only by `rules validate` and
+    /// `rules test`.
     #[serde(default)]
     pub fixture: Option<String>,
     /// Force the engine as `--engine` would.
@@ -660,8 +661,12 @@ pub struct HttpRoutesFile {
     pub routes: Vec<HttpRouteDef>,
 }
 
-/// What calling a route does to the server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+/// What calling a route does to the server. The classes are ordered from least to
+/// most strict (`read_only` < `sensitive` < `destructive`); a `--rules` pack may move
+/// a shipped route up this order, never down.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Safety {
     /// A GET that changes nothing: the collector may call it.
@@ -672,13 +677,25 @@ pub enum Safety {
     Destructive,
 }
 
+impl Safety {
+    /// The class as a pack spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Safety::ReadOnly => "read_only",
+            Safety::Sensitive => "sensitive",
+            Safety::Destructive => "destructive",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpRouteDef {
     /// Route id, used in evidence (`/endpoints/<id>`) and `--lmcache-http-file ID=…`.
     pub id: String,
     pub method: String,
-    /// Current path; `{name}` is filled from `--lmcache-http-thread-name`.
+    /// Current path; `{name}` is filled from `--lmcache-http-thread-name`. No query,
+    /// fragment, `%` escape, `\`, whitespace, empty, `.` or `..` segment.
     pub path: String,
     /// Older paths tried, in order, when the current one answers 404.
     #[serde(default)]

@@ -84,21 +84,22 @@ pub struct Collected {
     pub bodies: Vec<(String, Vec<u8>)>,
 }
 
-/// The skipped-route lists of a route table.
-pub fn skipped(routes: &[HttpRouteDef]) -> (Vec<SkippedRoute>, Vec<SkippedRoute>) {
+/// The skipped-route lists of a route table and the shipped floor (a shipped
+/// forbidden route an override pack dropped is still listed).
+pub fn skipped(
+    routes: &[HttpRouteDef],
+    floor: &[HttpRouteDef],
+) -> (Vec<SkippedRoute>, Vec<SkippedRoute>) {
+    let forbidden = crate::pack::routes::forbidden_paths(routes, floor);
     let list = |safety: Safety, status: &str| {
-        routes
+        forbidden
             .iter()
-            .filter(|r| r.safety == safety)
-            .flat_map(|r| {
-                std::iter::once(&r.path)
-                    .chain(&r.legacy)
-                    .map(move |p| SkippedRoute {
-                        route: r.id.clone(),
-                        method: r.method.clone(),
-                        path: p.clone(),
-                        status: status.to_owned(),
-                    })
+            .filter(|(r, _)| r.safety == safety)
+            .map(|(r, p)| SkippedRoute {
+                route: r.id.clone(),
+                method: r.method.clone(),
+                path: (*p).to_owned(),
+                status: status.to_owned(),
             })
             .collect::<Vec<_>>()
     };
@@ -109,21 +110,25 @@ pub fn skipped(routes: &[HttpRouteDef]) -> (Vec<SkippedRoute>, Vec<SkippedRoute>
 }
 
 /// Collects every read-only GET route of the table: from a saved file, a per-route
-/// URL or the base URL, current path first and legacy ones after a 404.
+/// URL or the base URL, current path first and legacy ones after a 404. `floor` is
+/// the shipped route table ([`crate::pack::Registry::http_route_floor`]).
 pub fn collect(
     routes: &[HttpRouteDef],
+    floor: &[HttpRouteDef],
     sources: &HttpSources,
     limits: &FetchLimits,
     deadline: Deadline,
 ) -> Collected {
-    let (destructive_skipped, sensitive_skipped) = skipped(routes);
+    let (destructive_skipped, sensitive_skipped) = skipped(routes, floor);
     let mut endpoints = BTreeMap::new();
     let mut errors = Vec::new();
     let mut bodies = Vec::new();
-    // Whatever a pack says, only GETs on read-only routes are ever sent.
+    // The loader already refuses a pack that loosens a shipped route; the one place
+    // that sends requests checks again (GET, read_only, nothing stricter in the
+    // floor), so no route table can get a forbidden route called.
     let callable = routes
         .iter()
-        .filter(|r| r.safety == Safety::ReadOnly && r.method == "GET");
+        .filter(|r| crate::pack::routes::may_call(r, floor));
     for route in callable {
         let answer = match sources.files.iter().find(|(id, _, _)| *id == route.id) {
             Some((_, bytes, path)) => Some(from_file(route, bytes, path)),
@@ -191,6 +196,9 @@ fn candidates(route: &HttpRouteDef, sources: &HttpSources) -> Option<Vec<String>
         return None;
     }
     let name = sources.thread_name.unwrap_or("");
+    if route.path.contains("{name}") && !plain_segment(name) {
+        return None;
+    }
     Some(
         std::iter::once(&route.path)
             .chain(&route.legacy)
@@ -203,6 +211,17 @@ fn candidates(route: &HttpRouteDef, sources: &HttpSources) -> Option<Vec<String>
             })
             .collect(),
     )
+}
+
+/// A value that may fill a `{name}` path segment: letters, digits, `_`, `-`, `.`,
+/// and not `.` or `..` (which a server would resolve into another route).
+pub fn plain_segment(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// Tries each URL in turn until one answers with something other than 404. A

@@ -567,3 +567,27 @@ fn lmcache_compat_urls_refuse_redirects_and_honour_timeouts() {
     );
     assert!(took < Duration::from_secs(40), "took {took:?}");
 }
+
+/// A thread name is one path segment: `../env` would make `/periodic-threads/../env`.
+#[test]
+fn a_thread_name_cannot_climb_out_of_its_route() {
+    let dir = scratch("hostile-thread");
+    for name in ["../env", "..", "a/b", "x?level=DEBUG"] {
+        let r = collect(
+            &dir,
+            &strings(&[
+                "--lmcache-http-base-url",
+                "http://127.0.0.1:1",
+                "--lmcache-http-thread-name",
+                name,
+            ]),
+        );
+        assert_eq!(r.code, 2, "{name}: {}", describe(&r));
+        assert!(
+            r.stderr.contains("one path segment"),
+            "{name}: {}",
+            describe(&r)
+        );
+    }
+    assert!(!dir.exists());
+}
