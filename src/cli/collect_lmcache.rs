@@ -357,7 +357,11 @@ fn read_metrics(
             let source = f.display().to_string();
             match crate::evidence::read_regular(f) {
                 Ok(bytes) => match crate::evidence::not_exposition(&bytes) {
-                    None => scrapes.entry(role).or_default().push((source, bytes)),
+                    None => scrapes.entry(role).or_default().push(Scrape {
+                        source,
+                        final_url: None,
+                        bytes,
+                    }),
                     Some(why) => packet.error(
                         &name,
                         &source,
@@ -370,7 +374,11 @@ fn read_metrics(
         }
         for u in urls {
             match get_exposition(u, limits, deadline) {
-                Ok(r) => scrapes.entry(role).or_default().push((u.clone(), r.body)),
+                Ok(r) => scrapes.entry(role).or_default().push(Scrape {
+                    source: u.clone(),
+                    final_url: (r.url != *u).then_some(r.url),
+                    bytes: r.body,
+                }),
                 Err(e) => packet.error(&name, u, e.class(), e.to_string()),
             }
         }
@@ -378,8 +386,16 @@ fn read_metrics(
     scrapes
 }
 
-/// Scrapes by role, each with its source.
-type Scrapes = BTreeMap<&'static str, Vec<(String, Vec<u8>)>>;
+/// One scrape: where it was asked for, where the answer came from after same-path
+/// redirects (when that differs), and the bytes.
+struct Scrape {
+    source: String,
+    final_url: Option<String>,
+    bytes: Vec<u8>,
+}
+
+/// Scrapes by role.
+type Scrapes = BTreeMap<&'static str, Vec<Scrape>>;
 
 /// One packet file per scrape (`engine_metrics.prom`, `engine_metrics_2.prom`, …),
 /// so `--packet` evaluates exactly what the direct flags would; the stored copy is
@@ -390,12 +406,20 @@ fn write_metrics(packet: &mut Packet, scrapes: &Scrapes) -> anyhow::Result<Vec<I
         let Some(list) = scrapes.get(role) else {
             continue;
         };
-        for (i, (source, bytes)) in list.iter().enumerate() {
+        for (
+            i,
+            Scrape {
+                source,
+                final_url,
+                bytes,
+            },
+        ) in list.iter().enumerate()
+        {
             let name = layout::metrics_file(role, i);
             let stored = crate::redact::exposition(bytes);
             packet.write(&name, &stored)?;
             packet.sources.push(
-                json!({"kind": format!("{role}_metrics"), "source": source, "artifact": name}),
+                json!({"kind": format!("{role}_metrics"), "source": source, "final_url": final_url, "artifact": name}),
             );
             inputs.push(Input {
                 source: name,
@@ -506,10 +530,12 @@ fn collect_http(
                 let why = format!("not a Prometheus exposition: {why}");
                 packet.error("http_metrics", "http metrics", "not_exposition", why);
             } else if !scrapes.contains_key("lmcache") {
-                scrapes
-                    .entry("lmcache")
-                    .or_default()
-                    .push((format!("http {route}"), body.clone()));
+                let answered = collected.evidence.endpoints.get(route.as_str());
+                scrapes.entry("lmcache").or_default().push(Scrape {
+                    source: format!("http {route}"),
+                    final_url: answered.and_then(|e| e.final_url.clone()),
+                    bytes: body.clone(),
+                });
             }
             continue;
         }

@@ -71,18 +71,23 @@ fn redirects_into_forbidden_routes_are_refused_and_recorded() {
         "/quota" => redirect(302, "http://127.0.0.1:1/quota"),
         "/version" => redirect(301, "/version/"),
         "/version/" => text(200, "0.5.6"),
-        "/metrics" => text(200, &prom),
+        "/metrics" => redirect(301, "/metrics/"),
+        "/metrics/" => text(200, &prom),
         "/env" | "/cache/clear" => json(200, r#"{"HF_TOKEN":"hf_LEAKED"}"#),
         t if t.starts_with("/loglevel") => json(200, r#"{"ok":true}"#),
         _ => not_found(),
     })
     .unwrap();
     let dir = scratch("hostile-redirect");
+    let base = server.base_url();
+    let scrape = format!("{base}/metrics");
     let r = collect(
         &dir,
         &strings(&[
             "--lmcache-http-base-url",
-            &server.base_url(),
+            &base,
+            "--engine-metrics-url",
+            &scrape,
             "--http-timeout",
             "5",
         ]),
@@ -122,6 +127,13 @@ fn redirects_into_forbidden_routes_are_refused_and_recorded() {
         "{http:#}"
     );
     assert!(leaks(&dir, &["hf_LEAKED".to_owned()]).is_empty());
+    let engine = manifest["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "engine_metrics")
+        .unwrap();
+    assert_eq!(engine["final_url"], format!("{scrape}/"), "{manifest:#}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
