@@ -318,29 +318,6 @@ fn tempdir(tag: &str) -> std::path::PathBuf {
     dir
 }
 
-/// Runs the binary, killing it if it has not finished within `limit` (a FIFO input
-/// used to hang every command forever).
-fn run_bounded(args: &[&str], limit: std::time::Duration) -> Option<Output> {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    let started = std::time::Instant::now();
-    while started.elapsed() < limit {
-        if child.try_wait().expect("wait").is_some() {
-            return Some(child.wait_with_output().expect("output"));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
-}
-
 /// Issue 10, item 9: files that are not what they seem get the same contract from
 /// every command: exit 2 and one error line naming the file, never a hang.
 #[test]
@@ -387,7 +364,7 @@ fn files_that_are_not_expositions_fail_the_same_way_everywhere() {
             vec!["path-trace", p],
             vec!["lmcache-compat", "--lmcache-metrics-file", p],
         ] {
-            let o = run_bounded(&args, std::time::Duration::from_secs(60))
+            let o = common::run_bounded(&args, std::time::Duration::from_secs(60))
                 .unwrap_or_else(|| panic!("{args:?} hung"));
             let err = String::from_utf8_lossy(&o.stderr);
             assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");

@@ -7,6 +7,8 @@
 //! The broken packs live in `fixtures/packs/invalid/<mistake>/`, each with an
 //! `expected.txt` (format in that folder's README): adding a case is adding a folder.
 
+mod common;
+
 use inferguard::eval::rule_tests::run_rule_tests;
 use inferguard::eval::{evaluate_endpoint, Endpoint, EvalOptions};
 use inferguard::evidence::prometheus::{parse, ParseOptions};
@@ -14,8 +16,8 @@ use inferguard::pack::{Diagnostic, Registry};
 use inferguard::report::Status;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -596,34 +598,13 @@ fn collector_keeps_the_shipped_floor() {
 
 /// Runs the binary with a bounded wait: a command that would block (a FIFO
 /// fixture) is killed, and the test fails saying so instead of hanging.
-fn inferguard_bounded(args: &[&str], tmp: &TempDir, tag: &str) -> (Option<i32>, String) {
-    let (out_path, err_path) = (
-        tmp.0.join(format!("{tag}.out")),
-        tmp.0.join(format!("{tag}.err")),
-    );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inferguard"))
-        .current_dir(root())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .unwrap();
-    let limit = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("inferguard {args:?} did not finish within 60 s (blocked on a fixture?)");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+fn inferguard_bounded(args: &[&str]) -> (Option<i32>, String) {
+    let o = common::run_bounded(args, Duration::from_secs(60)).unwrap_or_else(|| {
+        panic!("inferguard {args:?} did not finish within 60 s (blocked on a fixture?)")
+    });
     (
-        status.code(),
-        std::fs::read_to_string(&err_path).unwrap_or_default(),
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
     )
 }
 
@@ -683,19 +664,15 @@ fn fixtures_are_read_only_by_rules_commands_and_confined() {
     let tmp = TempDir::new("hostile");
     let pack = hostile_project(&tmp);
     let pack_arg = pack.to_str().unwrap();
-    let (code, err) = inferguard_bounded(
-        &[
-            "--rules",
-            pack_arg,
-            "check",
-            "fixtures/evidence/vllm/kv-pressure.prom",
-        ],
-        &tmp,
+    let (code, err) = inferguard_bounded(&[
+        "--rules",
+        pack_arg,
         "check",
-    );
+        "fixtures/evidence/vllm/kv-pressure.prom",
+    ]);
     assert_eq!(code, Some(0), "check read the fixtures: {err}");
 
-    let (code, err) = inferguard_bounded(&["rules", "validate", pack_arg], &tmp, "validate");
+    let (code, err) = inferguard_bounded(&["rules", "validate", pack_arg]);
     assert_eq!(code, Some(2), "{err}");
     let file = pack.join("findings.yaml");
     let text = std::fs::read_to_string(&file).unwrap();
@@ -734,6 +711,6 @@ fn fixtures_are_read_only_by_rules_commands_and_confined() {
         "{err}"
     );
 
-    let (code, err) = inferguard_bounded(&["rules", "test", pack_arg], &tmp, "test");
+    let (code, err) = inferguard_bounded(&["rules", "test", pack_arg]);
     assert_eq!(code, Some(2), "{err}");
 }

@@ -51,6 +51,17 @@ fn forbidden_requests(log: &[Request]) -> Vec<String> {
         .collect()
 }
 
+/// Every file under `dir` with its bytes.
+fn contents(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    walk(dir)
+        .into_iter()
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect()
+}
+
 fn errors_of<'m>(manifest: &'m Value, class: &str) -> Vec<&'m Value> {
     manifest["scrape_errors"]
         .as_array()
@@ -408,13 +419,7 @@ fn force_replaces_the_packet_only_when_the_new_one_is_complete() {
     std::fs::create_dir_all(dir.join("raw")).unwrap();
     std::fs::write(dir.join("raw/notes.txt"), "mine").unwrap();
     std::fs::write(dir.join("operator-notes.md"), "mine").unwrap();
-    let before: Vec<(PathBuf, Vec<u8>)> = walk(&dir)
-        .into_iter()
-        .map(|p| {
-            let b = std::fs::read(&p).unwrap();
-            (p, b)
-        })
-        .collect();
+    let before = contents(&dir);
 
     // Killed while a live endpoint stalls: nothing in the directory changes.
     let server =
@@ -447,13 +452,7 @@ fn force_replaces_the_packet_only_when_the_new_one_is_complete() {
     child.kill().unwrap();
     child.wait().unwrap();
     drop(server);
-    let after: Vec<(PathBuf, Vec<u8>)> = walk(&dir)
-        .into_iter()
-        .map(|p| {
-            let b = std::fs::read(&p).unwrap();
-            (p, b)
-        })
-        .collect();
+    let after = contents(&dir);
     assert_eq!(
         before, after,
         "a killed --force collection changed the packet"

@@ -77,3 +77,46 @@ pub fn mutate(rng: &mut Lcg, base: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// Runs the binary from the repository root with no standard input, and kills it
+/// when it has not finished within `limit` (`None` then): a test of an input that
+/// used to hang (a FIFO, a dripping server) fails instead of hanging. Output goes
+/// to anonymous files, so a chatty child never blocks on a full pipe.
+pub fn run_bounded(args: &[&str], limit: std::time::Duration) -> Option<std::process::Output> {
+    use std::io::{Read as _, Seek as _};
+    let (mut out, mut err) = (
+        tempfile::tempfile().expect("temp file"),
+        tempfile::tempfile().expect("temp file"),
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_inferguard"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(err.try_clone().expect("dup"))
+        .spawn()
+        .expect("the binary runs");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let read = |f: &mut std::fs::File| {
+        let mut v = Vec::new();
+        f.rewind().expect("rewind");
+        f.read_to_end(&mut v).expect("read back");
+        v
+    };
+    Some(std::process::Output {
+        status,
+        stdout: read(&mut out),
+        stderr: read(&mut err),
+    })
+}
