@@ -5,6 +5,7 @@
 mod common;
 
 use common::{mutate, Lcg};
+use inferguard::evidence::duplicates::MAX_DUPLICATES_LISTED;
 use inferguard::evidence::lookup_hash::{
     parse_lookup_hashes, parse_lookup_hashes_bytes, LookupHashEvidence,
 };
@@ -48,6 +49,10 @@ fn check(e: &LookupHashEvidence) -> String {
     };
     assert_eq!(doc["claim_status"], expected);
     assert_eq!(e.file_count, e.rotation.files);
+    let dups = &e.duplicate_rows;
+    assert!(dups.listed.len() <= MAX_DUPLICATES_LISTED);
+    assert!(dups.count >= dups.listed.len() as u64);
+    assert!(dups.without_identity <= e.row_count);
     for secret in SECRETS {
         assert!(!text.contains(secret), "`{secret}` leaked into:\n{text}");
     }
@@ -279,6 +284,110 @@ fn empty_missing_garbage_and_mixed_directories() {
     assert!(e.read.unreadable[0]
         .reason
         .starts_with("directory holds no lookup_hashes_*.jsonl or other *.jsonl files"));
+}
+
+/// The document without what legitimately differs between reading rows once and
+/// reading them again: the per-file list, file sizes and the duplicate report.
+fn without_reading_details(e: &LookupHashEvidence) -> Value {
+    let mut doc: Value = serde_json::from_str(&check(e)).unwrap();
+    let obj = doc.as_object_mut().unwrap();
+    for key in ["sources", "duplicate_rows", "file_count"] {
+        obj.remove(key);
+    }
+    let rotation = obj["rotation"].as_object_mut().unwrap();
+    for key in ["files", "max_bytes_per_file", "upstream_named_files"] {
+        rotation.remove(key);
+    }
+    doc
+}
+
+/// Issue 10, item 11: a lookup-hash file concatenated with itself gives the counts
+/// of the file once, and the repeated rows are reported by line in the JSON
+/// document, without any of their content.
+#[test]
+fn concatenated_file_counts_each_row_once() {
+    let bytes = std::fs::read(fixture(ROTATED_0)).unwrap();
+    let once = parse_lookup_hashes_bytes("rows.jsonl", &bytes);
+    let twice = parse_lookup_hashes_bytes("rows.jsonl", &bytes.repeat(2));
+    assert_eq!(once.row_count, 3);
+    assert_eq!(once.duplicate_rows.count, 0);
+    assert_eq!(twice.row_count, 3);
+    assert_eq!(twice.hash_count, once.hash_count);
+    assert_eq!(
+        without_reading_details(&twice),
+        without_reading_details(&once)
+    );
+    let doc: Value = serde_json::from_str(&check(&twice)).unwrap();
+    let at = |line: u64, first: u64| {
+        json!({"path": "rows.jsonl", "line": line, "pointer": null,
+               "first_path": "rows.jsonl", "first_line": first})
+    };
+    assert_eq!(
+        doc["duplicate_rows"],
+        json!({
+            "count": 3,
+            "listed": [at(4, 1), at(5, 2), at(6, 3)],
+            "without_identity": 0,
+            "not_checked": 0
+        })
+    );
+}
+
+/// Issue 10, item 11: the same file passed twice, or a directory and a file inside
+/// it, counts each row once.
+#[test]
+fn a_file_passed_twice_counts_each_row_once() {
+    let dir = fixture("fixtures/evidence/lookup-hash/rotated");
+    let once = parse_lookup_hashes(&[&dir]);
+    for paths in [
+        vec![fixture(ROTATED_1), fixture(ROTATED_1)],
+        vec![dir.clone(), fixture(ROTATED_0)],
+    ] {
+        let e = parse_lookup_hashes(&paths);
+        check(&e);
+        let (rows, dups) = if paths[0] == dir { (5, 3) } else { (2, 2) };
+        assert_eq!(e.row_count, rows, "{paths:?}");
+        assert_eq!(e.duplicate_rows.count, dups, "{paths:?}");
+        let last = e.read.sources.last().unwrap();
+        assert_eq!(last.records, 0);
+        let first = &e.duplicate_rows.listed[0];
+        assert_eq!(first.path, last.path);
+        assert!(first.first_path.ends_with(&paths[1].to_string_lossy()[..]));
+        assert_eq!((first.line, first.first_line), (Some(1), Some(1)));
+    }
+    let e = parse_lookup_hashes(&[dir.clone(), fixture(ROTATED_0), fixture(ROTATED_1)]);
+    assert_eq!(without_reading_details(&e), without_reading_details(&once));
+}
+
+/// Issue 10, item 11: only a row identical in every field is a repeat; rows that
+/// differ in one field are two events, and rows without a timestamp cannot be told
+/// from two lookups of one prompt, so they are all counted, and said to be.
+#[test]
+fn only_an_identical_timed_row_is_a_duplicate() {
+    let row = |ts: Value, id: &str| {
+        json!({"timestamp": ts, "request_id": id, "model_name": "m", "chunk_size": 256,
+               "chunk_hashes": ["0x5ec2e7a11ce00000"]})
+        .to_string()
+    };
+    let input = [
+        row(json!(1775053825.125), "req-secret-1"),
+        row(json!(1775053825.125), "req-secret-2"),
+        row(json!(1775053825.5), "req-secret-1"),
+        row(json!(1775053825.125), "req-secret-1"),
+        row(Value::Null, "req-secret-1"),
+        row(Value::Null, "req-secret-1"),
+        row(json!("not-a-time"), "req-secret-1"),
+    ]
+    .join("\n");
+    let e = parse_lookup_hashes_bytes("rows.jsonl", input.as_bytes());
+    let text = check(&e);
+    assert!(!text.contains("0x5ec2e7a1"), "{text}");
+    assert_eq!(e.row_count, 6);
+    assert_eq!(e.hash_count, 6);
+    assert_eq!(e.duplicate_rows.count, 1);
+    assert_eq!(e.duplicate_rows.listed[0].line, Some(4));
+    assert_eq!(e.duplicate_rows.listed[0].first_line, Some(1));
+    assert_eq!(e.duplicate_rows.without_identity, 3);
 }
 
 /// Deterministic pseudo-random numbers (no crate needed).

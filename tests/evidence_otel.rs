@@ -5,6 +5,7 @@
 mod common;
 
 use common::Lcg;
+use inferguard::evidence::duplicates::MAX_DUPLICATES_LISTED;
 use inferguard::evidence::otel::{
     parse_otel, parse_otel_bytes, ClaimStatus, OtelEvidence, SpanGroup, MAX_UNREADABLE_LISTED,
 };
@@ -35,6 +36,10 @@ fn check(e: &OtelEvidence) -> Value {
     assert!(e.read.unreadable_count >= e.read.unreadable.len() as u64);
     let per_source: u64 = e.read.sources.iter().map(|s| s.unreadable).sum();
     assert!(per_source <= e.read.unreadable_count);
+    let dups = &e.duplicate_spans;
+    assert!(dups.listed.len() <= MAX_DUPLICATES_LISTED);
+    assert!(dups.count >= dups.listed.len() as u64);
+    assert!(dups.without_identity <= e.span_count);
     let records: u64 = e.read.sources.iter().map(|s| s.records).sum();
     assert_eq!(
         records, e.span_count,
@@ -417,6 +422,167 @@ fn other_span_shapes() {
         ]
     );
     assert!(e.read.sources[0].path == "-");
+}
+
+/// The document without what legitimately differs between reading spans once and
+/// reading them again: the per-file list and the duplicate report.
+fn without_reading_details(e: &OtelEvidence) -> Value {
+    let mut doc = check(e);
+    let obj = doc.as_object_mut().unwrap();
+    obj.remove("sources");
+    obj.remove("duplicate_spans");
+    doc
+}
+
+/// Issue 10, item 11: a span file concatenated with itself gives the counts of the
+/// file once, and the repeats are reported, located, in the JSON document.
+#[test]
+fn concatenated_file_counts_each_span_once() {
+    let once_bytes = std::fs::read(fixture("fixtures/evidence/otel/spans.jsonl")).unwrap();
+    let once = parse_otel_bytes("spans.jsonl", &once_bytes);
+    let twice = parse_otel_bytes("spans.jsonl", &once_bytes.repeat(2));
+    assert_eq!(once.span_count, 12);
+    assert_eq!(once.duplicate_spans.count, 0);
+    assert_eq!(twice.span_count, 12);
+    assert_eq!(
+        without_reading_details(&twice),
+        without_reading_details(&once)
+    );
+    let doc = check(&twice);
+    assert_eq!(doc["duplicate_spans"]["count"], 12);
+    assert_eq!(doc["duplicate_spans"]["without_identity"], 0);
+    let listed = doc["duplicate_spans"]["listed"].as_array().unwrap();
+    assert_eq!(listed.len(), MAX_DUPLICATES_LISTED);
+    assert_eq!(
+        listed[0],
+        json!({"path": "spans.jsonl", "line": 13, "pointer": null,
+               "first_path": "spans.jsonl", "first_line": 1})
+    );
+    assert_eq!(listed[9]["line"], 22);
+    assert_eq!(listed[9]["first_line"], 10);
+
+    // One OTLP document per line (as an exporter appends them), the line repeated:
+    // the repeats are located by line and JSON pointer.
+    let otlp: Value = serde_json::from_slice(
+        &std::fs::read(fixture("fixtures/evidence/otel/otlp.json")).unwrap(),
+    )
+    .unwrap();
+    let line = format!("{otlp}\n");
+    let once = parse_otel_bytes("otlp.jsonl", line.as_bytes());
+    let twice = parse_otel_bytes("otlp.jsonl", line.repeat(2).as_bytes());
+    assert_eq!(once.span_count, 8);
+    assert_eq!(twice.span_count, 8);
+    // The nameless span is unreadable in each copy, at its line: damage is not
+    // deduplicated, only spans counted.
+    assert_eq!(twice.read.unreadable_count, 2);
+    let spans_only = |e: &OtelEvidence| {
+        let mut doc = without_reading_details(e);
+        let obj = doc.as_object_mut().unwrap();
+        obj.remove("unreadable");
+        obj.remove("unreadable_count");
+        doc
+    };
+    assert_eq!(spans_only(&twice), spans_only(&once));
+    let dups = &twice.duplicate_spans;
+    assert_eq!(dups.count, 8);
+    assert_eq!(dups.listed[0].line, Some(2));
+    assert_eq!(
+        dups.listed[0].pointer.as_deref(),
+        Some("/resourceSpans/0/scopeSpans/0/spans/0")
+    );
+    assert_eq!(dups.listed[0].first_line, Some(1));
+
+    // One document holding its resources twice: located by pointer alone.
+    let mut doubled = otlp.clone();
+    let resources = doubled["resourceSpans"].as_array_mut().unwrap();
+    resources.extend(resources.clone());
+    let e = parse_otel_bytes("doubled.json", doubled.to_string().as_bytes());
+    check(&e);
+    assert_eq!(e.span_count, 8);
+    assert_eq!(e.duplicate_spans.count, 8);
+    let first = &e.duplicate_spans.listed[0];
+    assert_eq!((first.line, first.first_line), (None, None));
+    assert_eq!(
+        first.pointer.as_deref(),
+        Some("/resourceSpans/2/scopeSpans/0/spans/0")
+    );
+}
+
+/// Issue 10, item 11: the same file passed twice, or a directory and a file inside
+/// it, counts each span once; the repeats name the file they were first read from.
+#[test]
+fn a_file_passed_twice_counts_each_span_once() {
+    let dir = scratch("passed-twice");
+    let file = dir.join("spans.jsonl");
+    std::fs::copy(fixture("fixtures/evidence/otel/spans.jsonl"), &file).unwrap();
+    let once = parse_otel(&[&file]);
+    for paths in [
+        vec![file.clone(), file.clone()],
+        vec![dir.clone(), file.clone()],
+    ] {
+        let e = parse_otel(&paths);
+        check(&e);
+        assert_eq!(e.read.sources.len(), 2);
+        assert_eq!(e.span_count, 12, "{paths:?}");
+        assert_eq!(e.read.sources[1].records, 0);
+        assert_eq!(without_reading_details(&e), without_reading_details(&once));
+        assert_eq!(e.duplicate_spans.count, 12);
+        let first = &e.duplicate_spans.listed[0];
+        assert_eq!((first.line, first.first_line), (Some(1), Some(1)));
+        assert_eq!(first.first_path, e.read.sources[0].path);
+        assert_eq!(first.path, e.read.sources[1].path);
+    }
+}
+
+/// Issue 10, item 11: the identity is the pair (trace id, span id); a span id met
+/// again in another trace is another span, and spans without both ids are counted
+/// as they come (nothing to tell them apart), with their number said.
+#[test]
+fn only_the_same_trace_and_span_id_is_a_duplicate() {
+    let input = concat!(
+        r#"{"name":"mp.store","trace_id":"0af7651916cd43dd8448eb211c80319c","span_id":"b7ad6b7169203331"}"#,
+        "\n",
+        // Same span id, another trace: distinct.
+        r#"{"name":"mp.store","trace_id":"1af7651916cd43dd8448eb211c80319c","span_id":"b7ad6b7169203331"}"#,
+        "\n",
+        // The first span again, written as OTLP writes ids (and in upper case).
+        r#"{"name":"mp.store","traceId":"0AF7651916CD43DD8448EB211C80319C","spanId":"0xb7ad6b7169203331"}"#,
+        "\n",
+        // No trace id, an all-zero (invalid) trace id, no ids at all: all counted.
+        r#"{"name":"mp.retrieve","span_id":"b7ad6b7169203331"}"#,
+        "\n",
+        r#"{"name":"mp.retrieve","trace_id":"00000000000000000000000000000000","span_id":"b7ad6b7169203331"}"#,
+        "\n",
+        r#"{"name":"mp.retrieve"}"#,
+        "\n",
+        r#"{"name":"mp.retrieve"}"#,
+        "\n",
+        // The OTel SDK console exporter nests the ids under `context`.
+        r#"{"name":"request","context":{"trace_id":"0x0af7651916cd43dd8448eb211c80319c","span_id":"0xb7ad6b7169203331"}}"#,
+        "\n",
+    );
+    let e = parse_otel_bytes("ids.jsonl", input.as_bytes());
+    let doc = check(&e);
+    assert_eq!(e.span_count, 6);
+    assert_eq!(
+        names(&e.span_groups.mp),
+        [("mp.retrieve", 4), ("mp.store", 2)]
+    );
+    assert_eq!(e.span_groups.request.count, 0);
+    assert_eq!(
+        doc["duplicate_spans"],
+        json!({
+            "count": 2,
+            "listed": [
+                {"path": "ids.jsonl", "line": 3, "pointer": null,
+                 "first_path": "ids.jsonl", "first_line": 1},
+                {"path": "ids.jsonl", "line": 8, "pointer": null,
+                 "first_path": "ids.jsonl", "first_line": 1}
+            ],
+            "without_identity": 4,
+            "not_checked": 0
+        })
+    );
 }
 
 #[test]

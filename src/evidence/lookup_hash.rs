@@ -9,7 +9,14 @@
 //! models, chunk sizes, `seq_len` statistics, KV dtypes and shapes, the time span and
 //! how the files were rotated. Strings that look like hash values are dropped even
 //! where a model or dtype is expected, and reasons never quote the input.
+//!
+//! A row is one `mp.lookup` event, and its identity is all of it: the same text (same
+//! timestamp, request id, chunk hashes and the rest) met again in one parse is the
+//! same event read twice, counted once and listed in `duplicate_rows` by file and
+//! line ([`super::duplicates`] keeps only a 64-bit hash of the row). A row without a
+//! usable `timestamp` is not checked: two such rows may be two lookups of one prompt.
 
+use super::duplicates::{identity, Duplicates, Seen};
 use super::otel::{
     as_f64, clip, has_extension, json_error_reason, json_type, lines, ClaimStatus, DirFilter,
     FileCursor, SourceLog,
@@ -59,8 +66,13 @@ pub struct LookupHashEvidence {
     pub claim_status: ClaimStatus,
     #[serde(flatten)]
     pub read: SourceLog,
-    /// Rows (JSON objects) read.
+    /// Distinct rows (JSON objects) read; a row read again is in `duplicate_rows`,
+    /// not here.
     pub row_count: u64,
+    /// Rows read again, the same text as a row already read (counted once), and rows
+    /// without a usable `timestamp` (counted, not checked). Locations only: no row
+    /// content.
+    pub duplicate_rows: Duplicates,
     /// Files that could be opened (a file may still hold no row).
     pub file_count: u64,
     /// Distinct non-empty `model_name` values, sorted.
@@ -154,6 +166,7 @@ struct RowReader {
     missing: BTreeMap<String, u64>,
     invalid: BTreeMap<String, u64>,
     withheld: BTreeMap<String, u64>,
+    seen: Seen,
 }
 
 /// A sorted set that stops growing at [`MAX_DISTINCT`] and remembers that it did.
@@ -205,8 +218,11 @@ impl RowReader {
             }
             match serde_json::from_slice::<Row>(text) {
                 Ok(row) => {
-                    file.record();
-                    self.read_row(row);
+                    let identity = row_identity(&row, text);
+                    if self.seen.first_time(file, Some(line.number), "", identity) {
+                        file.record();
+                        self.read_row(row);
+                    }
                 }
                 Err(e) => {
                     file.unreadable(Some(line.number), json_error_reason(&e, line.unterminated))
@@ -324,6 +340,7 @@ impl RowReader {
             schema_version: SCHEMA_VERSION.to_owned(),
             claim_status: ClaimStatus::from_records(self.rows),
             file_count: rotation.files,
+            duplicate_rows: self.seen.finish(&log),
             read: log,
             row_count: self.rows,
             models: self.models.values.into_iter().collect(),
@@ -425,6 +442,18 @@ impl<'de> Deserialize<'de> for HashCount {
         }
         d.deserialize_any(Counter)
     }
+}
+
+/// A row's identity: a hash of its whole text, when it has a usable timestamp to
+/// make it one event. Byte-exact on purpose: a repeated file repeats its bytes, and
+/// two rows differing in any field are two events.
+fn row_identity(row: &Row, text: &[u8]) -> Option<u64> {
+    let timed = row
+        .timestamp
+        .as_ref()
+        .and_then(as_f64)
+        .is_some_and(f64::is_finite);
+    timed.then(|| identity(&[text]))
 }
 
 /// A KV shape: a list of non-negative whole numbers.

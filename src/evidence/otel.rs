@@ -19,10 +19,16 @@
 //!   `transfer.*`, `timeout`; anything else is `other`.
 //! - Every group is always present, so a rule can read `/span_groups/mp/count`
 //!   without first checking that the key exists.
+//! - A span is counted once per parse: one met again with the same trace id and span
+//!   id (a file concatenated with itself, passed twice, or beside its directory) is
+//!   listed in `duplicate_spans` instead ([`super::duplicates`]). Spans without both
+//!   ids are counted as they come, and how many there were is said.
 
+use super::duplicates::{identity, Duplicates, Seen};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read as _;
 use std::path::Path;
@@ -62,8 +68,12 @@ pub struct OtelEvidence {
     pub claim_status: ClaimStatus,
     #[serde(flatten)]
     pub read: SourceLog,
-    /// Spans read, in all groups.
+    /// Distinct spans read, in all groups; a span read again is in
+    /// `duplicate_spans`, not here.
     pub span_count: u64,
+    /// Spans read again with the trace id and span id of a span already read (counted
+    /// once), and spans without both ids (counted, not checked).
+    pub duplicate_spans: Duplicates,
     pub span_groups: SpanGroups,
     /// Hit-token attributes (`hit_tokens`, `requested_tokens`, `l1_hit_tokens`,
     /// `l2_hit_tokens`, `prefix_hit_tokens`, `non_prefix_hit_tokens`), keyed by the
@@ -163,6 +173,7 @@ struct SpanReader {
     hit_tokens_not_listed: u64,
     service_instance_ids: BTreeSet<String>,
     service_instance_ids_not_listed: u64,
+    seen: Seen,
 }
 
 #[derive(Default)]
@@ -355,24 +366,15 @@ impl SpanReader {
         resource: &Attributes,
     ) {
         let here = pointer_or_root(at.pointer);
-        let name = match get_any(span, &["name", "span_name", "operationName"]) {
-            Some(Value::String(s)) if !s.trim().is_empty() => clip(s.trim()),
-            Some(Value::String(_)) => {
-                file.unreadable(at.line, format!("{here}: span name is empty"));
-                return;
-            }
-            Some(other) => {
-                file.unreadable(
-                    at.line,
-                    format!("{here}: span name is {}, not a string", json_type(other)),
-                );
-                return;
-            }
-            None => {
-                file.unreadable(at.line, format!("{here}: span has no `name`"));
-                return;
-            }
+        let Some(name) = span_name(file, at, span) else {
+            return;
         };
+        if !self
+            .seen
+            .first_time(file, at.line, at.pointer, span_identity(span))
+        {
+            return;
+        }
         file.record();
         self.span_count += 1;
         for id in resource.strings("service.instance.id") {
@@ -464,6 +466,7 @@ impl SpanReader {
         OtelEvidence {
             schema_version: SCHEMA_VERSION.to_owned(),
             claim_status: ClaimStatus::from_records(self.span_count),
+            duplicate_spans: self.seen.finish(&log),
             read: log,
             span_count: self.span_count,
             span_groups: SpanGroups {
@@ -563,6 +566,67 @@ fn span_latency_ms(span: &Map<String, Value>) -> Result<Option<f64>, String> {
             (Some(_), Some(_)) => Err("end time is before start time".to_owned()),
             _ => Err("start or end time is not a whole number of nanoseconds".to_owned()),
         },
+    }
+}
+
+/// The span's name, clipped; `None` (recorded as unreadable) when it has none usable.
+fn span_name(file: &mut FileCursor<'_>, at: &At<'_>, span: &Map<String, Value>) -> Option<String> {
+    let here = pointer_or_root(at.pointer);
+    let reason = match get_any(span, &["name", "span_name", "operationName"]) {
+        Some(Value::String(s)) if !s.trim().is_empty() => return Some(clip(s.trim())),
+        Some(Value::String(_)) => format!("{here}: span name is empty"),
+        Some(other) => format!("{here}: span name is {}, not a string", json_type(other)),
+        None => format!("{here}: span has no `name`"),
+    };
+    file.unreadable(at.line, reason);
+    None
+}
+
+/// The identity of a span: its trace id and span id (OTLP `traceId`/`spanId`,
+/// snake_case, Jaeger `traceID`/`spanID`, or under `context` as the OTel SDK's
+/// console exporter writes them). `None` unless both are there: the span id alone is
+/// only unique within its trace, so nothing is guessed.
+fn span_identity(span: &Map<String, Value>) -> Option<u64> {
+    let context = span.get("context").and_then(Value::as_object);
+    let id = |keys: &[&str]| {
+        get_any(span, keys)
+            .or_else(|| context.and_then(|c| get_any(c, keys)))
+            .and_then(id_text)
+    };
+    let trace = id(&["traceId", "trace_id", "traceID"])?;
+    let span_id = id(&["spanId", "span_id", "spanID"])?;
+    Some(identity(&[trace.as_bytes(), span_id.as_bytes()]))
+}
+
+/// An id as comparable text: hex without `0x` and in lower case (exporters differ);
+/// any other string (base64 in the protobuf JSON mapping) as it is. `None` when empty
+/// or all zeros, which OTel defines as an invalid id. Borrowed in the common case
+/// (lower-case hex), as it is computed for every span.
+fn id_text(value: &Value) -> Option<Cow<'_, str>> {
+    let text = match value {
+        Value::String(s) => s.trim(),
+        Value::Number(n) => return (n.as_u64() != Some(0)).then(|| n.to_string().into()),
+        _ => return None,
+    };
+    let text = text
+        .strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))
+        .unwrap_or(text);
+    // One pass without early exits, which the compiler vectorizes: this runs for
+    // every span, and three short-circuiting scans were most of its cost.
+    let (mut zeros, mut hex, mut upper) = (true, true, false);
+    for b in text.bytes() {
+        zeros &= b == b'0';
+        hex &= b.is_ascii_hexdigit();
+        upper |= b.is_ascii_uppercase();
+    }
+    if zeros {
+        return None;
+    }
+    if hex && upper {
+        Some(text.to_ascii_lowercase().into())
+    } else {
+        Some(text.into())
     }
 }
 
@@ -710,7 +774,8 @@ pub struct SourceFile {
     pub opened: bool,
     /// Size in bytes (0 when it could not be read).
     pub bytes: u64,
-    /// Records read from it.
+    /// Records read from it and counted (a record repeating one read before is
+    /// not: see the document's duplicates).
     pub records: u64,
     /// Unreadable items in it.
     pub unreadable: u64,
@@ -759,6 +824,11 @@ impl FileCursor<'_> {
     /// Records read so far from this file.
     pub fn records(&self) -> u64 {
         self.records
+    }
+
+    /// The index this file will have in `sources` once it is read.
+    pub fn source_index(&self) -> usize {
+        self.log.sources.len()
     }
 }
 
