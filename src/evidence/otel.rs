@@ -764,6 +764,14 @@ pub struct SourceLog {
     pub skipped_files: Vec<String>,
     /// All skipped files, listed or not.
     pub skipped_file_count: u64,
+    /// Files given more than once (the same file twice, or a file and its
+    /// directory): read the first time only, so nothing is counted twice.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repeated_files: Vec<String>,
+    /// Canonical paths already read.
+    #[serde(skip)]
+    #[schemars(skip)]
+    seen: std::collections::HashSet<std::path::PathBuf>,
 }
 
 /// One file read (or tried).
@@ -918,6 +926,12 @@ impl SourceLog {
 
     fn read_one(&mut self, path: &Path, parse: &mut impl FnMut(&mut FileCursor<'_>, &[u8])) {
         let shown = path.display().to_string();
+        if let Ok(canonical) = std::fs::canonicalize(path) {
+            if !self.seen.insert(canonical) {
+                self.repeated_files.push(shown);
+                return;
+            }
+        }
         match read_capped(path) {
             Ok(bytes) => self.parse_source(&shown, &bytes, parse),
             Err(reason) => self.failed_source(&shown, reason),
