@@ -185,6 +185,12 @@ static HINT: LazyLock<Regex> = LazyLock::new(|| {
         .expect("the hint pattern is a valid regex")
 });
 
+/// False when [`line`] would return `line` unchanged: it names no secret word,
+/// scheme or user-info. Lets a large copy skip the redactor on most lines.
+pub fn may_hold_secret(text: &str) -> bool {
+    HINT.is_match(text)
+}
+
 /// One line of free text (a log line, a config answer, an excerpt, an error
 /// message) with credentials replaced: URL user-info, `Bearer`/`Basic` values and
 /// secret query parameters ([`scrub`]), secret `name=value` / `name: value` pairs,

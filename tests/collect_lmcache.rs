@@ -1810,3 +1810,67 @@ fn seed_spelled_route_files_are_read() {
         compat.stdout
     );
 }
+
+/// issue 10, item 10: logs are streamed into the packet. A log that opens but
+/// cannot be read (a directory) is a scrape error and leaves no raw copy or temp
+/// file behind; a readable CR-LF log is copied redacted with `\n` endings, listed
+/// with its true size and digest, and classified; a 1 MB line is cut in the copy
+/// and counted, not held whole.
+#[test]
+fn logs_are_streamed_and_an_unreadable_one_leaves_nothing_behind() {
+    let inputs = scratch("streamed-log-inputs");
+    std::fs::create_dir_all(inputs.join("not-a-file.log")).unwrap();
+    let log = inputs.join("lmcache.log");
+    let huge = format!("Stored 1 tokens {}\n", "word ".repeat(200_000));
+    std::fs::write(
+        &log,
+        LOG_LINES.replace('\n', "\r\n") + "HF_TOKEN=hf_STREAMSECRET1\r\n" + &huge,
+    )
+    .unwrap();
+    let dir = scratch("streamed-log");
+    let r = collect(
+        &dir,
+        &strings(&[
+            "--engine-log-file",
+            &inputs.join("not-a-file.log").display().to_string(),
+            "--lmcache-log-file",
+            &log.display().to_string(),
+        ]),
+    );
+    assert_eq!(r.code, 0, "{}", describe(&r));
+    let manifest = read_json(&dir.join("packet_manifest.json"));
+    let problems = artifact_problems(&dir, &manifest);
+    assert!(problems.is_empty(), "{problems:?}");
+    let errors = manifest["scrape_errors"].to_string();
+    assert!(
+        errors.contains("not-a-file.log") && errors.contains("cannot read"),
+        "{errors}"
+    );
+    let raw: Vec<String> = walk(&dir.join("raw/logs"))
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        raw,
+        ["lmcache-lmcache.log"],
+        "raw/logs holds only the readable log's copy"
+    );
+    let copy = std::fs::read_to_string(dir.join("raw/logs/lmcache-lmcache.log")).unwrap();
+    let (head, cut) = copy.split_at(LOG_LINES.len() + "HF_TOKEN=<redacted>\n".len());
+    assert_eq!(head, format!("{LOG_LINES}HF_TOKEN=<redacted>\n"));
+    assert!(
+        cut.starts_with("Stored 1 tokens word") && cut.len() < 70_000,
+        "{}",
+        cut.len()
+    );
+    let ev = read_json(&dir.join("lmcache_log_evidence.json"));
+    assert_eq!(ev["line_count"], 7);
+    assert_eq!(ev["sources"].as_array().unwrap().len(), 1);
+    assert_eq!(ev["categories"]["store"]["count"], 3, "{ev}");
+    assert!(ev["unreadable"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("1 line(s) longer"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&inputs).unwrap();
+}

@@ -141,6 +141,48 @@ impl Packet {
         Ok(())
     }
 
+    /// `write` for a file that `fill` produces as a stream (a log's redacted copy),
+    /// so it never sits in memory: a temp file in the same folder, renamed into
+    /// place when `fill` succeeds and removed when it fails (its error comes back).
+    fn write_streamed<E>(
+        &mut self,
+        rel: &str,
+        fill: impl FnOnce(&mut dyn std::io::Write) -> Result<(), E>,
+    ) -> anyhow::Result<Result<(), E>> {
+        let path = self.dir.join(rel);
+        let parent = path.parent().unwrap_or(&self.dir);
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("{}: cannot create", parent.display()))?;
+        let cannot = || format!("{}: cannot write", path.display());
+        let tmp = tempfile::NamedTempFile::new_in(parent).with_context(cannot)?;
+        let mut out = Digesting {
+            inner: std::io::BufWriter::new(tmp),
+            sha: Sha256::new(),
+            bytes: 0,
+        };
+        if let Err(e) = fill(&mut out) {
+            return Ok(Err(e));
+        }
+        let tmp = out
+            .inner
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)
+            .with_context(cannot)?;
+        tmp.as_file().sync_all().with_context(cannot)?;
+        tmp.persist(&path).with_context(cannot)?;
+        self.artifacts.push(Artifact {
+            path: rel.to_owned(),
+            bytes: out.bytes,
+            sha256: out
+                .sha
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        });
+        Ok(Ok(()))
+    }
+
     fn error(&mut self, name: &str, source: &str, class: &str, error: String) {
         self.errors.push(ScrapeError {
             source_name: name.to_owned(),
@@ -148,6 +190,26 @@ impl Packet {
             error_class: class.to_owned(),
             error,
         });
+    }
+}
+
+/// A writer that counts and digests what passes through, for the manifest.
+struct Digesting<W> {
+    inner: W,
+    sha: Sha256,
+    bytes: usize,
+}
+
+impl<W: std::io::Write> std::io::Write for Digesting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        self.bytes += n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -568,31 +630,40 @@ fn collect_logs(
     packet: &mut Packet,
     evidence: &mut BTreeMap<EvidenceKind, Value>,
 ) -> anyhow::Result<()> {
-    // Logs.
-    let mut logs: Vec<(String, Vec<u8>)> = Vec::new();
+    // Logs, streamed: each file is read once, classified and copied redacted.
+    let mut logs = crate::evidence::logs::LogParser::new(&registry.logs);
     for (role, files) in [
         ("engine", &args.engine_log_file),
         ("lmcache", &args.lmcache_log_file),
     ] {
         for f in files {
-            match crate::evidence::read_regular(f) {
-                Ok(bytes) => {
-                    let rel = format!("raw/logs/{role}-{}", file_name(f));
-                    packet.write(&rel, &crate::redact::text_bytes(&bytes))?;
-                    packet.sources.push(json!({"kind": format!("{role}_log"), "source": f.display().to_string(), "artifact": rel}));
-                    logs.push((f.display().to_string(), bytes));
-                }
-                Err(e) => packet.error(
+            use crate::evidence::logs::LogError;
+            let source = f.display().to_string();
+            let rel = format!("raw/logs/{role}-{}", file_name(f));
+            let read = match crate::evidence::check_regular(f).and_then(|()| std::fs::File::open(f))
+            {
+                Ok(file) => packet.write_streamed(&rel, |out| {
+                    let reader = std::io::BufReader::with_capacity(1 << 16, file);
+                    logs.add(&source, reader, Some(out))
+                })?,
+                Err(e) => Err(LogError::Read(e)),
+            };
+            match read {
+                Ok(()) => packet.sources.push(
+                    json!({"kind": format!("{role}_log"), "source": source, "artifact": rel}),
+                ),
+                Err(LogError::Read(e)) => packet.error(
                     &format!("{role}_log"),
-                    &f.display().to_string(),
+                    &source,
                     "io",
                     format!("cannot read: {e}"),
                 ),
+                Err(e) => return Err(anyhow::Error::new(e).context(rel)),
             }
         }
     }
-    if !logs.is_empty() {
-        let doc = serde_json::to_value(crate::evidence::logs::parse_logs(&logs, &registry.logs))?;
+    if logs.files() > 0 {
+        let doc = serde_json::to_value(logs.finish())?;
         packet.write("lmcache_log_evidence.json", to_sorted_json(&doc).as_bytes())?;
         evidence.insert(EvidenceKind::Logs, doc);
     }

@@ -461,6 +461,117 @@ pub struct LogRules {
     pub categories: Vec<LogCategoryRule>,
     /// `(name, regex with one capture group)`.
     pub values: Vec<(String, regex::Regex)>,
+    /// Every category pattern and value regex in one set, so a log line is scanned
+    /// once for all of them; rebuilt by [`add_logs_file`].
+    set: regex::RegexSet,
+    /// The same patterns without word-boundary assertions, for lines that are not
+    /// ASCII: Unicode `\b` stops the fast DFA there, and a pattern without an
+    /// assertion matches wherever the pattern with it does, so this set finds every
+    /// candidate (each then confirmed by its own regex). `None` if it would not
+    /// build; the strict set serves then.
+    loose: Option<regex::RegexSet>,
+    /// What each member of the sets stands for, with its own regex, by index.
+    members: Vec<(LogSetMember, regex::Regex)>,
+}
+
+/// What a member of the log rules' [`regex::RegexSet`] stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogSetMember {
+    /// A pattern of `categories[i]`.
+    Category(usize),
+    /// The regex of `values[i]`.
+    Value(usize),
+}
+
+impl LogRules {
+    /// All patterns and value regexes as one set; [`LogRules::member`] says what a
+    /// matching index stands for.
+    pub fn set(&self) -> &regex::RegexSet {
+        &self.set
+    }
+
+    /// For a line that is not ASCII: a set whose matches are candidates for
+    /// [`LogRules::set`]'s (same indices), to confirm with [`LogRules::member`]'s
+    /// regex. Fast where `set` is not (Unicode word boundaries).
+    pub fn loose_set(&self) -> Option<&regex::RegexSet> {
+        self.loose.as_ref()
+    }
+
+    /// What the sets' member `i` stands for, and its regex (`None` past the end).
+    pub fn member(&self, i: usize) -> Option<(LogSetMember, &regex::Regex)> {
+        self.members.get(i).map(|(m, r)| (*m, r))
+    }
+
+    /// Compiles the sets from the categories and values; a set has its own size
+    /// limit, so patterns that compile one by one may still not fit together.
+    fn rebuild_set(&mut self, file: &str, node: &Node, diags: &mut Vec<Diagnostic>) {
+        let mut members = Vec::new();
+        for (i, c) in self.categories.iter().enumerate() {
+            for r in &c.patterns {
+                members.push((LogSetMember::Category(i), r.clone()));
+            }
+        }
+        for (i, (_, r)) in self.values.iter().enumerate() {
+            members.push((LogSetMember::Value(i), r.clone()));
+        }
+        match regex::RegexSet::new(members.iter().map(|(_, r)| r.as_str())) {
+            Ok(set) => {
+                self.set = set;
+                self.loose = regex::RegexSet::new(
+                    members
+                        .iter()
+                        .map(|(_, r)| without_word_boundaries(r.as_str())),
+                )
+                .ok();
+                self.members = members;
+            }
+            Err(e) => diags.push(diag(
+                file,
+                node.locate("/categories"),
+                format!(
+                    "the log patterns together do not fit in one regex set ({}); make \
+                     them smaller (fewer repetitions, narrower classes)",
+                    e.to_string()
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                        .trim()
+                        .trim_end_matches('.')
+                ),
+            )),
+        }
+    }
+}
+
+/// `src` without `\b`, `\B`, `\b{…}`, `\<` and `\>`. Dropping an assertion only
+/// widens what a pattern matches. Escapes come in pairs, so `\\b` stays; the
+/// regex syntax allows no assertion inside a class.
+fn without_word_boundaries(src: &str) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut chars = src.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('b' | 'B' | '<' | '>') => {
+                if chars.peek() == Some(&'{') {
+                    for d in chars.by_ref() {
+                        if d == '}' {
+                            break;
+                        }
+                    }
+                }
+            }
+            Some(d) => {
+                out.push(c);
+                out.push(d);
+            }
+            None => out.push(c),
+        }
+    }
+    out
 }
 
 fn log_regex(
@@ -541,5 +652,26 @@ pub fn add_logs_file(
                 rules.values.push((name.clone(), r));
             }
         }
+    }
+    rules.rebuild_set(file, node, diags);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_word_boundaries;
+
+    /// issue 10, item 10: the loose set drops word boundaries and nothing else.
+    #[test]
+    fn word_boundaries_are_dropped_and_nothing_else() {
+        for (src, loose) in [
+            (r"(?i)\bstored \d+ tokens\b", r"(?i)stored \d+ tokens"),
+            (r"\Bx\<y\>z\b{start}w\b{end}", "xyzw"),
+            (r"a\\b[\w\]]c", r"a\\b[\w\]]c"),
+        ] {
+            assert_eq!(without_word_boundaries(src), loose);
+            regex::Regex::new(&without_word_boundaries(src))
+                .unwrap_or_else(|e| panic!("{src}: {e}"));
+        }
+        assert_eq!(without_word_boundaries("x\\"), "x\\");
     }
 }

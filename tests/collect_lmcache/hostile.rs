@@ -409,7 +409,9 @@ fn planted_symlinks_cannot_redirect_writes() {
 /// manifest listed.
 #[test]
 fn force_replaces_the_packet_only_when_the_new_one_is_complete() {
-    let dir = scratch("hostile-force");
+    // The packet's own parent, so the staging directories seen are this test's.
+    let root = scratch("hostile-force");
+    let dir = root.join("packet");
     let launch = "fixtures/evidence/launch/mp-server-and-vllm.sh";
     let r = collect(
         &dir,
@@ -472,27 +474,15 @@ fn force_replaces_the_packet_only_when_the_new_one_is_complete() {
         .filter(|p| !p.contains("notes"))
         .collect();
     assert!(problems.is_empty(), "{problems:#?}");
-    std::fs::remove_dir_all(&dir).unwrap();
-    let parent = dir.parent().unwrap();
-    let staging_left: Vec<_> = std::fs::read_dir(parent)
+    // The killed run may leave its own staging directory; a completed run never does.
+    let staging: Vec<_> = std::fs::read_dir(&root)
         .unwrap()
         .filter_map(Result::ok)
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(".inferguard-staging-")
-                && e.metadata().is_ok_and(|m| {
-                    m.modified()
-                        .is_ok_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(60))
-                })
-        })
-        .map(|e| e.path())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".inferguard-staging-"))
         .collect();
-    // The killed run may leave its own staging directory; a completed run never does.
-    assert!(staging_left.len() <= 1, "{staging_left:?}");
-    for s in staging_left {
-        let _ = std::fs::remove_dir_all(s);
-    }
+    assert!(staging.len() <= 1, "{staging:?}");
+    std::fs::remove_dir_all(&root).unwrap();
 }
 
 /// Item 8: when nothing can be collected, the manifest still lists every failure;

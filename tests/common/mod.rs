@@ -2,6 +2,8 @@
 //! needs, so unused-item warnings are expected per binary.
 #![allow(dead_code)]
 
+pub mod log_gen;
+
 use std::path::Path;
 
 /// Compares `actual` with `tests/golden/<name>` (the tool version redacted), or
