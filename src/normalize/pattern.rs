@@ -3,7 +3,7 @@
 //! Patterns are compiled once when a pack loads and matched against the *distinct*
 //! names of a scrape (thousands), never against every series (millions).
 
-use regex::Regex;
+use regex_lite::Regex;
 
 #[derive(Clone, Debug)]
 pub enum Pattern {

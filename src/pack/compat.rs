@@ -451,8 +451,8 @@ pub fn compile_surfaces(
 #[derive(Clone, Debug)]
 pub struct LogCategoryRule {
     pub def: crate::pack::model::LogCategoryDef,
-    pub patterns: Vec<regex::Regex>,
-    pub exclude: Vec<regex::Regex>,
+    pub patterns: Vec<regex_lite::Regex>,
+    pub exclude: Vec<regex_lite::Regex>,
 }
 
 /// Every `logs` file merged.
@@ -460,18 +460,21 @@ pub struct LogCategoryRule {
 pub struct LogRules {
     pub categories: Vec<LogCategoryRule>,
     /// `(name, regex with one capture group)`.
-    pub values: Vec<(String, regex::Regex)>,
+    pub values: Vec<(String, regex_lite::Regex)>,
     /// Every category pattern and value regex in one set, so a log line is scanned
-    /// once for all of them; rebuilt by [`add_logs_file`].
-    set: regex::RegexSet,
+    /// once for all of them; built at first use (only log parsing pays for it, not
+    /// the start-up of every command). The patterns' meaning is regex-lite's (ASCII
+    /// `\b`, `\w` and case folding); on an ASCII line the set's Unicode-aware
+    /// matches are exactly those, so they need no confirmation there.
+    set: std::sync::OnceLock<regex::RegexSet>,
     /// The same patterns without word-boundary assertions, for lines that are not
     /// ASCII: Unicode `\b` stops the fast DFA there, and a pattern without an
     /// assertion matches wherever the pattern with it does, so this set finds every
-    /// candidate (each then confirmed by its own regex). `None` if it would not
-    /// build; the strict set serves then.
-    loose: Option<regex::RegexSet>,
+    /// candidate (each then confirmed by its own regex-lite regex). `None` if it would not
+    /// build; the strict set serves then. Built at first use.
+    loose: std::sync::OnceLock<Option<regex::RegexSet>>,
     /// What each member of the sets stands for, with its own regex, by index.
-    members: Vec<(LogSetMember, regex::Regex)>,
+    members: Vec<(LogSetMember, regex_lite::Regex)>,
 }
 
 /// What a member of the log rules' [`regex::RegexSet`] stands for.
@@ -487,24 +490,44 @@ impl LogRules {
     /// All patterns and value regexes as one set; [`LogRules::member`] says what a
     /// matching index stands for.
     pub fn set(&self) -> &regex::RegexSet {
-        &self.set
+        self.set.get_or_init(|| {
+            // Checked at load for every pack that could change (`--rules` packs, and
+            // the shipped ones by `rules validate` and the tests); empty if not.
+            regex::RegexSet::new(self.members.iter().map(|(_, r)| r.as_str()))
+                .unwrap_or_else(|_| regex::RegexSet::empty())
+        })
     }
 
     /// For a line that is not ASCII: a set whose matches are candidates for
     /// [`LogRules::set`]'s (same indices), to confirm with [`LogRules::member`]'s
     /// regex. Fast where `set` is not (Unicode word boundaries).
     pub fn loose_set(&self) -> Option<&regex::RegexSet> {
-        self.loose.as_ref()
+        self.loose
+            .get_or_init(|| {
+                let loose = self
+                    .members
+                    .iter()
+                    .map(|(_, r)| without_word_boundaries(r.as_str()));
+                regex::RegexSet::new(loose).ok()
+            })
+            .as_ref()
     }
 
     /// What the sets' member `i` stands for, and its regex (`None` past the end).
-    pub fn member(&self, i: usize) -> Option<(LogSetMember, &regex::Regex)> {
+    pub fn member(&self, i: usize) -> Option<(LogSetMember, &regex_lite::Regex)> {
         self.members.get(i).map(|(m, r)| (*m, r))
     }
 
-    /// Compiles the sets from the categories and values; a set has its own size
-    /// limit, so patterns that compile one by one may still not fit together.
-    fn rebuild_set(&mut self, file: &str, node: &Node, diags: &mut Vec<Diagnostic>) {
+    /// Lists the sets' members from the categories and values. A set has its own
+    /// size limit, so patterns that compile one by one may still not fit together:
+    /// with `validate`, the set is built once here to say so at the file.
+    fn rebuild_set(
+        &mut self,
+        file: &str,
+        node: &Node,
+        validate: bool,
+        diags: &mut Vec<Diagnostic>,
+    ) {
         let mut members = Vec::new();
         for (i, c) in self.categories.iter().enumerate() {
             for r in &c.patterns {
@@ -514,32 +537,27 @@ impl LogRules {
         for (i, (_, r)) in self.values.iter().enumerate() {
             members.push((LogSetMember::Value(i), r.clone()));
         }
-        match regex::RegexSet::new(members.iter().map(|(_, r)| r.as_str())) {
-            Ok(set) => {
-                self.set = set;
-                self.loose = regex::RegexSet::new(
-                    members
-                        .iter()
-                        .map(|(_, r)| without_word_boundaries(r.as_str())),
-                )
-                .ok();
-                self.members = members;
+        self.set = std::sync::OnceLock::new();
+        self.loose = std::sync::OnceLock::new();
+        if validate {
+            if let Err(e) = regex::RegexSet::new(members.iter().map(|(_, r)| r.as_str())) {
+                diags.push(diag(
+                    file,
+                    node.locate("/categories"),
+                    format!(
+                        "the log patterns together do not fit in one regex set ({}); make \
+                         them smaller (fewer repetitions, narrower classes)",
+                        e.to_string()
+                            .lines()
+                            .last()
+                            .unwrap_or("")
+                            .trim()
+                            .trim_end_matches('.')
+                    ),
+                ));
             }
-            Err(e) => diags.push(diag(
-                file,
-                node.locate("/categories"),
-                format!(
-                    "the log patterns together do not fit in one regex set ({}); make \
-                     them smaller (fewer repetitions, narrower classes)",
-                    e.to_string()
-                        .lines()
-                        .last()
-                        .unwrap_or("")
-                        .trim()
-                        .trim_end_matches('.')
-                ),
-            )),
         }
+        self.members = members;
     }
 }
 
@@ -580,8 +598,11 @@ fn log_regex(
     node: &Node,
     at: &str,
     diags: &mut Vec<Diagnostic>,
-) -> Option<regex::Regex> {
-    match regex::Regex::new(&format!("(?i){src}")) {
+) -> Option<regex_lite::Regex> {
+    // regex-lite: each pattern compiles in microseconds (the Unicode-aware `regex`
+    // took ~6 ms of every command's start-up for these); the one-pass set that
+    // log parsing uses is built from the same sources with `regex` at first use.
+    match regex_lite::Regex::new(&format!("(?i){src}")) {
         Ok(r) => Some(r),
         Err(e) => {
             diags.push(diag(
@@ -598,11 +619,14 @@ fn log_regex(
 }
 
 /// Adds one `logs` file.
+/// `validate`: also check that all log patterns fit in one regex set (for packs
+/// that can change: `--rules` packs, and every pack under `rules validate`).
 pub fn add_logs_file(
     rules: &mut LogRules,
     file: &str,
     node: &Node,
     lf: &crate::pack::model::LogsFile,
+    validate: bool,
     diags: &mut Vec<Diagnostic>,
 ) {
     for (i, c) in lf.categories.iter().enumerate() {
@@ -653,7 +677,7 @@ pub fn add_logs_file(
             }
         }
     }
-    rules.rebuild_set(file, node, diags);
+    rules.rebuild_set(file, node, validate, diags);
 }
 
 #[cfg(test)]

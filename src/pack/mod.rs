@@ -558,7 +558,8 @@ fn build(
         for p in files {
             match p {
                 Parsed::Logs(file, node, lf) => {
-                    compat::add_logs_file(&mut registry.logs, file, node, lf, &mut diags)
+                    let validate = checks.embedded_schema || pack.origin != Origin::Embedded;
+                    compat::add_logs_file(&mut registry.logs, file, node, lf, validate, &mut diags)
                 }
                 Parsed::HttpRoutes(file, node, hf) => routes::add_http_routes_file(
                     &mut registry.http_routes,
