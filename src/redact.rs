@@ -182,18 +182,25 @@ static PAIR: LazyLock<Regex> = LazyLock::new(|| {
 /// secret word followed (within its name) by `:` or `=`, a secret flag, URL
 /// user-info, or an `Authorization` scheme. Most lines of a large log or scrape
 /// ("Stored 256 tokens") skip the pair scan on this one pass.
-static HINT: LazyLock<Regex> = LazyLock::new(|| {
-    let word = "token|key|secret|pass|pwd|auth|credential|cookie|private|sig";
-    Regex::new(&format!(
-        r#"(?i)(?:{word})[A-Za-z0-9_.\-]*["']?[ \t]*[:=]|--[A-Za-z0-9_\-]*(?:{word})|://[^\s/@]*@|bearer\s|basic\s"#
+static HINT: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
+    // A name is secret when a part of it is one of these words (or ends in one):
+    // the word, then the end of the name, a separator or a camel-case hump, then
+    // `:` or `=`. It may say yes where no secret is (`TOKENS=`), never the reverse.
+    let word = "token|key|apikey|secret|password|passwd|passphrase|pwd|auth|authorization|\
+                credentials?|cookie|private|signature|sig";
+    // ASCII case folding (Unicode off) keeps the literal prefilter fast.
+    regex::bytes::RegexBuilder::new(&format!(
+        r#"(?i)(?:{word})(?-i:[_.\-A-Z][A-Za-z0-9_.\-]*)?["']?[ \t]*[:=]|--[A-Za-z0-9_\-]*(?:{word})|://[^\s/@]*@|bearer\s|basic\s"#
     ))
+    .unicode(false)
+    .build()
     .expect("the hint pattern is a valid regex")
 });
 
 /// False when [`line`] would return `line` unchanged: it names no secret word,
 /// scheme or user-info. Lets a large copy skip the redactor on most lines.
 pub fn may_hold_secret(text: &str) -> bool {
-    HINT.is_match(text)
+    HINT.is_match(text.as_bytes())
 }
 
 /// One line of free text (a log line, a config answer, an excerpt, an error
@@ -201,7 +208,7 @@ pub fn may_hold_secret(text: &str) -> bool {
 /// secret query parameters ([`scrub`]), secret `name=value` / `name: value` pairs,
 /// also inside quoted values, and the word after a secret flag (`--api-key x`).
 pub fn line(text: &str) -> String {
-    if !HINT.is_match(text) {
+    if !HINT.is_match(text.as_bytes()) {
         return text.to_owned();
     }
     line_ungated(text)
@@ -271,7 +278,7 @@ fn secret_flags(text: &str) -> String {
 
 /// Free text of many lines, each through [`line`]; line endings are kept.
 pub fn text(text: &str) -> String {
-    if !HINT.is_match(text) {
+    if !HINT.is_match(text.as_bytes()) {
         return text.to_owned();
     }
     let mut out = String::with_capacity(text.len());
@@ -297,9 +304,7 @@ pub fn text_bytes(bytes: &[u8]) -> Vec<u8> {
 /// values and secrets inside label values and comments are replaced; metric names
 /// and numbers are never touched, so the copy parses to the same samples.
 pub fn exposition(bytes: &[u8]) -> Vec<u8> {
-    if !HINT.is_match(&String::from_utf8_lossy(&bytes[..bytes.len().min(1 << 20)]))
-        && bytes.len() <= 1 << 20
-    {
+    if !HINT.is_match(bytes) {
         return bytes.to_vec();
     }
     let text = String::from_utf8_lossy(bytes);
@@ -313,7 +318,7 @@ pub fn exposition(bytes: &[u8]) -> Vec<u8> {
 }
 
 fn exposition_line(l: &str) -> String {
-    if !HINT.is_match(l) {
+    if !HINT.is_match(l.as_bytes()) {
         return l.to_owned();
     }
     if l.trim_start().starts_with('#') {
@@ -347,7 +352,7 @@ pub fn json(value: &mut Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(json),
         Value::String(s) => {
-            if HINT.is_match(s) {
+            if HINT.is_match(s.as_bytes()) {
                 let red = line(s);
                 if red != *s {
                     *s = red;
@@ -489,7 +494,8 @@ mod tests {
     fn lines_without_a_hint_need_no_redaction() {
         let pieces = [
             "a", "b", ":", "/", "?", "&", "=", "@", "-", "_", " ", "\"", "'", "\t", "1", "é",
-            "Bearer ", "basic", "key", "TOKEN", "pass", "Sig", "://", "--", "Account",
+            "Bearer ", "basic", "key", "TOKEN", "pass", "Sig", "://", "--", "Account", "wd",
+            "word", "s", "X", "api", "Cookie",
         ];
         let mut x: u64 = 11;
         let (mut skipped, mut hinted) = (0, 0);

@@ -6,13 +6,13 @@
 //! Logs are streamed ([`LogParser::add`] reads any `BufRead` line by line), so the
 //! memory a log costs does not grow with its size: a line is kept up to
 //! [`LINE_CAP`] bytes, and the evidence keeps counts plus capped snippets and
-//! values. Each line is scanned once by the pack's compiled [`regex::RegexSet`];
+//! values. Each line is scanned once by the pack's compiled set ([`LogMatcher`]);
 //! only the categories it hits run their excludes, only the values it hits their
 //! captures. The same pass can write the redacted copy of the log.
 //!
 //! The categories arrive as data; this module knows no LMCache message.
 
-use crate::pack::compat::{LogRules, LogSetMember};
+use crate::pack::compat::{LogMatcher, LogRules};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -211,12 +211,17 @@ fn scan(
     let mut scan = FileScan::new(rules);
     let mut line = LineReader::default();
     let mut scratch = Scratch::default();
+    let matcher = rules.matcher();
     while line.read(&mut reader).map_err(LogError::Read)? {
         let text = line.text(&mut scan);
         if let Some(out) = copy.as_deref_mut() {
             write_redacted(out, &text, line.truncated).map_err(LogError::Write)?;
         }
-        scan.classify(rules, path, &text, &mut scratch);
+        if let Some(m) = &matcher {
+            scan.classify(rules, m, path, &text, &mut scratch);
+        } else {
+            scan.lines += 1;
+        }
     }
     scan.bytes = line.bytes;
     Ok(scan)
@@ -260,27 +265,31 @@ impl FileScan {
     }
 
     /// Counts `raw` and records the categories and values it matches.
-    fn classify(&mut self, rules: &LogRules, path: &str, raw: &str, scratch: &mut Scratch) {
+    fn classify(
+        &mut self,
+        rules: &LogRules,
+        matcher: &LogMatcher,
+        path: &str,
+        raw: &str,
+        scratch: &mut Scratch,
+    ) {
         self.lines += 1;
         let line = strip_ansi_into(raw, &mut scratch.stripped);
-        if !mark_hits(rules, line, &mut scratch.hits) {
+        if !matcher.hits(line, &mut scratch.hits) {
             return;
         }
         let hits = &scratch.hits;
         for (c, rule) in rules.categories.iter().enumerate() {
-            if hits[c] && !rule.exclude.iter().any(|r| r.is_match(line)) {
+            if hits[c] && !matcher.excluded(c, line) {
                 self.record(c, rule, path, line);
             }
         }
-        for (v, (_, re)) in rules.values.iter().enumerate() {
+        for v in 0..rules.values.len() {
             if !hits[rules.categories.len() + v] {
                 continue;
             }
-            if let Some(m) = re.captures(line).and_then(|c| c.get(1)) {
-                push_distinct(
-                    &mut self.values[v],
-                    m.as_str().chars().take(VALUE_CHARS).collect(),
-                );
+            if let Some(m) = matcher.capture(v, line) {
+                push_distinct(&mut self.values[v], m.chars().take(VALUE_CHARS).collect());
             }
         }
     }
@@ -309,35 +318,6 @@ impl FileScan {
             );
         }
     }
-}
-
-/// Sets `hits[c]` for each category `c` with a pattern matching `line`, and
-/// `hits[categories + v]` for each value regex `v` that matches; false when none.
-/// A category with several matching patterns is hit once.
-fn mark_hits(rules: &LogRules, line: &str, hits: &mut Vec<bool>) -> bool {
-    let set = rules.set();
-    let loose = rules.loose_set().filter(|_| !line.is_ascii());
-    if set.is_empty() || (loose.is_none() && !set.is_match(line)) {
-        return false;
-    }
-    hits.clear();
-    hits.resize(rules.categories.len() + rules.values.len(), false);
-    let mut any = false;
-    for m in loose.unwrap_or(set).matches(line).iter() {
-        let Some((member, re)) = rules.member(m) else {
-            continue;
-        };
-        // The loose set's matches are candidates only.
-        if loose.is_some() && !re.is_match(line) {
-            continue;
-        }
-        any = true;
-        match member {
-            LogSetMember::Category(c) => hits[c] = true,
-            LogSetMember::Value(v) => hits[rules.categories.len() + v] = true,
-        }
-    }
-    any
 }
 
 /// One line of the redacted copy; a cut line says so, since its tail is not there.

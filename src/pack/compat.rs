@@ -461,135 +461,140 @@ pub struct LogRules {
     pub categories: Vec<LogCategoryRule>,
     /// `(name, regex with one capture group)`.
     pub values: Vec<(String, regex_lite::Regex)>,
-    /// Every category pattern and value regex in one set, so a log line is scanned
-    /// once for all of them; built at first use (only log parsing pays for it, not
-    /// the start-up of every command). The patterns' meaning is regex-lite's (ASCII
-    /// `\b`, `\w` and case folding); on an ASCII line the set's Unicode-aware
-    /// matches are exactly those, so they need no confirmation there.
-    set: std::sync::OnceLock<regex::RegexSet>,
-    /// The same patterns without word-boundary assertions, for lines that are not
-    /// ASCII: Unicode `\b` stops the fast DFA there, and a pattern without an
-    /// assertion matches wherever the pattern with it does, so this set finds every
-    /// candidate (each then confirmed by its own regex-lite regex). `None` if it would not
-    /// build; the strict set serves then. Built at first use.
-    loose: std::sync::OnceLock<Option<regex::RegexSet>>,
-    /// What each member of the sets stands for, with its own regex, by index.
-    members: Vec<(LogSetMember, regex_lite::Regex)>,
+    /// The patterns compiled for scanning, built at first use: only log parsing
+    /// pays for it, not the start-up of every command.
+    matcher: std::sync::OnceLock<Option<std::sync::Arc<LogMatcher>>>,
 }
 
-/// What a member of the log rules' [`regex::RegexSet`] stands for.
+/// What a member of the matcher's set stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogSetMember {
+enum LogSetMember {
     /// A pattern of `categories[i]`.
     Category(usize),
     /// The regex of `values[i]`.
     Value(usize),
 }
 
-impl LogRules {
-    /// All patterns and value regexes as one set; [`LogRules::member`] says what a
-    /// matching index stands for.
-    pub fn set(&self) -> &regex::RegexSet {
-        self.set.get_or_init(|| {
-            // Checked at load for every pack that could change (`--rules` packs, and
-            // the shipped ones by `rules validate` and the tests); empty if not.
-            regex::RegexSet::new(self.members.iter().map(|(_, r)| r.as_str()))
-                .unwrap_or_else(|_| regex::RegexSet::empty())
+/// The log rules compiled for scanning: every category pattern and value regex in
+/// one `regex::bytes` set, so a line is scanned once for all of them, with Unicode
+/// off. That is the meaning regex-lite gives the same patterns at load (ASCII `\b`,
+/// `\w` and case folding) on `regex`'s fast engines; Unicode word boundaries would
+/// stop its DFA on every line that is not ASCII.
+#[derive(Debug)]
+pub struct LogMatcher {
+    set: regex::bytes::RegexSet,
+    members: Vec<LogSetMember>,
+    categories: usize,
+    exclude: Vec<Vec<regex::bytes::Regex>>,
+    values: Vec<regex::bytes::Regex>,
+}
+
+impl LogMatcher {
+    fn build(rules: &LogRules) -> Result<LogMatcher, regex::Error> {
+        let one = |r: &regex_lite::Regex| {
+            regex::bytes::RegexBuilder::new(r.as_str())
+                .unicode(false)
+                .build()
+        };
+        let mut members = Vec::new();
+        let mut sources = Vec::new();
+        for (i, c) in rules.categories.iter().enumerate() {
+            for r in &c.patterns {
+                members.push(LogSetMember::Category(i));
+                sources.push(r.as_str());
+            }
+        }
+        for (i, (_, r)) in rules.values.iter().enumerate() {
+            members.push(LogSetMember::Value(i));
+            sources.push(r.as_str());
+        }
+        Ok(LogMatcher {
+            set: regex::bytes::RegexSetBuilder::new(sources)
+                .unicode(false)
+                .build()?,
+            members,
+            categories: rules.categories.len(),
+            exclude: rules
+                .categories
+                .iter()
+                .map(|c| c.exclude.iter().map(one).collect())
+                .collect::<Result<_, _>>()?,
+            values: rules
+                .values
+                .iter()
+                .map(|(_, r)| one(r))
+                .collect::<Result<_, _>>()?,
         })
     }
 
-    /// For a line that is not ASCII: a set whose matches are candidates for
-    /// [`LogRules::set`]'s (same indices), to confirm with [`LogRules::member`]'s
-    /// regex. Fast where `set` is not (Unicode word boundaries).
-    pub fn loose_set(&self) -> Option<&regex::RegexSet> {
-        self.loose
-            .get_or_init(|| {
-                let loose = self
-                    .members
-                    .iter()
-                    .map(|(_, r)| without_word_boundaries(r.as_str()));
-                regex::RegexSet::new(loose).ok()
-            })
-            .as_ref()
-    }
-
-    /// What the sets' member `i` stands for, and its regex (`None` past the end).
-    pub fn member(&self, i: usize) -> Option<(LogSetMember, &regex_lite::Regex)> {
-        self.members.get(i).map(|(m, r)| (*m, r))
-    }
-
-    /// Lists the sets' members from the categories and values. A set has its own
-    /// size limit, so patterns that compile one by one may still not fit together:
-    /// with `validate`, the set is built once here to say so at the file.
-    fn rebuild_set(
-        &mut self,
-        file: &str,
-        node: &Node,
-        validate: bool,
-        diags: &mut Vec<Diagnostic>,
-    ) {
-        let mut members = Vec::new();
-        for (i, c) in self.categories.iter().enumerate() {
-            for r in &c.patterns {
-                members.push((LogSetMember::Category(i), r.clone()));
+    /// Sets `hits[c]` for each category `c` with a pattern matching `line`, and
+    /// `hits[categories + v]` for each value regex `v` that matches; false when
+    /// none. A category with several matching patterns is hit once.
+    pub fn hits(&self, line: &str, hits: &mut Vec<bool>) -> bool {
+        if !self.set.is_match(line.as_bytes()) {
+            return false;
+        }
+        hits.clear();
+        hits.resize(self.categories + self.values.len(), false);
+        for m in self.set.matches(line.as_bytes()).iter() {
+            match self.members[m] {
+                LogSetMember::Category(c) => hits[c] = true,
+                LogSetMember::Value(v) => hits[self.categories + v] = true,
             }
         }
-        for (i, (_, r)) in self.values.iter().enumerate() {
-            members.push((LogSetMember::Value(i), r.clone()));
-        }
-        self.set = std::sync::OnceLock::new();
-        self.loose = std::sync::OnceLock::new();
-        if validate {
-            if let Err(e) = regex::RegexSet::new(members.iter().map(|(_, r)| r.as_str())) {
-                diags.push(diag(
-                    file,
-                    node.locate("/categories"),
-                    format!(
-                        "the log patterns together do not fit in one regex set ({}); make \
-                         them smaller (fewer repetitions, narrower classes)",
-                        e.to_string()
-                            .lines()
-                            .last()
-                            .unwrap_or("")
-                            .trim()
-                            .trim_end_matches('.')
-                    ),
-                ));
-            }
-        }
-        self.members = members;
+        true
+    }
+
+    /// Whether an exclude pattern of category `c` matches.
+    pub fn excluded(&self, c: usize, line: &str) -> bool {
+        self.exclude[c].iter().any(|r| r.is_match(line.as_bytes()))
+    }
+
+    /// The capture group of value regex `v`, if it matches.
+    pub fn capture(&self, v: usize, line: &str) -> Option<String> {
+        let caps = self.values[v].captures(line.as_bytes())?;
+        Some(String::from_utf8_lossy(caps.get(1)?.as_bytes()).into_owned())
     }
 }
 
-/// `src` without `\b`, `\B`, `\b{…}`, `\<` and `\>`. Dropping an assertion only
-/// widens what a pattern matches. Escapes come in pairs, so `\\b` stays; the
-/// regex syntax allows no assertion inside a class.
-fn without_word_boundaries(src: &str) -> String {
-    let mut out = String::with_capacity(src.len());
-    let mut chars = src.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
+impl LogRules {
+    /// The compiled matcher (`None` when there are no patterns, or when they do
+    /// not fit in one set, which load reports for every pack that can change).
+    pub fn matcher(&self) -> Option<std::sync::Arc<LogMatcher>> {
+        self.matcher
+            .get_or_init(|| {
+                let any = !self.categories.is_empty() || !self.values.is_empty();
+                any.then(|| LogMatcher::build(self).ok().map(std::sync::Arc::new))
+                    .flatten()
+            })
+            .clone()
+    }
+
+    /// A set has its own size limit, so patterns that compile one by one may still
+    /// not fit together: with `validate`, the matcher is built once here to say so
+    /// at the file.
+    fn check_set(&mut self, file: &str, node: &Node, validate: bool, diags: &mut Vec<Diagnostic>) {
+        self.matcher = std::sync::OnceLock::new();
+        if !validate {
+            return;
         }
-        match chars.next() {
-            Some('b' | 'B' | '<' | '>') => {
-                if chars.peek() == Some(&'{') {
-                    for d in chars.by_ref() {
-                        if d == '}' {
-                            break;
-                        }
-                    }
-                }
-            }
-            Some(d) => {
-                out.push(c);
-                out.push(d);
-            }
-            None => out.push(c),
+        if let Err(e) = LogMatcher::build(self) {
+            diags.push(diag(
+                file,
+                node.locate("/categories"),
+                format!(
+                    "the log patterns together do not fit in one regex set ({}); make \
+                     them smaller (fewer repetitions, narrower classes)",
+                    e.to_string()
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                        .trim()
+                        .trim_end_matches('.')
+                ),
+            ));
         }
     }
-    out
 }
 
 fn log_regex(
@@ -600,8 +605,8 @@ fn log_regex(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<regex_lite::Regex> {
     // regex-lite: each pattern compiles in microseconds (the Unicode-aware `regex`
-    // took ~6 ms of every command's start-up for these); the one-pass set that
-    // log parsing uses is built from the same sources with `regex` at first use.
+    // took ~6 ms of every command's start-up for these); the set that log parsing
+    // scans with is built from the same sources at first use ([`LogMatcher`]).
     match regex_lite::Regex::new(&format!("(?i){src}")) {
         Ok(r) => Some(r),
         Err(e) => {
@@ -677,25 +682,5 @@ pub fn add_logs_file(
             }
         }
     }
-    rules.rebuild_set(file, node, validate, diags);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::without_word_boundaries;
-
-    /// issue 10, item 10: the loose set drops word boundaries and nothing else.
-    #[test]
-    fn word_boundaries_are_dropped_and_nothing_else() {
-        for (src, loose) in [
-            (r"(?i)\bstored \d+ tokens\b", r"(?i)stored \d+ tokens"),
-            (r"\Bx\<y\>z\b{start}w\b{end}", "xyzw"),
-            (r"a\\b[\w\]]c", r"a\\b[\w\]]c"),
-        ] {
-            assert_eq!(without_word_boundaries(src), loose);
-            regex::Regex::new(&without_word_boundaries(src))
-                .unwrap_or_else(|e| panic!("{src}: {e}"));
-        }
-        assert_eq!(without_word_boundaries("x\\"), "x\\");
-    }
+    rules.check_set(file, node, validate, diags);
 }
