@@ -12,6 +12,7 @@ pub mod eval;
 pub mod evidence;
 pub mod expr;
 pub mod normalize;
+pub mod number;
 pub mod pack;
 pub mod packet;
 pub mod redact;

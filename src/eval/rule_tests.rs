@@ -111,7 +111,7 @@ fn run_case(registry: &Registry, rule: &FindingRule, i: usize) -> Result<(), Str
                 .iter()
                 .filter_map(|e| {
                     e.value
-                        .map(|v| format!("{}={}", e.variable, crate::report::format_number(v)))
+                        .map(|v| format!("{}={}", e.variable, crate::number::format_number(v)))
                 })
                 .collect();
             if !values.is_empty() {

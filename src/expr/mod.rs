@@ -121,7 +121,7 @@ impl Var {
     /// How the value reads in reports and `explain`.
     pub fn render(&self) -> String {
         match self {
-            Var::Num(x) => crate::report::format_number(*x),
+            Var::Num(x) => crate::number::format_number(*x),
             Var::Bool(b) => b.to_string(),
             Var::Str(s) => format!("{s:?}"),
             Var::Map(entries) => format!("{} entries", entries.len()),
@@ -495,7 +495,7 @@ fn render_value(out: &mut String, v: &Dynamic, format: HoleFormat) {
             let _ = write!(out, "{:.1}%", x * 100.0);
         }
         (Some(x), HoleFormat::Plain) => {
-            let _ = write!(out, "{}", crate::report::format_number(x));
+            let _ = write!(out, "{}", crate::number::format_number(x));
         }
         (None, _) => {
             let _ = write!(out, "{v}");

@@ -272,26 +272,6 @@ impl Summary {
     }
 }
 
-/// Numbers as people read them: integers without `.0`, others with up to 4
-/// significant decimals.
-pub fn format_number(x: f64) -> String {
-    if x.is_nan() {
-        return "NaN".to_owned();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 {
-            "+Inf".to_owned()
-        } else {
-            "-Inf".to_owned()
-        };
-    }
-    if x.fract() == 0.0 && x.abs() < 1e15 {
-        return format!("{}", x as i64);
-    }
-    let s = format!("{x:.4}");
-    s.trim_end_matches('0').trim_end_matches('.').to_owned()
-}
-
 /// Serializes any report with sorted keys and a trailing newline.
 pub fn to_sorted_json<T: Serialize>(value: &T) -> String {
     let mut v = serde_json::to_value(value).expect("report structs always serialize");

@@ -1,6 +1,7 @@
 //! Human and Markdown renderings of the check report. They read outcomes only.
 
-use super::{format_number, CheckReport, EndpointReport, Status};
+use super::{CheckReport, EndpointReport, Status};
+use crate::number::format_number;
 use std::fmt::Write as _;
 
 /// Terminal text: what is running, what fired, what could not be evaluated.
