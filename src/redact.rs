@@ -18,11 +18,12 @@ pub const REDACTED: &str = "<redacted>";
 
 /// Words that make a name secret when they are one of its parts.
 const SECRET_WORDS: &[&str] = &[
-    "TOKEN",
-    "KEY",
     "APIKEY",
+    "APIKEYS",
     "SECRET",
+    "SECRETS",
     "PASSWORD",
+    "PASSWORDS",
     "PASSWD",
     "PASSPHRASE",
     "PWD",
@@ -33,24 +34,31 @@ const SECRET_WORDS: &[&str] = &[
     "COOKIE",
     "PRIVATE",
     "SIGNATURE",
-    "SIG",
 ];
+
+/// Words that make a name secret only as its last part: `HF_TOKEN`, `api_key`,
+/// `REDIS_PASS`, `X-Amz-Sig`, but not `prompt_token_ids`, `token_count`,
+/// `api_key_errors` or `pass_rate`, which count or describe rather than hold.
+const LAST_WORDS: &[&str] = &["TOKEN", "KEY", "KEYS", "PASS", "SIG"];
 
 /// True when a setting's name says its value is a secret: one of its parts
 /// (split at anything not a letter or digit, and where camel case turns upper:
-/// `AccountKey` is `Account` + `Key`) is a secret word, or ends in `TOKEN`,
-/// `APIKEY`, `SECRET` or `PASSWORD` (`HFTOKEN`, `XAPIKEY`). `PWD` counts only as
-/// a part of a longer name (`DB_PWD`), not the shell's own `PWD`.
+/// `AccountKey` is `Account` + `Key`) is a secret word, its last part is one of
+/// [`LAST_WORDS`], or a part ends in `TOKEN`, `APIKEY`, `SECRET` or `PASSWORD`
+/// (`HFTOKEN`, `XAPIKEY`). `PWD` counts only as a part of a longer name
+/// (`DB_PWD`), not the shell's own `PWD`.
 pub fn is_secret_name(name: &str) -> bool {
     let parts = name_parts(name);
     if parts == ["PWD"] {
         return false;
     }
-    parts.iter().any(|p| {
+    let last = parts.len().saturating_sub(1);
+    parts.iter().enumerate().any(|(i, p)| {
         SECRET_WORDS.contains(&p.as_str())
+            || (i == last && LAST_WORDS.contains(&p.as_str()))
             || ["TOKEN", "APIKEY", "SECRET", "PASSWORD"]
                 .iter()
-                .any(|w| p.ends_with(w))
+                .any(|w| p.len() > w.len() && p.ends_with(w))
     })
 }
 
@@ -93,6 +101,11 @@ pub fn scrub(s: &str) -> (String, bool) {
         if let Some(at) = rest[..end].rfind('@') {
             let userinfo = &rest[..at];
             match userinfo.find(':') {
+                // GitHub's `TOKEN:x-oauth-basic@`: the user part is the secret.
+                Some(colon) if userinfo[colon + 1..].eq_ignore_ascii_case("x-oauth-basic") => {
+                    out.push_str(REDACTED);
+                    out.push_str(&userinfo[colon..]);
+                }
                 Some(colon) => {
                     out.push_str(&userinfo[..=colon]);
                     out.push_str(REDACTED);
@@ -172,9 +185,11 @@ pub fn scrub(s: &str) -> (String, bool) {
 /// `AccountKey=x;`, `"password": "x"`, `secret='x y'`. The value is a quoted string
 /// or runs to the next separator of connection strings, query strings and JSON.
 static PAIR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r#"(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)(?P<sep>["']?[ \t]*[:=][ \t]*)(?P<val>"(?:[^"\\]|\\.)*"|'[^']*'|[^\s;,&"'}\]\\)]+)"#,
-    )
+    Regex::new(concat!(
+        r#"(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)(?P<sep>(?:\\?["'])?[ \t]*[:=][ \t]*)(?P<val>"#,
+        // \"…\" (JSON inside a string), "…", '…', […] (a list), or a bare word.
+        r#"\\"(?:[^"\\]|\\[^"])*\\"|"(?:[^"\\]|\\.)*"|'[^']*'|\[[^\]\n]*\]|[^\s;,"'}\])\\]+)"#,
+    ))
     .expect("the pair pattern is a valid regex")
 });
 
@@ -186,11 +201,11 @@ static HINT: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
     // A name is secret when a part of it is one of these words (or ends in one):
     // the word, then the end of the name, a separator or a camel-case hump, then
     // `:` or `=`. It may say yes where no secret is (`TOKENS=`), never the reverse.
-    let word = "token|key|apikey|secret|password|passwd|passphrase|pwd|auth|authorization|\
-                credentials?|cookie|private|signature|sig";
+    let word = "token|keys?|apikeys?|secrets?|passwords?|passwd|passphrase|pass|pwd|auth|\
+                authorization|credentials?|cookie|private|signature|sig";
     // ASCII case folding (Unicode off) keeps the literal prefilter fast.
     regex::bytes::RegexBuilder::new(&format!(
-        r#"(?i)(?:{word})(?-i:[_.\-A-Z][A-Za-z0-9_.\-]*)?["']?[ \t]*[:=]|--[A-Za-z0-9_\-]*(?:{word})|://[^\s/@]*@|bearer\s|basic\s"#
+        r#"(?i)(?:{word})(?-i:[_.\-A-Z][A-Za-z0-9_.\-]*)?\\?["']?[ \t]*[:=]|--[A-Za-z0-9_\-]*(?:{word})|://[^\s/@]*@|bearer\s|basic\s"#
     ))
     .unicode(false)
     .build()
@@ -228,20 +243,17 @@ fn pairs(text: &str) -> String {
     let mut copied = 0;
     let mut at = 0;
     while let Some(c) = PAIR.captures_at(text, at) {
-        let (name, val) = (&c["name"], c.name("val").expect("val is not optional"));
-        if is_secret_name(name) && !is_redacted(val.as_str()) {
-            let quoted = val.as_str().starts_with(['"', '\'']);
-            let (start, end) = if quoted {
-                (val.start() + 1, val.end() - 1)
-            } else {
-                (val.start(), val.end())
-            };
+        let (name, sep) = (&c["name"], &c["sep"]);
+        let val = c.name("val").expect("val is not optional");
+        let (start, end) = value_span(text, sep, val.start(), val.end());
+        if is_secret_name(name) && !is_redacted(&text[start..end]) {
             out.push_str(&text[copied..start]);
             out.push_str(REDACTED);
             copied = end;
-            at = val.end();
+            at = end;
         } else {
-            at = val.start() + usize::from(val.as_str().starts_with(['"', '\'']));
+            // Search on inside the value: `config: api_key=x`, `conn="AccountKey=x;"`.
+            at = start;
         }
         if at >= text.len() {
             break;
@@ -251,8 +263,31 @@ fn pairs(text: &str) -> String {
     out
 }
 
+/// The part of a matched value to replace: inside its quotes or brackets; for a
+/// bare value after `:` (a header or YAML line: `Authorization: Token x`,
+/// `password: correct horse`), everything to the end of the line or of the
+/// enclosing JSON string.
+fn value_span(text: &str, sep: &str, start: usize, end: usize) -> (usize, usize) {
+    let v = &text[start..end];
+    if v.starts_with("\\\"") {
+        return (start + 2, end - 2);
+    }
+    if v.starts_with(['"', '\'', '[']) {
+        return (start + 1, end - 1);
+    }
+    if sep.contains(':') {
+        let rest = &text[start..];
+        let stop = rest.find(['"', '\n', '\r']).unwrap_or(rest.len());
+        let trimmed = rest[..stop].trim_end().trim_end_matches(',').len();
+        return (start, start + trimmed.max(end - start).min(stop));
+    }
+    (start, end)
+}
+
 fn is_redacted(value: &str) -> bool {
-    value.trim_matches(['"', '\'']) == REDACTED
+    value
+        .trim_start_matches(['"', '\'', '\\'])
+        .starts_with(REDACTED)
 }
 
 /// The word after a secret flag: `--api-key sk-1` → `--api-key <redacted>`.
@@ -276,18 +311,46 @@ fn secret_flags(text: &str) -> String {
     out.join(" ")
 }
 
-/// Free text of many lines, each through [`line`]; line endings are kept.
+/// Free text of many lines, each through [`line`]; line endings are kept. The
+/// body of a PEM private key (`-----BEGIN … PRIVATE KEY-----` to its `END`) is
+/// replaced whole.
 pub fn text(text: &str) -> String {
-    if !HINT.is_match(text.as_bytes()) {
+    let pem = text.contains(PEM_BEGIN);
+    if !pem && !HINT.is_match(text.as_bytes()) {
         return text.to_owned();
     }
     let mut out = String::with_capacity(text.len());
+    let mut in_key = false;
     for piece in text.split_inclusive('\n') {
         let (body, end) = split_ending(piece);
+        if in_key {
+            in_key = !body.contains("-----END");
+            if in_key {
+                out.push_str(REDACTED);
+                out.push_str(end);
+                continue;
+            }
+        } else if pem && body.contains(PEM_BEGIN) && body.contains("PRIVATE KEY") {
+            in_key = !body.contains("-----END");
+        }
         out.push_str(&line(body));
         out.push_str(end);
     }
     out
+}
+
+const PEM_BEGIN: &str = "-----BEGIN";
+
+/// `["--api-key", "sk-…"]`: the item after a secret flag in an argv array.
+fn redact_argv(items: &mut [Value]) {
+    for i in 1..items.len() {
+        let flag = items[i - 1].as_str().and_then(|f| f.strip_prefix("--"));
+        if flag.is_some_and(|f| !f.contains('=') && is_secret_name(f)) {
+            if let Value::String(v) = &mut items[i] {
+                *v = REDACTED.to_owned();
+            }
+        }
+    }
 }
 
 fn split_ending(piece: &str) -> (&str, &str) {
@@ -321,6 +384,18 @@ fn exposition_line(l: &str) -> String {
     if !HINT.is_match(l.as_bytes()) {
         return l.to_owned();
     }
+    if let Some(rest) = l
+        .strip_prefix("# HELP ")
+        .or_else(|| l.strip_prefix("# TYPE "))
+    {
+        // The metric name is kept as it is; only HELP text is free text.
+        let name_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let head = l.len() - rest.len() + name_end;
+        return match l.starts_with("# HELP ") {
+            true => format!("{}{}", &l[..head], line(&l[head..])),
+            false => l.to_owned(),
+        };
+    }
     if l.trim_start().starts_with('#') {
         return line(l);
     }
@@ -342,6 +417,18 @@ fn exposition_line(l: &str) -> String {
 pub fn json(value: &mut Value) {
     match value {
         Value::Object(map) => {
+            // `{"name": "HF_TOKEN", "value": "…"}`: a Kubernetes env entry.
+            let secret_entry = map
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(is_secret_name);
+            if secret_entry
+                && map
+                    .get("value")
+                    .is_some_and(|v| v.is_string() || v.is_number())
+            {
+                map.insert("value".to_owned(), Value::String(REDACTED.to_owned()));
+            }
             for (key, v) in map.iter_mut() {
                 if is_secret_name(key) && matches!(v, Value::String(_) | Value::Number(_)) {
                     *v = Value::String(REDACTED.to_owned());
@@ -350,10 +437,13 @@ pub fn json(value: &mut Value) {
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(json),
+        Value::Array(items) => {
+            items.iter_mut().for_each(json);
+            redact_argv(items);
+        }
         Value::String(s) => {
-            if HINT.is_match(s.as_bytes()) {
-                let red = line(s);
+            if HINT.is_match(s.as_bytes()) || s.contains(PEM_BEGIN) {
+                let red = text(s);
                 if red != *s {
                     *s = red;
                 }
@@ -495,7 +585,7 @@ mod tests {
         let pieces = [
             "a", "b", ":", "/", "?", "&", "=", "@", "-", "_", " ", "\"", "'", "\t", "1", "é",
             "Bearer ", "basic", "key", "TOKEN", "pass", "Sig", "://", "--", "Account", "wd",
-            "word", "s", "X", "api", "Cookie",
+            "word", "s", "X", "api", "Cookie", "\\\"", "[", "]", "Pass", "_ids",
         ];
         let mut x: u64 = 11;
         let (mut skipped, mut hinted) = (0, 0);
@@ -516,6 +606,69 @@ mod tests {
         assert!(
             skipped > 1000 && hinted > 1000,
             "{skipped} skipped, {hinted} hinted"
+        );
+    }
+
+    /// Shapes found by the hostile review of issue 10: escaped quotes, values of
+    /// several words, lists, headers, env entries, argv arrays, PEM keys.
+    #[test]
+    fn review_shapes_are_redacted() {
+        let cases = [
+            (
+                r#"conf="{\"token\": \"X1\"}""#,
+                r#"conf="{\"token\": \"<redacted>\"}""#,
+            ),
+            (
+                r#"extra_config: "{\"api_key\": \"X2\"}""#,
+                r#"extra_config: "{\"api_key\": \"<redacted>\"}""#,
+            ),
+            ("password: correct X3 battery", "password: <redacted>"),
+            ("Authorization: Token X4", "Authorization: <redacted>"),
+            ("'api_key': ['X5']", "'api_key': [<redacted>]"),
+            (
+                "Namespace(api_key=['X6'], port=8000)",
+                "Namespace(api_key=[<redacted>], port=8000)",
+            ),
+            ("Cookie: a=1; sessionid=X7", "Cookie: <redacted>"),
+            ("db_password=a&X8 next", "db_password=<redacted> next"),
+            ("REDIS_PASS=X9", "REDIS_PASS=<redacted>"),
+            (
+                "https://X10:x-oauth-basic@github.com/o/r",
+                "https://<redacted>:x-oauth-basic@github.com/o/r",
+            ),
+            ("prompt_token_ids: [1, 2, 3]", "prompt_token_ids: [1, 2, 3]"),
+            ("token_count=5 pass_rate=0.9", "token_count=5 pass_rate=0.9"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(line(input), want, "{input}");
+        }
+        let pem = "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIX11\nabc\n-----END RSA PRIVATE KEY-----\nok\n";
+        let red = text(pem);
+        assert!(
+            !red.contains("MIIX11") && red.contains("ok\n") && red.contains("-----END"),
+            "{red}"
+        );
+        let mut v: Value = serde_json::from_str(
+            r#"{"env":[{"name":"HF_TOKEN","value":"X12"},{"name":"PORT","value":"80"}],"argv":["serve","--api-key","X13","--port","8000"]}"#,
+        )
+        .unwrap();
+        json(&mut v);
+        let s = v.to_string();
+        assert!(
+            !s.contains("X12") && !s.contains("X13") && s.contains("\"80\"") && s.contains("8000"),
+            "{s}"
+        );
+    }
+
+    /// Metric names in HELP and TYPE lines are names, not secrets.
+    #[test]
+    fn exposition_metadata_names_are_kept() {
+        let scrape = b"# TYPE job:api_key_errors:rate5m gauge\n# HELP instance:vllm_generation_token:rate5m rate api_key=X14\ninstance:vllm_generation_token:rate5m 2\n";
+        let red = String::from_utf8(exposition(scrape)).unwrap();
+        assert!(red.starts_with("# TYPE job:api_key_errors:rate5m gauge\n# HELP instance:vllm_generation_token:rate5m rate api_key=<redacted>\n"), "{red}");
+        assert!(
+            red.ends_with("instance:vllm_generation_token:rate5m 2\n"),
+            "{red}"
         );
     }
 }
