@@ -226,6 +226,7 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
             bail!("--lmcache-http-thread-name {name}: must be one path segment (letters, digits, `_`, `-`, `.`), not `.` or `..`");
         }
     }
+    refuse_forbidden_urls(&args, &registry)?;
     let old = previous_packet(&dir, args.force)?;
     let staging = crate::packet::Staging::new(&dir).with_context(|| {
         format!(
@@ -303,6 +304,40 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
+/// Every URL the operator gave is checked against the route table before anything
+/// is sent: `--lmcache-status-url http://h/env` or a base URL ending in `#` is an
+/// error, not a request.
+fn refuse_forbidden_urls(
+    args: &CollectArgs,
+    registry: &crate::pack::Registry,
+) -> anyhow::Result<()> {
+    let (routes, floor) = (&registry.http_routes, &registry.http_route_floor);
+    if let Some(base) = &args.lmcache_http_base_url {
+        if base.contains('?') {
+            bail!("--lmcache-http-base-url {base}: a base URL takes no query");
+        }
+    }
+    let per_route = args
+        .lmcache_http_url
+        .iter()
+        .filter_map(|s| s.split_once('=').map(|(_, u)| u.to_owned()));
+    let urls = args
+        .engine_metrics_url
+        .iter()
+        .chain(&args.lmcache_metrics_url)
+        .chain(&args.lmcache_http_base_url)
+        .chain(&args.lmcache_health_url)
+        .chain(&args.lmcache_status_url)
+        .cloned()
+        .chain(per_route);
+    for url in urls {
+        if let Some(why) = http::refused_url(routes, floor, &url) {
+            bail!("{why}");
+        }
+    }
+    Ok(())
+}
+
 /// Checks the output directory before anything is collected and returns what the
 /// previous packet there lists (to be removed once the new one is in place):
 /// `None` for a new or empty directory; a non-empty one needs `--force`.
@@ -368,7 +403,11 @@ const FAILED_MANIFEST: &str = "packet_manifest.failed.json";
 
 fn warn_errors(packet: &Packet) {
     for e in &packet.errors {
-        super::output::warn(&format!("{}: {}", e.source, e.error));
+        // Fetch errors already start with their URL.
+        match e.error.starts_with(&e.source) {
+            true => super::output::warn(&e.error),
+            false => super::output::warn(&format!("{}: {}", e.source, e.error)),
+        }
     }
 }
 
@@ -418,18 +457,13 @@ fn read_metrics(
         for f in files {
             let source = f.display().to_string();
             match crate::evidence::read_regular(f) {
-                Ok(bytes) => match crate::evidence::not_exposition(&bytes) {
+                Ok(bytes) => match crate::evidence::unusable_scrape(&bytes) {
                     None => scrapes.entry(role).or_default().push(Scrape {
                         source,
                         final_url: None,
                         bytes,
                     }),
-                    Some(why) => packet.error(
-                        &name,
-                        &source,
-                        "not_exposition",
-                        format!("not a Prometheus exposition: {why}"),
-                    ),
+                    Some(why) => packet.error(&name, &source, "not_exposition", why),
                 },
                 Err(e) => packet.error(&name, &source, "io", format!("cannot read: {e}")),
             }
@@ -588,8 +622,7 @@ fn collect_http(
     }
     for (route, body) in &collected.bodies {
         if route == "metrics" {
-            if let Some(why) = crate::evidence::not_exposition(body) {
-                let why = format!("not a Prometheus exposition: {why}");
+            if let Some(why) = crate::evidence::unusable_scrape(body) {
                 packet.error("http_metrics", "http metrics", "not_exposition", why);
             } else if !scrapes.contains_key("lmcache") {
                 let answered = collected.evidence.endpoints.get(route.as_str());

@@ -193,7 +193,11 @@ pub struct Gathered {
 
 /// Reads every metrics file and URL and every evidence file; what fails is kept in
 /// `errors` and the rest is used.
-pub fn gather(args: &EvidenceArgs, packet: Option<&Path>) -> Gathered {
+pub fn gather(
+    registry: &crate::pack::Registry,
+    args: &EvidenceArgs,
+    packet: Option<&Path>,
+) -> Gathered {
     let mut g = Gathered {
         metrics: Vec::new(),
         evidence: BTreeMap::new(),
@@ -253,6 +257,11 @@ pub fn gather(args: &EvidenceArgs, packet: Option<&Path>) -> Gathered {
     ] {
         for url in urls {
             let deadline = crate::packet::fetch::Deadline::NONE;
+            let (routes, floor) = (&registry.http_routes, &registry.http_route_floor);
+            if let Some(why) = crate::packet::http::refused_url(routes, floor, url) {
+                g.errors.push(why);
+                continue;
+            }
             match crate::packet::fetch::get_exposition(url, &limits, deadline) {
                 Ok(r) => g.metrics.push(Input {
                     source: url.clone(),
@@ -301,7 +310,7 @@ pub fn run(rules: &[PathBuf], args: LmcacheCompatArgs) -> anyhow::Result<Outcome
             bail!("{}: not a packet directory", dir.display());
         }
     }
-    let g = gather(&args.inputs, args.packet.as_deref());
+    let g = gather(&registry, &args.inputs, args.packet.as_deref());
     for e in &g.errors {
         output::warn(e);
     }

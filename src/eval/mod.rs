@@ -407,7 +407,7 @@ pub fn parse_inputs(inputs: &[crate::evidence::Input]) -> Vec<ParsedInput<'_>> {
             let expo = parse(bytes, &ParseOptions::default());
             let error = sniffed
                 .map(|why| format!("not a Prometheus exposition: {why}"))
-                .or_else(|| not_an_exposition(&expo));
+                .or_else(|| crate::evidence::prometheus::not_an_exposition(&expo));
             let report = InputReport {
                 source: input.source.clone(),
                 format: match expo.format {
@@ -497,17 +497,4 @@ pub fn check_inputs(
         endpoints,
         deployment,
     }
-}
-
-/// An input with lines but not one sample or metadata line is not an exposition
-/// (an HTML error page, JSON, a binary): say so instead of reporting an empty scrape.
-pub fn not_an_exposition(expo: &Exposition) -> Option<String> {
-    if !expo.samples.is_empty() || !expo.metadata.is_empty() {
-        return None;
-    }
-    let first = expo.dropped.first()?;
-    Some(format!(
-        "not a Prometheus exposition: no line could be read as a sample (line {}: {})",
-        first.line, first.reason
-    ))
 }

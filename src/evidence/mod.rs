@@ -139,6 +139,17 @@ pub fn not_exposition(bytes: &[u8]) -> Option<String> {
     }
 }
 
+/// Why a scrape body cannot be used, after reading it: [`not_exposition`], or
+/// text in which not one line reads as a sample or metadata (an error page
+/// served as a 200, e.g. `upstream connect error …`).
+pub fn unusable_scrape(bytes: &[u8]) -> Option<String> {
+    if let Some(why) = not_exposition(bytes) {
+        return Some(format!("not a Prometheus exposition: {why}"));
+    }
+    let expo = prometheus::parse(bytes, &prometheus::ParseOptions::default());
+    prometheus::not_an_exposition(&expo)
+}
+
 /// ASCII text as UTF-16 has a NUL in every other byte.
 fn utf16_shaped(head: &[u8]) -> bool {
     let pairs = head.len() / 2;

@@ -1474,6 +1474,19 @@ fn parse_timestamp(tok: &[u8]) -> Option<(i64, bool)> {
     (ms.is_finite() && ms.abs() < 9.2e18).then_some((ms as i64, false))
 }
 
+/// An input with lines but not one sample or metadata line is not an exposition
+/// (an HTML error page, JSON, a binary): say so instead of reporting an empty scrape.
+pub fn not_an_exposition(expo: &Exposition) -> Option<String> {
+    if !expo.samples.is_empty() || !expo.metadata.is_empty() {
+        return None;
+    }
+    let first = expo.dropped.first()?;
+    Some(format!(
+        "not a Prometheus exposition: no line could be read as a sample (line {}: {})",
+        first.line, first.reason
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -167,11 +167,15 @@ pub fn forbidden_paths<'a>(
 /// `/quota/tenant-a` `Some(Destructive)`, `/no-such-route` `None` (more in the
 /// tests below; the crate runs no doctests).
 pub fn route_safety(registry: &Registry, path: &str) -> Option<Safety> {
+    path_safety(&registry.http_routes, &registry.http_route_floor, path)
+}
+
+/// [`route_safety`] over a route table and its floor.
+pub fn path_safety(routes: &[HttpRouteDef], floor: &[HttpRouteDef], path: &str) -> Option<Safety> {
     let request = request_segments(path);
-    registry
-        .http_routes
+    routes
         .iter()
-        .chain(&registry.http_route_floor)
+        .chain(floor)
         .filter(|r| paths(r).any(|p| template_fits(p, &request)))
         .map(|r| r.safety)
         .max()

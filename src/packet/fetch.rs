@@ -51,6 +51,14 @@ impl Deadline {
     pub fn passed(&self) -> bool {
         self.remaining().is_some_and(|d| d.is_zero())
     }
+
+    /// The earlier of two deadlines.
+    pub fn earliest(self, other: Deadline) -> Deadline {
+        match (self.0, other.0) {
+            (Some(a), Some(b)) => Deadline(Some(a.min(b))),
+            (a, b) => Deadline(a.or(b)),
+        }
+    }
 }
 
 /// An answer: status, the URL that gave it (after redirects), the body and the
@@ -81,8 +89,8 @@ pub enum FetchError {
     Protocol(String, String),
     #[error("{0}: response larger than {1} bytes (cap)")]
     TooLarge(String, usize),
-    #[error("{0}: the body ended after {1} of the {2} bytes announced")]
-    Truncated(String, usize, u64),
+    #[error("{0}: the body ended early, after {1} bytes{more}", more = announced(.2))]
+    Truncated(String, usize, Option<u64>),
     #[error("{0}: redirect to another origin ({1}) not followed")]
     CrossHostRedirect(String, String),
     #[error("{0}: redirect to {1} refused: {2}")]
@@ -91,7 +99,7 @@ pub enum FetchError {
     TooManyRedirects(String),
     #[error("{0}: HTTP {1}")]
     HttpStatus(String, u16),
-    #[error("{0}: not a Prometheus exposition: {1}")]
+    #[error("{0}: {1}")]
     NotExposition(String, String),
 }
 
@@ -114,6 +122,11 @@ impl FetchError {
             FetchError::NotExposition(..) => "not_exposition",
         }
     }
+}
+
+fn announced(n: &Option<u64>) -> String {
+    n.map(|n| format!(" of the {n} announced"))
+        .unwrap_or_default()
 }
 
 /// Decides whether a same-origin redirect target (its path and query, e.g.
@@ -206,8 +219,16 @@ pub fn get(
 ) -> Result<Response, FetchError> {
     let origin = parse(url)?;
     let mut current = url.to_owned();
+    // One budget for the request and every redirect it takes.
+    let budget = deadline.earliest(Deadline::after(limits.request_timeout));
     for _ in 0..4 {
-        let response = get_once(&current, limits, deadline)?;
+        let response = get_once(&current, limits, budget).map_err(|e| match e {
+            // The request's own budget ran out between hops, not the collection's.
+            FetchError::DeadlinePassed(u) if !deadline.passed() => {
+                FetchError::Timeout(u, limits.request_timeout)
+            }
+            other => other,
+        })?;
         if !(300..400).contains(&response.status) {
             return Ok(response.into_response());
         }
@@ -244,8 +265,10 @@ pub fn get_exposition(
         .as_deref()
         .filter(|e| !e.eq_ignore_ascii_case("identity"));
     let why = encoded
-        .map(|e| format!("the answer is {e}-encoded although identity was asked for"))
-        .or_else(|| crate::evidence::not_exposition(&r.body));
+        .map(|e| {
+            format!("not a Prometheus exposition: the answer is {e}-encoded although identity was asked for")
+        })
+        .or_else(|| crate::evidence::unusable_scrape(&r.body));
     match why {
         Some(why) => Err(FetchError::NotExposition(url.to_owned(), why)),
         None => Ok(r),
@@ -305,14 +328,13 @@ fn get_once(url: &str, limits: &FetchLimits, deadline: Deadline) -> Result<Excha
     let location = header("location");
     let announced: Option<u64> = header("content-length").and_then(|v| v.parse().ok());
     let status = response.status().as_u16();
-    let body = read_body(
-        url,
-        response.body_mut().as_reader(),
-        limits.max_body,
-        budget,
-    )?;
+    let reader = response.body_mut().as_reader();
+    let body = read_body(url, reader, limits.max_body, budget).map_err(|e| match e {
+        FetchError::Truncated(u, got, None) => FetchError::Truncated(u, got, announced),
+        other => other,
+    })?;
     if let Some(n) = announced.filter(|n| (body.len() as u64) < *n) {
-        return Err(FetchError::Truncated(url.to_owned(), body.len(), n));
+        return Err(FetchError::Truncated(url.to_owned(), body.len(), Some(n)));
     }
     Ok(Exchange {
         status,
@@ -344,7 +366,9 @@ fn read_body(
 /// arrive wrapped in `io::Error`; an early end is a truncated body.
 fn io_error(url: &str, e: std::io::Error, got: usize, budget: Duration) -> FetchError {
     match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => return FetchError::Truncated(url.to_owned(), got, 0),
+        std::io::ErrorKind::UnexpectedEof => {
+            return FetchError::Truncated(url.to_owned(), got, None)
+        }
         std::io::ErrorKind::TimedOut => return FetchError::Timeout(url.to_owned(), budget),
         _ => {}
     }
@@ -367,7 +391,7 @@ fn classify(url: &str, e: ureq::Error, budget: Duration) -> FetchError {
             FetchError::Connect(url, io.to_string())
         }
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            FetchError::Truncated(url, 0, 0)
+            FetchError::Truncated(url, 0, None)
         }
         ureq::Error::Io(io) => FetchError::Io(url, io.to_string()),
         ureq::Error::BodyExceedsLimit(n) => {

@@ -224,6 +224,27 @@ pub fn plain_segment(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
+/// Why a URL must not be requested: it carries a fragment (a base URL ending in
+/// `#` would turn every route into the path before it), or its path —
+/// percent-decoded, dot segments resolved — is a route the table or the shipped
+/// floor marks sensitive or destructive. Every URL the operator gives (`--*-url`,
+/// the base URL) passes here before anything is sent.
+pub fn refused_url(routes: &[HttpRouteDef], floor: &[HttpRouteDef], url: &str) -> Option<String> {
+    if url.contains('#') {
+        return Some(format!(
+            "{url}: a URL with a fragment (`#`) is not requested"
+        ));
+    }
+    let path = path_of(url);
+    match crate::pack::routes::path_safety(routes, floor, &path) {
+        Some(s @ (Safety::Sensitive | Safety::Destructive)) => Some(format!(
+            "{url}: `{path}` is a {} route of the route table; inferguard never requests it",
+            s.as_str()
+        )),
+        _ => None,
+    }
+}
+
 /// Tries each URL in turn until one answers with something other than 404. A
 /// redirect is followed only to a path of this same route: a read-only route that
 /// redirects to `/env` or `/loglevel?…` is refused, never requested.

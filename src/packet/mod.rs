@@ -67,10 +67,13 @@ impl Staging {
         std::fs::create_dir_all(&self.target)?;
         let mut order: Vec<&String> = new.iter().filter(|r| *r != layout::MANIFEST).collect();
         order.extend(new.iter().filter(|r| *r == layout::MANIFEST));
-        for rel in order {
-            let to = self.target.join(rel);
+        // Every folder is checked (no symlink, no file in the way) before the first
+        // file moves, so a refusal leaves the previous packet whole.
+        for rel in &order {
             ensure_parents(&self.target, rel)?;
-            std::fs::rename(self.tmp.path().join(rel), &to)?;
+        }
+        for rel in order {
+            std::fs::rename(self.tmp.path().join(rel), self.target.join(rel))?;
         }
         for rel in old.iter().filter(|r| !new.contains(r) && safe_relative(r)) {
             let path = self.target.join(rel);

@@ -319,6 +319,16 @@ fn answers_that_are_not_scrapes_are_classified() {
         "/error" => text(500, "boom"),
         "/garbled" => Reply::Raw(b"HTTP/1.1 abc OK\r\n\r\nvllm:x 1\n".to_vec()),
         "/nonsense" => Reply::Raw(b"SSH-2.0-OpenSSH_9.6\r\n".to_vec()),
+        "/errorpage" => text(
+            200,
+            "upstream connect error or disconnect/reset before headers",
+        ),
+        // Each hop is slow but within --http-timeout; together they are not.
+        "/hops" | "/hops/" => {
+            let to = if target == "/hops" { "/hops/" } else { "/hops" };
+            let head = format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n");
+            Reply::Drip(head.into_bytes(), Duration::from_millis(25))
+        }
         _ => not_found(),
     })
     .unwrap();
@@ -333,6 +343,8 @@ fn answers_that_are_not_scrapes_are_classified() {
         ("/error", "http_status"),
         ("/garbled", "protocol"),
         ("/nonsense", "protocol"),
+        ("/errorpage", "not_exposition"),
+        ("/hops", "timeout"),
     ];
     let mut args = strings(&["--lmcache-metrics-file", MP_PROM, "--http-timeout", "5"]);
     for (path, _) in cases {
@@ -351,6 +363,14 @@ fn answers_that_are_not_scrapes_are_classified() {
     assert!(
         !dir.join("engine_metrics.prom").exists(),
         "a failed answer was stored as a scrape"
+    );
+    let short = scrape_error(&manifest, "", "/short").unwrap();
+    assert!(
+        short["error"]
+            .as_str()
+            .unwrap()
+            .contains("of the 5000 announced"),
+        "{short}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -376,10 +396,16 @@ fn planted_symlinks_cannot_redirect_writes() {
         &strings(&[
             "--lmcache-metrics-file",
             MP_PROM,
+            "--engine-metrics-file",
+            VLLM_PROM,
             "--engine-log-file",
             &log.display().to_string(),
             "--force",
         ]),
+    );
+    assert!(
+        !dir.join("engine_metrics.prom").exists(),
+        "a refused install moved part of the new packet in"
     );
     assert_eq!(
         std::fs::read_to_string(&victim).unwrap(),
@@ -591,4 +617,43 @@ fn a_thread_name_cannot_climb_out_of_its_route() {
         );
     }
     assert!(!dir.exists());
+}
+
+/// Review of issue 10: URLs the operator gives are checked against the route
+/// table too: a base URL ending in `#`, a per-route URL, a status URL or a metrics
+/// URL naming a forbidden route is an error, and nothing is requested.
+#[test]
+fn operator_urls_into_forbidden_routes_are_refused() {
+    let mut server = Server::start("127.0.0.1", 16, |_, _| json(200, r#"{"ok":true}"#)).unwrap();
+    let base = server.base_url();
+    let dir = scratch("hostile-operator-urls");
+    let cases: Vec<Vec<String>> = vec![
+        strings(&["--lmcache-http-base-url", &format!("{base}/env#")]),
+        strings(&["--lmcache-status-url", &format!("{base}/env")]),
+        strings(&[
+            "--lmcache-http-url",
+            &format!("healthcheck={base}/loglevel?level=DEBUG"),
+        ]),
+        strings(&["--engine-metrics-url", &format!("{base}/%65nv")]),
+        strings(&[
+            "--lmcache-metrics-url",
+            &format!("{base}/status/../cache/clear"),
+        ]),
+    ];
+    for args in &cases {
+        let r = collect(&dir, args);
+        assert_eq!(r.code, 2, "{args:?}: {}", describe(&r));
+        assert!(
+            r.stderr.contains("never requests it") || r.stderr.contains("fragment"),
+            "{}",
+            describe(&r)
+        );
+        assert!(!dir.exists(), "{args:?} created the packet");
+    }
+    let url = format!("{base}/loglevel?level=DEBUG");
+    let r = run(&strings(&["lmcache-compat", "--lmcache-metrics-url", &url]));
+    assert_eq!(r.code, 2, "{}", describe(&r));
+    assert!(r.stderr.contains("never requests it"), "{}", describe(&r));
+    let log = server.finish();
+    assert!(log.is_empty(), "requests were sent: {log:?}");
 }
