@@ -205,7 +205,7 @@ static HINT: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
                 authorization|credentials?|cookie|private|signature|sig";
     // ASCII case folding (Unicode off) keeps the literal prefilter fast.
     regex::bytes::RegexBuilder::new(&format!(
-        r#"(?i)(?:{word})(?-i:[_.\-A-Z][A-Za-z0-9_.\-]*)?\\?["']?[ \t]*[:=]|--[A-Za-z0-9_\-]*(?:{word})|://[^\s/@]*@|bearer\s|basic\s"#
+        r#"(?i)(?:{word})(?-i:[_.\-A-Z][A-Za-z0-9_.\-]*)?\\?["']?[ \t]*[:=]|--[A-Za-z0-9_\-]*(?:{word})|://[^\s/@]*@|bearer\s|basic\s|(?:^|\s)(?:-u|--user)\s"#
     ))
     .unicode(false)
     .build()
@@ -292,21 +292,33 @@ fn is_redacted(value: &str) -> bool {
 
 /// The word after a secret flag: `--api-key sk-1` → `--api-key <redacted>`.
 fn secret_flags(text: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
+    let mut out: Vec<String> = Vec::new();
     let mut redact_next = false;
+    let mut user_next = false;
     for word in text.split(' ') {
         if redact_next && !word.is_empty() {
-            out.push(REDACTED);
+            out.push(REDACTED.to_owned());
             redact_next = false;
             continue;
         }
+        // `curl -u user:password`, `--user user:password`.
+        if user_next && !word.is_empty() {
+            user_next = false;
+            if let Some((user, pass)) = word.split_once(':') {
+                if !pass.is_empty() && pass != REDACTED {
+                    out.push(format!("{user}:{REDACTED}"));
+                    continue;
+                }
+            }
+        }
+        user_next = word == "-u" || word == "--user";
         if let Some(flag) = word.strip_prefix("--") {
             let plain = flag
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
             redact_next = plain && is_secret_name(flag);
         }
-        out.push(word);
+        out.push(word.to_owned());
     }
     out.join(" ")
 }
@@ -585,7 +597,7 @@ mod tests {
         let pieces = [
             "a", "b", ":", "/", "?", "&", "=", "@", "-", "_", " ", "\"", "'", "\t", "1", "é",
             "Bearer ", "basic", "key", "TOKEN", "pass", "Sig", "://", "--", "Account", "wd",
-            "word", "s", "X", "api", "Cookie", "\\\"", "[", "]", "Pass", "_ids",
+            "word", "s", "X", "api", "Cookie", "\\\"", "[", "]", "Pass", "_ids", "-u", "--user",
         ];
         let mut x: u64 = 11;
         let (mut skipped, mut hinted) = (0, 0);
@@ -638,6 +650,10 @@ mod tests {
             ),
             ("prompt_token_ids: [1, 2, 3]", "prompt_token_ids: [1, 2, 3]"),
             ("token_count=5 pass_rate=0.9", "token_count=5 pass_rate=0.9"),
+            (
+                "curl -u admin:X15 http://h/",
+                "curl -u admin:<redacted> http://h/",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(line(input), want, "{input}");
