@@ -62,8 +62,8 @@ fn old_parse(files: &[(&str, &[u8])], rules: &LogRules) -> Value {
                 if cat.patterns.iter().any(|r| r.is_match(&line))
                     && !cat.exclude.iter().any(|r| r.is_match(&line))
                 {
-                    let e = categories.entry(cat.def.id.clone()).or_insert_with(|| {
-                        json!({"count": 0, "description": cat.def.description,
+                    let e = categories.entry(cat.id.clone()).or_insert_with(|| {
+                        json!({"count": 0, "description": cat.description,
                                "first": format!("{path}:{}", n + 1), "snippets": []})
                     });
                     e["count"] = json!(e["count"].as_u64().unwrap() + 1);
@@ -74,7 +74,7 @@ fn old_parse(files: &[(&str, &[u8])], rules: &LogRules) -> Value {
                             .take(200)
                             .collect::<String>()));
                     }
-                    for p in &cat.def.proves {
+                    for p in &cat.proves {
                         if !modes.contains(p) {
                             modes.push(p.clone());
                         }

@@ -262,3 +262,103 @@ fn readme_lists_every_engine() {
         );
     }
 }
+
+/// The layers of `src/` (DESIGN.md, "The pipeline"): each module and the modules
+/// below it that it may name. Data flows one way; a module never reaches up, and
+/// there is no circle. `cli` sits on top of everything.
+const LAYERS: &[(&str, &[&str])] = &[
+    ("redact", &[]),
+    ("number", &[]),
+    ("evidence", &["redact"]),
+    ("normalize", &["evidence"]),
+    ("expr", &["number"]),
+    ("pack", &["evidence", "expr", "normalize"]),
+    ("packet", &["evidence", "pack", "redact"]),
+    ("report", &["normalize", "number", "pack", "redact"]),
+    (
+        "eval",
+        &["evidence", "expr", "normalize", "number", "pack", "report"],
+    ),
+];
+
+/// Every `crate::module` a file names outside its test module (tests may use the
+/// whole crate), with its line number.
+fn crate_references(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("#[cfg(test)]") {
+            break;
+        }
+        let code = line.split("//").next().unwrap_or("");
+        let mut rest = code;
+        while let Some(i) = rest.find("crate::") {
+            let name: String = rest[i + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            out.push((n + 1, name));
+            rest = &rest[i + 7..];
+        }
+    }
+    out
+}
+
+/// Issue 11: layering is a test. An upward `use` (a parser naming the pack layer,
+/// the expression engine naming reports) fails here with the file and line.
+#[test]
+fn modules_only_use_the_layers_below_them() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut problems = Vec::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let rel = path.strip_prefix(&src).unwrap();
+            let first = rel
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy();
+            let module = first.trim_end_matches(".rs").to_owned();
+            if matches!(module.as_str(), "cli" | "lib" | "main") {
+                continue;
+            }
+            let Some((_, allowed)) = LAYERS.iter().find(|(m, _)| *m == module) else {
+                problems.push(format!(
+                    "src/{}: module `{module}` is not in LAYERS",
+                    rel.display()
+                ));
+                continue;
+            };
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (line, target) in crate_references(&text) {
+                if target != module && !allowed.contains(&target.as_str()) {
+                    problems.push(format!(
+                        "src/{}:{line}: `{module}` uses `{target}`",
+                        rel.display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "upward or unlisted uses:\n{}",
+        problems.join("\n")
+    );
+    // The table itself has no circle: each module's allowed modules come before it.
+    for (i, (module, allowed)) in LAYERS.iter().enumerate() {
+        for a in *allowed {
+            let below = LAYERS[..i].iter().any(|(m, _)| m == a);
+            assert!(
+                below,
+                "LAYERS: `{module}` may use `{a}`, which is not below it"
+            );
+        }
+    }
+}

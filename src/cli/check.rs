@@ -26,7 +26,7 @@ pub struct CheckArgs {
 pub fn run(rules: &[PathBuf], args: CheckArgs) -> anyhow::Result<Outcome> {
     let registry = load_registry(rules)?;
     let forced = resolve_engine(&registry, args.engine.as_deref())?;
-    let inputs = crate::evidence::read_inputs(&args.inputs)?;
+    let inputs = crate::packet::read_inputs(&args.inputs)?;
     let report = check_inputs(
         &registry,
         &inputs,

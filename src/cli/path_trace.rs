@@ -31,7 +31,7 @@ pub fn run(rules: &[PathBuf], args: PathTraceArgs) -> anyhow::Result<Outcome> {
         forced_engine: resolve_engine(&registry, args.engine.as_deref())?,
         ..Default::default()
     };
-    let inputs = crate::evidence::read_inputs(&args.inputs)?;
+    let inputs = crate::packet::read_inputs(&args.inputs)?;
     let parsed = parse_inputs(&inputs);
     let mut endpoints = Vec::new();
     for p in &parsed {

@@ -238,7 +238,7 @@ fn explain(
     let _ = writeln!(text, "{}", d.docs.trim());
     if let Some(path) = evidence {
         let engine = engine.filter(|e| e != "auto");
-        let inputs = crate::evidence::read_inputs(&[path.to_owned()])?;
+        let inputs = crate::packet::read_inputs(&[path.to_owned()])?;
         for input in &inputs {
             let expo = parse(&input.bytes, &ParseOptions::default());
             let endpoint = Endpoint {

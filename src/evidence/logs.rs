@@ -12,7 +12,7 @@
 //!
 //! The categories arrive as data; this module knows no LMCache message.
 
-use crate::pack::compat::{LogMatcher, LogRules};
+use super::log_rules::{LogCategoryRule, LogMatcher, LogRules};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -156,8 +156,8 @@ impl<'r> LogParser<'r> {
         }
         for (i, cat) in scan.categories.into_iter().enumerate() {
             let Some(cat) = cat else { continue };
-            let def = &self.rules.categories[i].def;
-            let entry = ev.categories.entry(def.id.clone()).or_insert(LogCategory {
+            let rule = &self.rules.categories[i];
+            let entry = ev.categories.entry(rule.id.clone()).or_insert(LogCategory {
                 count: 0,
                 description: cat.description,
                 first: cat.first,
@@ -166,7 +166,7 @@ impl<'r> LogParser<'r> {
             entry.count += cat.count;
             let room = SNIPPETS.saturating_sub(entry.snippets.len());
             entry.snippets.extend(cat.snippets.into_iter().take(room));
-            for p in &def.proves {
+            for p in &rule.proves {
                 if !ev.mode_candidates.contains(p) {
                     ev.mode_candidates.push(p.clone());
                 }
@@ -294,17 +294,11 @@ impl FileScan {
         }
     }
 
-    fn record(
-        &mut self,
-        c: usize,
-        rule: &crate::pack::compat::LogCategoryRule,
-        path: &str,
-        line: &str,
-    ) {
+    fn record(&mut self, c: usize, rule: &LogCategoryRule, path: &str, line: &str) {
         let n = self.lines;
         let entry = self.categories[c].get_or_insert_with(|| LogCategory {
             count: 0,
-            description: rule.def.description.clone(),
+            description: rule.description.clone(),
             first: format!("{path}:{n}"),
             snippets: Vec::new(),
         });

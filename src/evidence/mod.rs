@@ -5,13 +5,13 @@
 pub mod duplicates;
 pub mod launch;
 pub mod lct;
+pub mod log_rules;
 pub mod logs;
 pub mod lookup_hash;
 pub mod otel;
 pub mod prometheus;
 pub mod replay;
 
-use std::io::Read as _;
 use std::path::Path;
 
 /// One input read into memory.
@@ -21,73 +21,6 @@ pub struct Input {
     /// Endpoint name: the file stem, or `stdin`.
     pub endpoint: String,
     pub bytes: Vec<u8>,
-}
-
-/// An input that could not be read at all.
-#[derive(Debug, thiserror::Error)]
-pub enum InputError {
-    #[error("{path}: cannot read: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: directory holds no scrape files (*.prom, *.metrics, *.txt, *.om)")]
-    EmptyDir { path: String },
-}
-
-/// Reads files, directories (their scrape files) and `-`.
-pub fn read_inputs(args: &[String]) -> Result<Vec<Input>, InputError> {
-    let mut out = Vec::new();
-    for arg in args {
-        if arg == "-" {
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut bytes)
-                .map_err(|source| InputError::Read {
-                    path: "-".to_owned(),
-                    source,
-                })?;
-            out.push(Input {
-                source: "-".to_owned(),
-                endpoint: "stdin".to_owned(),
-                bytes,
-            });
-            continue;
-        }
-        let path = Path::new(arg);
-        if path.is_dir() {
-            let files = crate::packet::scrape_files(path).map_err(|source| InputError::Read {
-                path: arg.clone(),
-                source,
-            })?;
-            if files.is_empty() {
-                return Err(InputError::EmptyDir { path: arg.clone() });
-            }
-            for f in files {
-                out.push(read_file(&f.display().to_string())?);
-            }
-        } else {
-            out.push(read_file(arg)?);
-        }
-    }
-    Ok(out)
-}
-
-fn read_file(path: &str) -> Result<Input, InputError> {
-    let bytes = read_regular(Path::new(path)).map_err(|source| InputError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let endpoint = Path::new(path)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or(path)
-        .to_owned();
-    Ok(Input {
-        source: path.to_owned(),
-        endpoint,
-        bytes,
-    })
 }
 
 /// How much of an input is looked at to tell what it is.

@@ -7,10 +7,30 @@
 pub mod pattern;
 
 use crate::evidence::prometheus::{Exposition, MetricType, SampleRole};
-use crate::pack::model::{Aggregate, SignalType};
 use pattern::Pattern;
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+
+/// The metric type a signal reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalType {
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+}
+
+/// How the series of one family are combined into one number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregate {
+    Sum,
+    Max,
+    Min,
+    Avg,
+}
 
 /// The samples of one family, with its declared or inferred type.
 #[derive(Debug)]

@@ -9,6 +9,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Signal types and aggregations are the normalizer's vocabulary; packs name them.
+pub use crate::normalize::{Aggregate, SignalType};
+
 /// `pack.yaml`: what the pack is and which inferguard versions can load it.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -155,26 +158,6 @@ pub struct DetectionEvidence {
     /// Why this item is evidence, shown with the detection.
     #[serde(default)]
     pub note: String,
-}
-
-/// The metric type a signal reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SignalType {
-    Counter,
-    Gauge,
-    Histogram,
-    Info,
-}
-
-/// How the series of one family are combined into one number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Aggregate {
-    Sum,
-    Max,
-    Min,
-    Avg,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]

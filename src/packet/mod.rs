@@ -5,6 +5,7 @@
 pub mod fetch;
 pub mod http;
 
+use crate::evidence::Input;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -147,6 +148,75 @@ fn remove_empty_parents(root: &Path, rel: &str) {
             break;
         }
     }
+}
+
+/// An input that could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: directory holds no scrape files (*.prom, *.metrics, *.txt, *.om)")]
+    EmptyDir { path: String },
+}
+
+/// Reads files, directories (their scrape files) and `-`.
+pub fn read_inputs(args: &[String]) -> Result<Vec<Input>, InputError> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    for arg in args {
+        if arg == "-" {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .map_err(|source| InputError::Read {
+                    path: "-".to_owned(),
+                    source,
+                })?;
+            out.push(Input {
+                source: "-".to_owned(),
+                endpoint: "stdin".to_owned(),
+                bytes,
+            });
+            continue;
+        }
+        let path = Path::new(arg);
+        if path.is_dir() {
+            let files = scrape_files(path).map_err(|source| InputError::Read {
+                path: arg.clone(),
+                source,
+            })?;
+            if files.is_empty() {
+                return Err(InputError::EmptyDir { path: arg.clone() });
+            }
+            for f in files {
+                out.push(read_file(&f.display().to_string())?);
+            }
+        } else {
+            out.push(read_file(arg)?);
+        }
+    }
+    Ok(out)
+}
+
+fn read_file(path: &str) -> Result<Input, InputError> {
+    let bytes =
+        crate::evidence::read_regular(Path::new(path)).map_err(|source| InputError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    let endpoint = Path::new(path)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(path)
+        .to_owned();
+    Ok(Input {
+        source: path.to_owned(),
+        endpoint,
+        bytes,
+    })
 }
 
 /// The scrape files of a packet directory, sorted by name.

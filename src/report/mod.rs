@@ -4,6 +4,7 @@
 //!
 //! Renderers only read outcomes; nothing here decides anything.
 
+pub mod compat;
 pub mod render;
 
 use crate::normalize::SignalValue;
@@ -37,7 +38,7 @@ pub struct CheckReport {
 pub struct DeploymentReport {
     /// LMCache mode: `mp`, `embedded`, `mixed` or `unknown`.
     pub detected_mode: String,
-    pub architecture: crate::eval::compat::ArchitectureOutcome,
+    pub architecture: compat::ArchitectureOutcome,
     /// Every system detected on any endpoint.
     pub engines: Vec<String>,
     pub findings: Vec<FindingOutcome>,
@@ -447,7 +448,7 @@ pub struct LmcacheCompatReport {
     /// Serving systems detected across the scrapes.
     pub engines: Vec<EngineDetection>,
     #[serde(flatten)]
-    pub analysis: crate::eval::compat::CompatAnalysis,
+    pub analysis: compat::CompatAnalysis,
     /// Fired findings that are failure conditions, and for which `--fail-on`.
     pub failure_reasons: Vec<FailureReason>,
     /// Every finding evaluated, with its outcome and evidence level.

@@ -351,10 +351,9 @@ pub fn compat_human(report: &super::LmcacheCompatReport) -> String {
         "surface", "status", "families (populated/zero/missing/n.a.)"
     );
     for s in &a.surfaces {
-        let count = |st: crate::eval::compat::FamilyStatus| {
-            s.families.iter().filter(|f| f.status == st).count()
-        };
-        use crate::eval::compat::FamilyStatus as F;
+        let count =
+            |st: super::compat::FamilyStatus| s.families.iter().filter(|f| f.status == st).count();
+        use super::compat::FamilyStatus as F;
         let _ = writeln!(
             out,
             "{:<22} {:<15} {}/{}/{}/{}",
@@ -369,7 +368,7 @@ pub fn compat_human(report: &super::LmcacheCompatReport) -> String {
     let evidence: Vec<String> = a
         .evidence_surfaces
         .iter()
-        .filter(|e| e.status != crate::eval::compat::FamilyStatus::Missing)
+        .filter(|e| e.status != super::compat::FamilyStatus::Missing)
         .map(|e| format!("{}={}", e.kind, e.status.as_str()))
         .collect();
     if !evidence.is_empty() {
