@@ -1251,6 +1251,15 @@ fn a_packet_gives_the_same_compat_report_as_the_direct_flags() {
     packet_args.extend(context.iter().cloned());
     let from_packet = run(&packet_args);
     assert_eq!(from_packet.code, 0, "{}", describe(&from_packet));
+    // Without the flags, the packet answers with the context it was collected with
+    // (issue 11: `--packet` ignored `--expect-mode` and the MP settings).
+    let bare = run(&packet_args[..packet_args.len() - context.len()]);
+    assert_eq!(bare.code, 0, "{}", describe(&bare));
+    assert_eq!(
+        serde_json::from_str::<Value>(&bare.stdout).unwrap(),
+        serde_json::from_str::<Value>(&from_packet.stdout).unwrap(),
+        "lmcache-compat --packet without flags ignores the recorded context"
+    );
 
     // (b) the same inputs as direct flags: the original scrapes and the packet's
     // evidence files.

@@ -73,6 +73,47 @@ fn parse_rate(text: &str) -> Result<f64, String> {
 }
 
 impl ContextArgs {
+    /// These flags over the context a packet was collected with (its manifest's
+    /// `context`): a flag given here wins; one left at its default takes the
+    /// recorded value, so `--packet DIR` alone answers as the collection did.
+    pub fn over_recorded(&self, recorded: &serde_json::Value) -> ContextArgs {
+        let mut c = self.clone();
+        let flag = |key: &str| recorded.get(key).and_then(serde_json::Value::as_bool) == Some(true);
+        if c.expect_mode == ExpectMode::Auto {
+            c.expect_mode = match recorded.get("expect_mode").and_then(|v| v.as_str()) {
+                Some("mp") => ExpectMode::Mp,
+                Some("embedded") => ExpectMode::Embedded,
+                _ => ExpectMode::Auto,
+            };
+        }
+        c.l2_configured |= flag("l2_configured");
+        c.mp_tracing_enabled |= flag("mp_tracing_enabled");
+        c.mp_trace_recording_enabled |= flag("mp_trace_recording_enabled");
+        c.mp_observability_disabled |= flag("mp_observability_disabled");
+        c.mp_metrics_disabled |= flag("mp_metrics_disabled");
+        c.mp_logging_disabled |= flag("mp_logging_disabled");
+        let number = |key: &str| recorded.get(key).and_then(serde_json::Value::as_f64);
+        c.mp_prometheus_port = c.mp_prometheus_port.or_else(|| {
+            recorded
+                .get("mp_prometheus_port")?
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+        });
+        c.mp_event_bus_queue_size = c
+            .mp_event_bus_queue_size
+            .or_else(|| recorded.get("mp_event_bus_queue_size")?.as_u64());
+        c.mp_metrics_sample_rate = c
+            .mp_metrics_sample_rate
+            .or_else(|| number("mp_metrics_sample_rate").filter(|r| *r > 0.0 && *r <= 1.0));
+        c.mp_service_instance_id = c.mp_service_instance_id.clone().or_else(|| {
+            recorded
+                .get("mp_service_instance_id")?
+                .as_str()
+                .map(str::to_owned)
+        });
+        c
+    }
+
     pub fn context(&self, evidence: BTreeMap<EvidenceKind, serde_json::Value>) -> CompatContext {
         let d = CompatContext::default();
         CompatContext {
@@ -300,6 +341,16 @@ pub fn gather(
     g
 }
 
+/// The context flags, over what the packet (if any) was collected with.
+fn packet_context(args: &LmcacheCompatArgs) -> ContextArgs {
+    let Some(dir) = &args.packet else {
+        return args.context.clone();
+    };
+    let manifest = crate::evidence::read_regular(&dir.join(layout::MANIFEST)).unwrap_or_default();
+    let doc: serde_json::Value = serde_json::from_slice(&manifest).unwrap_or_default();
+    args.context.over_recorded(&doc["context"])
+}
+
 pub fn run(rules: &[PathBuf], args: LmcacheCompatArgs) -> anyhow::Result<Outcome> {
     let registry = load_registry(rules)?;
     if args.inputs.is_empty() && args.packet.is_none() {
@@ -325,7 +376,7 @@ pub fn run(rules: &[PathBuf], args: LmcacheCompatArgs) -> anyhow::Result<Outcome
     }
     let options = EvalOptions {
         forced_engine: resolve_engine(&registry, args.engine.as_deref())?,
-        compat: args.context.context(g.evidence.clone()),
+        compat: packet_context(&args).context(g.evidence.clone()),
         as_deployment: true,
     };
     let report = compat_report(&registry, &g.metrics, g.evidence_files, &options);
