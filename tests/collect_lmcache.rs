@@ -1883,3 +1883,46 @@ fn logs_are_streamed_and_an_unreadable_one_leaves_nothing_behind() {
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&inputs).unwrap();
 }
+
+/// Issue 11: `check PACKET` read only the packet's scrapes and said architecture
+/// `unknown` where `lmcache-compat --packet` used the launch evidence and said
+/// `sglang_mp_lmcache_candidate`; both now read the whole packet.
+#[test]
+fn check_and_lmcache_compat_agree_on_a_packet() {
+    let dir = scratch("check-agrees");
+    let r = collect(
+        &dir,
+        &strings(&[
+            "--engine-metrics-file",
+            "fixtures/evidence/sglang/healthy.prom",
+            "--launch-file",
+            "fixtures/evidence/launch/sglang-enable-lmcache.sh",
+        ]),
+    );
+    assert_eq!(r.code, 0, "{}", describe(&r));
+    let packet = dir.display().to_string();
+    let compat = run(&strings(&["lmcache-compat", "--json", "--packet", &packet]));
+    let check = run(&strings(&["check", "--json", &packet]));
+    assert_eq!(
+        (compat.code, check.code),
+        (0, 0),
+        "{}\n{}",
+        describe(&compat),
+        describe(&check)
+    );
+    let compat: Value = serde_json::from_str(&compat.stdout).unwrap();
+    let check: Value = serde_json::from_str(&check.stdout).unwrap();
+    assert_eq!(
+        compat["architecture"]["label"],
+        "sglang_mp_lmcache_candidate"
+    );
+    assert_eq!(
+        check["deployment"]["architecture"]["label"],
+        compat["architecture"]["label"]
+    );
+    assert_eq!(
+        check["deployment"]["detected_mode"],
+        compat["detected_mode"]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,12 +1,14 @@
 //! `inferguard check`: detection and findings over scrapes or a packet, one report.
 
+use super::lmcache_compat::{gather, recorded_context, ContextArgs, EvidenceArgs};
 use super::output::{self, Format};
 use super::{load_registry, resolve_engine, Outcome};
+use crate::eval::compat::CompatContext;
 use crate::eval::{check_inputs, EvalOptions};
 use crate::pack::model::Severity;
 use crate::report::{render, to_sorted_json};
 use anyhow::bail;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
@@ -32,6 +34,7 @@ pub fn run(rules: &[PathBuf], args: CheckArgs) -> anyhow::Result<Outcome> {
         &inputs,
         &EvalOptions {
             forced_engine: forced,
+            compat: packet_evidence(&registry, &args.inputs),
             ..Default::default()
         },
     );
@@ -66,4 +69,26 @@ pub fn run(rules: &[PathBuf], args: CheckArgs) -> anyhow::Result<Outcome> {
         (Some(t), Some(worst)) if worst >= t => Outcome::Failed,
         _ => Outcome::Ok,
     })
+}
+
+/// A packet given as input brings its evidence documents and recorded context, as
+/// `lmcache-compat --packet` reads them, so both commands reach the same mode and
+/// architecture. Several packets at once are evaluated on their scrapes alone
+/// (their documents would have to be merged per endpoint, which the deployment
+/// model does not do yet), and say so.
+fn packet_evidence(registry: &crate::pack::Registry, inputs: &[String]) -> CompatContext {
+    let packets: Vec<&Path> = inputs
+        .iter()
+        .map(Path::new)
+        .filter(|p| p.join(crate::packet::layout::MANIFEST).is_file())
+        .collect();
+    let [dir] = packets.as_slice() else {
+        if packets.len() > 1 {
+            output::warn("several packets: their evidence documents are not combined; only their scrapes are read");
+        }
+        return CompatContext::default();
+    };
+    let gathered = gather(registry, &EvidenceArgs::default(), Some(dir));
+    gathered.errors.iter().for_each(|e| output::warn(e));
+    recorded_context(&ContextArgs::default(), dir).context(gathered.evidence)
 }

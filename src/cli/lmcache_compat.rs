@@ -14,8 +14,9 @@ use anyhow::{bail, Context as _};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExpectMode {
+    #[default]
     Auto,
     Mp,
     Embedded,
@@ -29,7 +30,7 @@ pub enum CompatFailOn {
 }
 
 /// Operator context shared by `lmcache-compat` and `collect-lmcache`.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct ContextArgs {
     /// The LMCache mode the deployment is meant to run.
     #[arg(long, value_enum, default_value = "auto")]
@@ -343,12 +344,17 @@ pub fn gather(
 
 /// The context flags, over what the packet (if any) was collected with.
 fn packet_context(args: &LmcacheCompatArgs) -> ContextArgs {
-    let Some(dir) = &args.packet else {
-        return args.context.clone();
-    };
+    match &args.packet {
+        Some(dir) => recorded_context(&args.context, dir),
+        None => args.context.clone(),
+    }
+}
+
+/// `flags` over the context recorded in the manifest of the packet at `dir`.
+pub fn recorded_context(flags: &ContextArgs, dir: &Path) -> ContextArgs {
     let manifest = crate::evidence::read_regular(&dir.join(layout::MANIFEST)).unwrap_or_default();
     let doc: serde_json::Value = serde_json::from_slice(&manifest).unwrap_or_default();
-    args.context.over_recorded(&doc["context"])
+    flags.over_recorded(&doc["context"])
 }
 
 pub fn run(rules: &[PathBuf], args: LmcacheCompatArgs) -> anyhow::Result<Outcome> {
