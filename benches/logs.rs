@@ -1,7 +1,7 @@
 //! Throughput and memory of the streaming log parser (issue 10, item 10).
 //!
 //! `cargo bench --bench logs` writes generated mixed engine/LMCache logs of about
-//! 100 MB and 300 MB to a temp dir (`tests/common/log_gen.rs`: a quarter of the
+//! 100 MB and 300 MB to a temp dir (`tests/it/common/log_gen.rs`: a quarter of the
 //! lines in a category of `rules/lmcache/logs.yaml`, ANSI colours on LMCache
 //! lines, some non-ASCII text and secrets) and streams each file through
 //! [`LogParser`]: once classifying only, once also writing the redacted copy to a
@@ -13,7 +13,7 @@
 //! Without `--bench` (as `cargo test --benches` runs it) it only parses a small
 //! generated log, so test runs stay fast.
 
-#[path = "../tests/common/log_gen.rs"]
+#[path = "../tests/it/common/log_gen.rs"]
 mod log_gen;
 
 use inferguard::evidence::logs::{LogEvidence, LogParser};

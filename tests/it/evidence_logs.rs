@@ -3,7 +3,7 @@
 //! and the streaming parser (issue 10, item 10) against the whole-file parser it
 //! replaced, with its bounds on long lines and many values.
 
-mod common;
+use crate::common;
 
 use common::log_gen::LogGen;
 use inferguard::evidence::logs::{parse_logs, strip_ansi, LogParser, LINE_CAP, MAX_VALUES};

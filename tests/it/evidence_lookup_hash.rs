@@ -2,7 +2,7 @@
 //! `fixtures/evidence/lookup-hash/`, rotated directories, broken inputs, arbitrary
 //! bytes, and above all that no hash value or request id ever reaches the document.
 
-mod common;
+use crate::common;
 
 use common::{mutate, Lcg};
 use inferguard::evidence::duplicates::MAX_DUPLICATES_LISTED;

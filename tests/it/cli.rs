@@ -4,7 +4,7 @@
 //! Goldens live in `tests/golden/`; `INFERGUARD_BLESS=1 cargo test` rewrites them
 //! (review the diff). The tool version is redacted so a release bump is not a diff.
 
-mod common;
+use crate::common;
 
 use common::golden;
 use std::path::Path;

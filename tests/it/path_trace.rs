@@ -2,7 +2,7 @@
 //! schema, conformance on the real captures, `--engine`, a metric rename followed by
 //! a one-line override pack, and bad input.
 
-mod common;
+use crate::common;
 
 use common::golden;
 use std::path::{Path, PathBuf};

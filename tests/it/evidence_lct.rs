@@ -4,7 +4,7 @@
 //! committed fixtures under `fixtures/evidence/lct/` are the encoder's output and
 //! are checked against it (`INFERGUARD_BLESS=1` rewrites them).
 
-mod common;
+use crate::common;
 
 use common::Lcg;
 use inferguard::evidence::lct::{self, Location, TraceEvidence, MAX_UNREADABLE};

@@ -2,7 +2,7 @@
 //! `fixtures/evidence/replay/`, one replay saved in all four forms, broken and
 //! truncated inputs, directories, and arbitrary bytes.
 
-mod common;
+use crate::common;
 
 use common::{mutate, Lcg};
 use inferguard::evidence::otel::{ClaimStatus, MAX_UNREADABLE_LISTED};

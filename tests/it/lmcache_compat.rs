@@ -5,7 +5,7 @@
 //!
 //! `INFERGUARD_BLESS=1 cargo test --test lmcache_compat` rewrites the goldens.
 
-mod common;
+use crate::common;
 
 use common::golden;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! `fixtures/evidence/otel/`, broken and truncated inputs, directories, and arbitrary
 //! bytes.
 
-mod common;
+use crate::common;
 
 use common::Lcg;
 use inferguard::evidence::duplicates::MAX_DUPLICATES_LISTED;

@@ -7,7 +7,7 @@
 //! The broken packs live in `fixtures/packs/invalid/<mistake>/`, each with an
 //! `expected.txt` (format in that folder's README): adding a case is adding a folder.
 
-mod common;
+use crate::common;
 
 use inferguard::eval::rule_tests::run_rule_tests;
 use inferguard::eval::{evaluate_endpoint, Endpoint, EvalOptions};

@@ -10,7 +10,6 @@
 //! is done with it (or after `SERVER_LIFETIME` at the latest), and joins its own
 //! worker threads. Every run of the binary is bounded by `RUN_LIMIT`.
 
-#[path = "collect_lmcache/hostile.rs"]
 mod hostile;
 
 use serde_json::Value;
@@ -1833,7 +1832,7 @@ fn logs_are_streamed_and_an_unreadable_one_leaves_nothing_behind() {
     let huge = format!("Stored 1 tokens {}\n", "word ".repeat(200_000));
     std::fs::write(
         &log,
-        LOG_LINES.replace('\n', "\r\n") + "HF_TOKEN=hf_STREAMSECRET1\r\n" + &huge,
+        LOG_LINES.replace('\n', "\r\n") + "HF_TOKEN=hf_STREAMSECRET1\r\n" + huge.as_str(),
     )
     .unwrap();
     let dir = scratch("streamed-log");

@@ -3,7 +3,7 @@
 //! `fixtures/evidence/launch/`), broken inputs reported with their line, secrets
 //! that never reach the output, and random input that never panics.
 
-mod common;
+use crate::common;
 
 use common::Lcg;
 use inferguard::evidence::launch::{self, LaunchEvidence, NO_LITERAL};

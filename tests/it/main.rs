@@ -1,0 +1,21 @@
+//! The integration tests, as one binary: each module is one area (a command, an
+//! evidence parser, the packs, the registry), sharing `common`. One binary links
+//! the crate once instead of fifteen times.
+
+mod common;
+
+mod cli;
+mod collect_lmcache;
+mod engines;
+mod evidence_launch;
+mod evidence_lct;
+mod evidence_logs;
+mod evidence_lookup_hash;
+mod evidence_otel;
+mod evidence_replay;
+mod lmcache_compat;
+mod lmcache_compat_packs;
+mod packs;
+mod path_trace;
+mod registry;
+mod scanner;
