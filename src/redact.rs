@@ -44,7 +44,7 @@ const LAST_WORDS: &[&str] = &["TOKEN", "KEY", "KEYS", "PASS", "SIG"];
 /// True when a setting's name says its value is a secret: one of its parts
 /// (split at anything not a letter or digit, and where camel case turns upper:
 /// `AccountKey` is `Account` + `Key`) is a secret word, its last part is one of
-/// [`LAST_WORDS`], or a part ends in `TOKEN`, `APIKEY`, `SECRET` or `PASSWORD`
+/// `LAST_WORDS`, or a part ends in `TOKEN`, `APIKEY`, `SECRET` or `PASSWORD`
 /// (`HFTOKEN`, `XAPIKEY`). `PWD` counts only as a part of a longer name
 /// (`DB_PWD`), not the shell's own `PWD`.
 pub fn is_secret_name(name: &str) -> bool {

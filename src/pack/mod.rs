@@ -13,7 +13,7 @@ pub mod schema;
 pub mod yaml;
 
 pub use fixture::MAX_FIXTURE_BYTES;
-pub use routes::route_safety;
+pub use routes::path_safety;
 
 use crate::expr::{Compiled, ExprEngine, Template};
 use crate::normalize::pattern::Pattern;

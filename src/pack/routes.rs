@@ -3,7 +3,7 @@
 //! collector asks before it sends a request.
 //!
 //! Safety classes are a floor. The routes of the packs embedded in the binary are
-//! kept as [`Registry::http_route_floor`] even when a `--rules` pack with the same id
+//! kept as [`crate::pack::Registry::http_route_floor`] even when a `--rules` pack with the same id
 //! replaces the pack that declared them. A `--rules` pack may tighten a shipped route;
 //! a looser class on a route that has a shipped route's id, or shares a path with a
 //! stricter shipped route, is a load error. The collector checks the same rule again
@@ -13,7 +13,7 @@
 
 use super::model::{HttpRouteDef, HttpRoutesFile, Safety};
 use super::yaml::Node;
-use super::{diag, Diagnostic, Registry};
+use super::{diag, Diagnostic};
 
 /// Checks one `http_routes` file and appends its routes: unique ids, read-only
 /// routes are GETs, plain paths, and, for a pack not embedded in the binary
@@ -166,11 +166,6 @@ pub fn forbidden_paths<'a>(
 /// With the shipped packs: `/status` is `Some(ReadOnly)`, `/env/` `Some(Sensitive)`,
 /// `/quota/tenant-a` `Some(Destructive)`, `/no-such-route` `None` (more in the
 /// tests below; the crate runs no doctests).
-pub fn route_safety(registry: &Registry, path: &str) -> Option<Safety> {
-    path_safety(&registry.http_routes, &registry.http_route_floor, path)
-}
-
-/// [`route_safety`] over a route table and its floor.
 pub fn path_safety(routes: &[HttpRouteDef], floor: &[HttpRouteDef], path: &str) -> Option<Safety> {
     let request = request_segments(path);
     routes
@@ -212,7 +207,7 @@ fn template_fits(route: &str, request: &[String]) -> bool {
             .all(|(x, y)| x == y || is_template(x))
 }
 
-/// The segments a server routes a request path to (see [`route_safety`]).
+/// The segments a server routes a request path to (see [`path_safety`]).
 fn request_segments(path: &str) -> Vec<String> {
     let end = path.find(['?', '#']).unwrap_or(path.len());
     let decoded = percent_decode(&path[..end]).replace('\\', "/");
@@ -256,6 +251,7 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pack::Registry;
 
     fn registry() -> Registry {
         Registry::load(&[]).expect("the shipped packs load")
@@ -285,7 +281,11 @@ mod tests {
             ("/no-such-route", None),
             ("/periodic-threads/foo/bar", None),
         ] {
-            assert_eq!(route_safety(&r, path), want, "{path}");
+            assert_eq!(
+                path_safety(&r.http_routes, &r.http_route_floor, path),
+                want,
+                "{path}"
+            );
         }
     }
 
@@ -295,8 +295,14 @@ mod tests {
         let mut r = registry();
         r.http_routes
             .retain(|x| x.id != "env" && x.id != "cache_clear");
-        assert_eq!(route_safety(&r, "/env"), Some(Safety::Sensitive));
-        assert_eq!(route_safety(&r, "/cache/clear"), Some(Safety::Destructive));
+        assert_eq!(
+            path_safety(&r.http_routes, &r.http_route_floor, "/env"),
+            Some(Safety::Sensitive)
+        );
+        assert_eq!(
+            path_safety(&r.http_routes, &r.http_route_floor, "/cache/clear"),
+            Some(Safety::Destructive)
+        );
     }
 
     fn route(id: &str, method: &str, path: &str, safety: Safety) -> HttpRouteDef {
