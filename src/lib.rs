@@ -8,6 +8,7 @@
 //! terminal.
 
 pub mod cli;
+pub mod deployment;
 pub mod eval;
 pub mod evidence;
 pub mod expr;

@@ -1,14 +1,14 @@
 //! `inferguard check`: detection and findings over scrapes or a packet, one report.
 
-use super::lmcache_compat::{gather, recorded_context, ContextArgs, EvidenceArgs};
+use super::lmcache_compat::{load_documents, ContextArgs};
 use super::output::{self, Format};
 use super::{load_registry, resolve_engine, Outcome};
 use crate::eval::compat::CompatContext;
-use crate::eval::{check_inputs, EvalOptions};
+use crate::eval::{check_report, EvalOptions};
 use crate::pack::model::Severity;
 use crate::report::{render, to_sorted_json};
 use anyhow::bail;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
@@ -19,6 +19,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<String>,
     #[command(flatten)]
+    pub deployment: super::DeploymentArgs,
+    #[command(flatten)]
     pub out: output::OutputArgs,
     /// Exit 1 when a finding at or above this severity fires.
     #[arg(long, value_name = "COND", default_value = "never", value_parser = ["never", "severity=info", "severity=warning", "severity=critical"])]
@@ -28,16 +30,15 @@ pub struct CheckArgs {
 pub fn run(rules: &[PathBuf], args: CheckArgs) -> anyhow::Result<Outcome> {
     let registry = load_registry(rules)?;
     let forced = resolve_engine(&registry, args.engine.as_deref())?;
-    let inputs = crate::packet::read_inputs(&args.inputs)?;
-    let report = check_inputs(
-        &registry,
-        &inputs,
-        &EvalOptions {
-            forced_engine: forced,
-            compat: packet_evidence(&registry, &args.inputs),
-            ..Default::default()
-        },
-    );
+    let mut read = crate::packet::read_inputs(&args.inputs)?;
+    read.warnings.iter().for_each(|w| output::warn(w));
+    let options = EvalOptions {
+        forced_engine: forced,
+        compat: packet_context(&mut read),
+        ..Default::default()
+    };
+    let evaluation = super::evaluate(&registry, read.scrapes, &args.deployment, &options)?;
+    let report = check_report(&registry, evaluation);
     for input in &report.inputs {
         if let Some(err) = &input.error {
             super::output::warn(&format!("{}: {err}", input.source));
@@ -71,24 +72,24 @@ pub fn run(rules: &[PathBuf], args: CheckArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-/// A packet given as input brings its evidence documents and recorded context, as
-/// `lmcache-compat --packet` reads them, so both commands reach the same mode and
-/// architecture. Several packets at once are evaluated on their scrapes alone
-/// (their documents would have to be merged per endpoint, which the deployment
-/// model does not do yet), and say so.
-fn packet_evidence(registry: &crate::pack::Registry, inputs: &[String]) -> CompatContext {
-    let packets: Vec<&Path> = inputs
-        .iter()
-        .map(Path::new)
-        .filter(|p| p.join(crate::packet::layout::MANIFEST).is_file())
-        .collect();
-    let [dir] = packets.as_slice() else {
-        if packets.len() > 1 {
-            output::warn("several packets: their evidence documents are not combined; only their scrapes are read");
-        }
-        return CompatContext::default();
-    };
-    let gathered = gather(registry, &EvidenceArgs::default(), Some(dir));
-    gathered.errors.iter().for_each(|e| output::warn(e));
-    recorded_context(&ContextArgs::default(), dir).context(gathered.evidence)
+/// Packets among the inputs bring their evidence documents and recorded context,
+/// as `lmcache-compat --packet` reads them, so both commands reach the same mode
+/// and architecture. With several packets, documents are taken in path order (the
+/// first packet holding a kind wins) and the first packet's context is used.
+fn packet_context(read: &mut crate::packet::Read) -> CompatContext {
+    let mut errors = Vec::new();
+    let (evidence, _) = load_documents(std::mem::take(&mut read.documents), &mut errors);
+    errors.iter().for_each(|e| output::warn(e));
+    if read.contexts.len() > 1 {
+        output::warn(&format!(
+            "{} packets: using the recorded context of {}",
+            read.contexts.len(),
+            read.contexts[0].0.display()
+        ));
+    }
+    match read.contexts.first() {
+        Some((_, recorded)) => ContextArgs::default().over_recorded(recorded),
+        None => ContextArgs::default(),
+    }
+    .context(evidence)
 }

@@ -271,13 +271,14 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
     if !collected_any {
         return fail_with_manifest(&args, staging, packet, &http, old);
     }
-    let report = write_compat_report(&args, &registry, &mut packet, &inputs, &evidence)?;
+    let scraped = !inputs.is_empty();
+    let report = write_compat_report(&args, &registry, &mut packet, inputs, &evidence)?;
     let manifest = manifest_json(
         &args,
         &packet,
         &http,
         Some(&report.summary),
-        !inputs.is_empty(),
+        scraped,
     );
     let text = to_sorted_json(&manifest);
     write_atomic(&packet.dir.join(layout::MANIFEST), text.as_bytes())
@@ -459,6 +460,7 @@ fn read_metrics(
             match crate::evidence::read_regular(f) {
                 Ok(bytes) => match crate::evidence::unusable_scrape(&bytes) {
                     None => scrapes.entry(role).or_default().push(Scrape {
+                        at: file_time(f),
                         source,
                         final_url: None,
                         bytes,
@@ -471,6 +473,7 @@ fn read_metrics(
         for u in urls {
             match get_exposition(u, limits, deadline) {
                 Ok(r) => scrapes.entry(role).or_default().push(Scrape {
+                    at: Some(super::now_unix()),
                     source: u.clone(),
                     final_url: (r.url != *u).then_some(r.url),
                     bytes: r.body,
@@ -488,6 +491,20 @@ struct Scrape {
     source: String,
     final_url: Option<String>,
     bytes: Vec<u8>,
+    /// When it was scraped (Unix seconds): fetch time, or the file's own time.
+    at: Option<f64>,
+}
+
+/// A scrape file's time as the deployment model reads it: a Unix time in its
+/// name, else its mtime; recorded in the manifest because the packet copy has
+/// neither.
+fn file_time(path: &Path) -> Option<f64> {
+    let origin = crate::evidence::Origin::of_file(path);
+    origin
+        .file_name
+        .as_deref()
+        .and_then(crate::deployment::time_in_file_name)
+        .or(origin.mtime)
 }
 
 /// Scrapes by role.
@@ -508,6 +525,7 @@ fn write_metrics(packet: &mut Packet, scrapes: &Scrapes) -> anyhow::Result<Vec<I
                 source,
                 final_url,
                 bytes,
+                at,
             },
         ) in list.iter().enumerate()
         {
@@ -515,9 +533,16 @@ fn write_metrics(packet: &mut Packet, scrapes: &Scrapes) -> anyhow::Result<Vec<I
             let stored = crate::redact::exposition(bytes);
             packet.write(&name, &stored)?;
             packet.sources.push(
-                json!({"kind": format!("{role}_metrics"), "source": source, "final_url": final_url, "artifact": name}),
+                json!({"kind": format!("{role}_metrics"), "source": source, "final_url": final_url, "artifact": name, "scraped_at": at}),
             );
             inputs.push(Input {
+                origin: crate::evidence::Origin {
+                    role: Some(role.to_owned()),
+                    manifest_source: Some(source.clone()),
+                    manifest_time: *at,
+                    file_name: Some(name.clone()),
+                    ..Default::default()
+                },
                 source: name,
                 endpoint: role.to_owned(),
                 bytes: stored,
@@ -627,6 +652,7 @@ fn collect_http(
             } else if !scrapes.contains_key("lmcache") {
                 let answered = collected.evidence.endpoints.get(route.as_str());
                 scrapes.entry("lmcache").or_default().push(Scrape {
+                    at: Some(super::now_unix()),
                     source: format!("http {route}"),
                     final_url: answered.and_then(|e| e.final_url.clone()),
                     bytes: body.clone(),
@@ -799,7 +825,7 @@ fn write_compat_report(
     args: &CollectArgs,
     registry: &crate::pack::Registry,
     packet: &mut Packet,
-    inputs: &[Input],
+    inputs: Vec<Input>,
     evidence: &BTreeMap<EvidenceKind, Value>,
 ) -> anyhow::Result<crate::report::LmcacheCompatReport> {
     let evidence_files: Vec<EvidenceFileReport> = layout::EVIDENCE
@@ -816,7 +842,9 @@ fn write_compat_report(
         compat: args.context.context(evidence.clone()),
         as_deployment: true,
     };
-    let report = compat_report(registry, inputs, evidence_files, &options);
+    let deployment = crate::deployment::build(inputs, &Default::default());
+    let evaluation = crate::eval::pipeline::evaluate(registry, &deployment, &options);
+    let report = compat_report(registry, evaluation, evidence_files);
     packet.write(layout::COMPAT_REPORT, to_sorted_json(&report).as_bytes())?;
     Ok(report)
 }
@@ -865,23 +893,5 @@ fn context_json(c: &ContextArgs) -> Value {
 
 /// UTC now as RFC 3339, from the system clock (civil-from-days, no time crate).
 fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }

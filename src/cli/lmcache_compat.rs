@@ -8,7 +8,6 @@ use crate::eval::compat::{compat_report, evidence_name, CompatContext};
 use crate::eval::EvalOptions;
 use crate::evidence::Input;
 use crate::pack::model::{EvidenceKind, FailOn};
-use crate::packet::layout;
 use crate::report::{render, to_sorted_json, EvidenceFileReport};
 use anyhow::{bail, Context as _};
 use std::collections::BTreeMap;
@@ -213,6 +212,8 @@ pub struct LmcacheCompatArgs {
     pub packet: Option<PathBuf>,
     #[command(flatten)]
     pub context: ContextArgs,
+    #[command(flatten)]
+    pub deployment: super::DeploymentArgs,
     /// Skip engine detection and check the scrapes look like this engine or pack.
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<String>,
@@ -231,67 +232,72 @@ pub struct Gathered {
     pub evidence_files: Vec<EvidenceFileReport>,
     /// Sources that could not be read (partial-first: the rest is used).
     pub errors: Vec<String>,
+    /// The context the packet's manifest records, if a packet was read.
+    pub recorded: Option<serde_json::Value>,
 }
 
 /// Reads every metrics file and URL and every evidence file; what fails is kept in
-/// `errors` and the rest is used.
+/// `errors` and the rest is used. Documents given by flag win over the packet's.
 pub fn gather(
     registry: &crate::pack::Registry,
     args: &EvidenceArgs,
     packet: Option<&Path>,
 ) -> Gathered {
-    let mut g = Gathered {
-        metrics: Vec::new(),
-        evidence: BTreeMap::new(),
-        evidence_files: Vec::new(),
-        errors: Vec::new(),
-    };
-    let mut files: Vec<(String, PathBuf)> = Vec::new();
-    let mut evidence: Vec<(EvidenceKind, PathBuf)> = args
+    let mut errors = Vec::new();
+    let mut read = crate::packet::Read::default();
+    if let Some(dir) = packet {
+        match crate::packet::read_dir(dir) {
+            Ok(r) => read = r,
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    let mut documents: Vec<(EvidenceKind, PathBuf)> = args
         .evidence_paths()
         .into_iter()
         .map(|(k, p)| (k, p.to_path_buf()))
         .collect();
-    if let Some(dir) = packet {
-        for role in ["engine", "lmcache"] {
-            // engine_metrics.prom, engine_metrics_2.prom, … until one is missing.
-            for i in 0.. {
-                let p = dir.join(layout::metrics_file(role, i));
-                if !p.is_file() {
-                    break;
+    for (kind, path) in std::mem::take(&mut read.documents) {
+        if !documents.iter().any(|(k, _)| *k == kind) {
+            documents.push((kind, path));
+        }
+    }
+    let mut metrics = std::mem::take(&mut read.scrapes);
+    errors.append(&mut read.warnings);
+    for (role, files) in [
+        ("engine", &args.engine_metrics_file),
+        ("lmcache", &args.lmcache_metrics_file),
+    ] {
+        for path in files {
+            match crate::packet::read_file(&path.display().to_string()) {
+                Ok(r) => {
+                    errors.extend(r.warnings);
+                    metrics.extend(r.scrapes.into_iter().map(|mut i| {
+                        i.origin.role = Some(role.to_owned());
+                        i
+                    }));
                 }
-                files.push((role.to_owned(), p));
-            }
-        }
-        for (kind, name) in layout::EVIDENCE {
-            let p = dir.join(name);
-            if p.is_file() && !evidence.iter().any(|(k, _)| *k == kind) {
-                evidence.push((kind, p));
+                Err(e) => errors.push(e.to_string()),
             }
         }
     }
-    files.extend(
-        args.engine_metrics_file
-            .iter()
-            .map(|p| ("engine".to_owned(), p.clone())),
-    );
-    files.extend(
-        args.lmcache_metrics_file
-            .iter()
-            .map(|p| ("lmcache".to_owned(), p.clone())),
-    );
-    for (role, path) in files {
-        match crate::evidence::read_regular(&path) {
-            Ok(bytes) => g.metrics.push(Input {
-                source: path.display().to_string(),
-                endpoint: role,
-                bytes,
-            }),
-            Err(e) => g
-                .errors
-                .push(format!("{}: cannot read: {e}", path.display())),
-        }
+    fetch_metrics(registry, args, &mut metrics, &mut errors);
+    let (evidence, evidence_files) = load_documents(documents, &mut errors);
+    Gathered {
+        metrics,
+        evidence,
+        evidence_files,
+        errors,
+        recorded: read.contexts.into_iter().next().map(|(_, c)| c),
     }
+}
+
+/// Live `/metrics` URLs, each checked against the route table before it is fetched.
+fn fetch_metrics(
+    registry: &crate::pack::Registry,
+    args: &EvidenceArgs,
+    metrics: &mut Vec<Input>,
+    errors: &mut Vec<String>,
+) {
     let limits = crate::packet::fetch::FetchLimits::default();
     for (role, urls) in [
         ("engine", &args.engine_metrics_url),
@@ -301,25 +307,41 @@ pub fn gather(
             let deadline = crate::packet::fetch::Deadline::NONE;
             let (routes, floor) = (&registry.http_routes, &registry.http_route_floor);
             if let Some(why) = crate::packet::http::refused_url(routes, floor, url) {
-                g.errors.push(why);
+                errors.push(why);
                 continue;
             }
             match crate::packet::fetch::get_exposition(url, &limits, deadline) {
-                Ok(r) => g.metrics.push(Input {
+                Ok(r) => metrics.push(Input {
                     source: url.clone(),
                     endpoint: role.to_owned(),
                     bytes: r.body,
+                    origin: crate::evidence::Origin {
+                        role: Some(role.to_owned()),
+                        url: Some(url.clone()),
+                        fetched_at: Some(super::now_unix()),
+                        ..Default::default()
+                    },
                 }),
-                Err(e) => g.errors.push(e.to_string()),
+                Err(e) => errors.push(e.to_string()),
             }
         }
     }
-    for (kind, path) in evidence {
+}
+
+/// Evidence documents by kind: each must be a JSON object; what is not is an error
+/// beside the rest.
+pub fn load_documents(
+    documents: Vec<(EvidenceKind, PathBuf)>,
+    errors: &mut Vec<String>,
+) -> (BTreeMap<EvidenceKind, serde_json::Value>, Vec<EvidenceFileReport>) {
+    let mut evidence = BTreeMap::new();
+    let mut files = Vec::new();
+    for (kind, path) in documents {
         let error = match crate::evidence::read_regular(&path) {
             Err(e) => Some(format!("cannot read: {e}")),
             Ok(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
                 Ok(doc) if doc.is_object() => {
-                    g.evidence.insert(kind, doc);
+                    evidence.insert(kind, doc);
                     None
                 }
                 Ok(_) => Some("not a JSON object".to_owned()),
@@ -331,30 +353,15 @@ pub fn gather(
             },
         };
         if let Some(err) = &error {
-            g.errors.push(format!("{}: {err}", path.display()));
+            errors.push(format!("{}: {err}", path.display()));
         }
-        g.evidence_files.push(EvidenceFileReport {
+        files.push(EvidenceFileReport {
             kind: evidence_name(kind).to_owned(),
             source: path.display().to_string(),
             error,
         });
     }
-    g
-}
-
-/// The context flags, over what the packet (if any) was collected with.
-fn packet_context(args: &LmcacheCompatArgs) -> ContextArgs {
-    match &args.packet {
-        Some(dir) => recorded_context(&args.context, dir),
-        None => args.context.clone(),
-    }
-}
-
-/// `flags` over the context recorded in the manifest of the packet at `dir`.
-pub fn recorded_context(flags: &ContextArgs, dir: &Path) -> ContextArgs {
-    let manifest = crate::evidence::read_regular(&dir.join(layout::MANIFEST)).unwrap_or_default();
-    let doc: serde_json::Value = serde_json::from_slice(&manifest).unwrap_or_default();
-    flags.over_recorded(&doc["context"])
+    (evidence, files)
 }
 
 pub fn run(rules: &[PathBuf], args: LmcacheCompatArgs) -> anyhow::Result<Outcome> {
@@ -380,12 +387,17 @@ pub fn run(rules: &[PathBuf], args: LmcacheCompatArgs) -> anyhow::Result<Outcome
                 .unwrap_or_else(|| "nothing could be read".to_owned())
         );
     }
+    let context = match &g.recorded {
+        Some(recorded) => args.context.over_recorded(recorded),
+        None => args.context.clone(),
+    };
     let options = EvalOptions {
         forced_engine: resolve_engine(&registry, args.engine.as_deref())?,
-        compat: packet_context(&args).context(g.evidence.clone()),
+        compat: context.context(g.evidence.clone()),
         as_deployment: true,
     };
-    let report = compat_report(&registry, &g.metrics, g.evidence_files, &options);
+    let evaluation = super::evaluate(&registry, g.metrics, &args.deployment, &options)?;
+    let report = compat_report(&registry, evaluation, g.evidence_files);
     // As in `check` and `path-trace`: an input that is not an exposition is a warning
     // beside usable evidence, and the job fails when nothing usable is left.
     let bad: Vec<String> = report

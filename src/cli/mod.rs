@@ -147,3 +147,72 @@ fn resolve_engine(
         }
     }
 }
+
+/// How inputs become endpoints and which scrapes make the window; shared by every
+/// command that reads scrapes.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DeploymentArgs {
+    /// A label that names the target in a fleet dump (repeatable), instead of the
+    /// automatic choice (`instance`+`job`, `endpoint_url`, `endpoint`).
+    #[arg(long = "target-label", value_name = "NAME")]
+    pub target_labels: Vec<String>,
+    /// Leave out scrapes before this time (RFC 3339 or Unix seconds).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub start: Option<f64>,
+    /// Leave out scrapes after this time (RFC 3339 or Unix seconds).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub end: Option<f64>,
+}
+
+impl DeploymentArgs {
+    fn options(&self) -> anyhow::Result<crate::deployment::BuildOptions> {
+        if let (Some(s), Some(e)) = (self.start, self.end) {
+            if e < s {
+                anyhow::bail!("--end is before --start");
+            }
+        }
+        Ok(crate::deployment::BuildOptions {
+            target_labels: self.target_labels.clone(),
+            start: self.start,
+            end: self.end,
+        })
+    }
+}
+
+/// `2026-12-07T10:00:00Z` or Unix seconds.
+fn parse_time(text: &str) -> Result<f64, String> {
+    if let Ok(secs) = text.parse::<f64>() {
+        if secs.is_finite() {
+            return Ok(secs);
+        }
+    }
+    humantime::parse_rfc3339_weak(text)
+        .map_err(|e| format!("`{text}` is neither RFC 3339 nor Unix seconds ({e})"))?
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .map_err(|_| format!("`{text}` is before 1970"))
+}
+
+/// The one pipeline: inputs into a deployment, evaluated.
+fn evaluate(
+    registry: &crate::pack::Registry,
+    inputs: Vec<crate::evidence::Input>,
+    deployment: &DeploymentArgs,
+    options: &crate::eval::EvalOptions,
+) -> anyhow::Result<crate::eval::pipeline::Evaluation> {
+    let built = crate::deployment::build(inputs, &deployment.options()?);
+    if built.outside_window > 0 {
+        output::warn(&format!(
+            "{} scrape(s) outside --start/--end (or without a time) left out",
+            built.outside_window
+        ));
+    }
+    Ok(crate::eval::pipeline::evaluate(registry, &built, options))
+}
+
+/// Unix seconds now.
+fn now_unix() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}

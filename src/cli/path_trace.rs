@@ -3,9 +3,7 @@
 
 use super::output::{self, Format};
 use super::{load_registry, resolve_engine, Outcome};
-use crate::eval::trace::trace_systems;
-use crate::eval::{evaluate_index, pack_infos, parse_inputs, Endpoint, EvalOptions};
-use crate::normalize::SeriesIndex;
+use crate::eval::{pack_infos, EvalOptions};
 use crate::report::{
     render, to_sorted_json, PathTraceEndpoint, PathTraceReport, PathTraceSummary, Status,
     SupportLevel, ToolInfo, PATH_TRACE_SCHEMA_VERSION,
@@ -22,6 +20,8 @@ pub struct PathTraceArgs {
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<String>,
     #[command(flatten)]
+    pub deployment: super::DeploymentArgs,
+    #[command(flatten)]
     pub out: output::OutputArgs,
 }
 
@@ -31,26 +31,18 @@ pub fn run(rules: &[PathBuf], args: PathTraceArgs) -> anyhow::Result<Outcome> {
         forced_engine: resolve_engine(&registry, args.engine.as_deref())?,
         ..Default::default()
     };
-    let inputs = crate::packet::read_inputs(&args.inputs)?;
-    let parsed = parse_inputs(&inputs);
+    let read = crate::packet::read_inputs(&args.inputs)?;
+    read.warnings.iter().for_each(|w| output::warn(w));
+    let evaluation = super::evaluate(&registry, read.scrapes, &args.deployment, &options)?;
+    for input in evaluation.inputs.iter() {
+        if let Some(e) = &input.error {
+            output::warn(&format!("{}: {e}", input.source));
+        }
+    }
     let mut endpoints = Vec::new();
-    for p in &parsed {
-        let Some(expo) = &p.expo else {
-            output::warn(&format!(
-                "{}: {}",
-                p.report.source,
-                p.report.error.as_deref().unwrap_or("")
-            ));
-            continue;
-        };
-        let index = SeriesIndex::new(expo);
-        let endpoint = Endpoint {
-            name: p.input.endpoint.clone(),
-            source: p.input.source.clone(),
-            expo,
-        };
-        let evaluated = evaluate_index(&registry, &endpoint, &index, &options);
-        let systems = trace_systems(&registry, &index, &evaluated.engines);
+    for outcome in evaluation.endpoints {
+        let evaluated = outcome.report;
+        let systems = outcome.systems;
         endpoints.push(PathTraceEndpoint {
             endpoint: evaluated.endpoint,
             source: evaluated.source,
@@ -73,12 +65,10 @@ pub fn run(rules: &[PathBuf], args: PathTraceArgs) -> anyhow::Result<Outcome> {
         });
     }
     if endpoints.is_empty() {
-        let first = parsed.iter().find_map(|p| {
-            p.report
-                .error
-                .as_ref()
-                .map(|e| format!("{}: {e}", p.report.source))
-        });
+        let first = evaluation
+            .inputs
+            .iter()
+            .find_map(|p| p.error.as_ref().map(|e| format!("{}: {e}", p.source)));
         bail!(
             "{}",
             first.unwrap_or_else(|| "no input could be read".to_owned())
@@ -88,7 +78,7 @@ pub fn run(rules: &[PathBuf], args: PathTraceArgs) -> anyhow::Result<Outcome> {
         schema_version: PATH_TRACE_SCHEMA_VERSION.to_owned(),
         tool: ToolInfo::current(),
         packs: pack_infos(&registry),
-        inputs: parsed.into_iter().map(|p| p.report).collect(),
+        inputs: evaluation.inputs,
         summary: PathTraceSummary::from_endpoints(&endpoints),
         endpoints,
     };

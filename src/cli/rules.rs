@@ -4,8 +4,7 @@
 use super::output::emit;
 use super::{load_registry, Outcome};
 use crate::eval::rule_tests::{junit, run_rule_tests};
-use crate::eval::{evaluate_endpoint, Endpoint, EvalOptions};
-use crate::evidence::prometheus::{parse, ParseOptions};
+use crate::eval::EvalOptions;
 use crate::number::format_number;
 use crate::pack::Registry;
 use crate::report::Status;
@@ -238,24 +237,21 @@ fn explain(
     let _ = writeln!(text, "{}", d.docs.trim());
     if let Some(path) = evidence {
         let engine = engine.filter(|e| e != "auto");
-        let inputs = crate::packet::read_inputs(&[path.to_owned()])?;
-        for input in &inputs {
-            let expo = parse(&input.bytes, &ParseOptions::default());
-            let endpoint = Endpoint {
-                name: input.endpoint.clone(),
-                source: input.source.clone(),
-                expo: &expo,
-            };
-            let report = evaluate_endpoint(
-                &registry,
-                &endpoint,
-                &EvalOptions {
-                    forced_engine: engine.clone(),
-                    as_deployment: true,
-                    ..Default::default()
-                },
-            );
-            let _ = writeln!(text, "\nevidence {}:", input.source);
+        let read = crate::packet::read_inputs(&[path.to_owned()])?;
+        let deployment = crate::deployment::build(read.scrapes, &Default::default());
+        let evaluation = crate::eval::pipeline::evaluate(
+            &registry,
+            &deployment,
+            &EvalOptions {
+                forced_engine: engine.clone(),
+                as_deployment: true,
+                ..Default::default()
+            },
+        );
+        let input = path;
+        {
+            let report = evaluation.deployment;
+            let _ = writeln!(text, "\nevidence {input}:");
             let outcomes: Vec<_> = report
                 .findings
                 .iter()
@@ -278,7 +274,7 @@ fn explain(
                         .value
                         .map_or_else(|| "missing".to_owned(), format_number);
                     let source = match (&item.family, item.line) {
-                        (Some(f), Some(l)) if l > 0 => format!("  from {f} ({}:{l})", input.source),
+                        (Some(f), Some(l)) if l > 0 => format!("  from {f} (line {l})"),
                         (Some(f), _) => format!("  from {f}"),
                         _ => String::new(),
                     };

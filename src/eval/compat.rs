@@ -675,8 +675,8 @@ fn match_family(family: &FamilyRule, indexes: &[&SeriesIndex]) -> FamilyMatch {
 fn label_values(indexes: &[&SeriesIndex], keys: &[&str]) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for idx in indexes {
-        for s in &idx.expo.samples {
-            for (k, v) in idx.expo.labels(s) {
+        for i in idx.sample_ids() {
+            for (k, v) in idx.expo.labels(&idx.expo.samples[i as usize]) {
                 if keys.contains(&k) {
                     let set = out.entry(k.to_owned()).or_default();
                     if !set.contains(v) {
@@ -874,70 +874,22 @@ fn unhealthy_http_endpoints(evidence: &BTreeMap<EvidenceKind, serde_json::Value>
         .unwrap_or_default()
 }
 
-/// One deployment evaluated: engines and signals over all its scrapes, the
-/// compatibility analysis, and the findings of the given scopes.
-pub struct Deployment {
-    pub observed: super::Observed,
-    pub analysis: CompatAnalysis,
-    pub findings: Vec<crate::report::FindingOutcome>,
-}
-
-/// Evaluates the scrapes of one deployment together.
-pub fn evaluate_deployment(
-    registry: &Registry,
-    indexes: &[&SeriesIndex],
-    options: &super::EvalOptions,
-    scopes: &[crate::pack::model::Scope],
-) -> Deployment {
-    let mut observed = super::Observed {
-        mismatch: options.forced_engine.is_some(),
-        ..super::Observed::default()
-    };
-    for idx in indexes {
-        observed.merge(super::observe(registry, idx, options));
-    }
-    if options.forced_engine.is_none() {
-        observed.mismatch = false;
-    }
-    let compat = analyze(registry, indexes, &observed.engine_ids(), &options.compat);
-    let mut facts = super::core_facts(&observed, indexes);
-    facts.extend(compat.vars);
-    let findings = super::evaluate_findings(registry, &observed, &facts, scopes);
-    Deployment {
-        observed,
-        analysis: compat.analysis,
-        findings,
-    }
-}
-
-/// Evaluates the scrapes of one deployment (engine and LMCache endpoints) with the
-/// operator context and evidence files, and assembles the `lmcache-compat` report.
+/// The `lmcache-compat` report: the deployment as a whole (engine and LMCache
+/// endpoints together) with the operator context and evidence files.
 pub fn compat_report(
     registry: &Registry,
-    inputs: &[crate::evidence::Input],
+    evaluation: super::pipeline::Evaluation,
     evidence_files: Vec<crate::report::EvidenceFileReport>,
-    options: &super::EvalOptions,
 ) -> crate::report::LmcacheCompatReport {
     use crate::report::{
         CompatSummary, FailureReason, LmcacheCompatReport, Status, ToolInfo,
         LMCACHE_COMPAT_SCHEMA_VERSION,
     };
-    let parsed = super::parse_inputs(inputs);
-    let indexes: Vec<SeriesIndex> = parsed
-        .iter()
-        .filter_map(|p| p.expo.as_ref())
-        .map(SeriesIndex::new)
-        .collect();
-    let refs: Vec<&SeriesIndex> = indexes.iter().collect();
-    let scopes = [
-        crate::pack::model::Scope::Endpoint,
-        crate::pack::model::Scope::Deployment,
-    ];
-    let Deployment {
+    let super::pipeline::DeploymentOutcome {
         observed,
         analysis,
         findings,
-    } = evaluate_deployment(registry, &refs, options, &scopes);
+    } = evaluation.deployment;
     let failure_reasons: Vec<FailureReason> = findings
         .iter()
         .filter(|f| f.status == Status::Fired && !f.fail_on.is_empty())
@@ -990,7 +942,7 @@ pub fn compat_report(
         schema_version: LMCACHE_COMPAT_SCHEMA_VERSION.to_owned(),
         tool: ToolInfo::current(),
         packs: super::pack_infos(registry),
-        inputs: parsed.into_iter().map(|p| p.report).collect(),
+        inputs: evaluation.inputs,
         evidence_files,
         engines: observed.engines.clone(),
         l2_summary: registry

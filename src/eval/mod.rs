@@ -6,12 +6,12 @@
 //! rule's failure never stops the others.
 
 pub mod compat;
+pub mod pipeline;
 pub mod rule_tests;
 pub mod trace;
 
-use crate::evidence::prometheus::Exposition;
 use crate::expr::Var;
-use crate::normalize::{compute_signal, SeriesIndex, SignalValue};
+use crate::normalize::{is_window_suffix, SeriesIndex, SignalValue};
 use crate::pack::model::Scope;
 use crate::pack::{FindingRule, Registry, VarKind};
 use crate::report::{
@@ -32,13 +32,6 @@ pub struct EvalOptions {
     pub as_deployment: bool,
 }
 
-/// One scrape to evaluate.
-pub struct Endpoint<'a> {
-    pub name: String,
-    pub source: String,
-    pub expo: &'a Exposition,
-}
-
 /// Detection of every engine in the registry over one index, highest confidence first;
 /// engines below their `min_confidence` are left out.
 pub fn detect(registry: &Registry, index: &SeriesIndex) -> Vec<EngineDetection> {
@@ -52,12 +45,17 @@ pub fn detect(registry: &Registry, index: &SeriesIndex) -> Vec<EngineDetection> 
                 .is_some_and(|e| d.confidence >= e.def.detection.min_confidence)
         })
         .collect();
-    out.sort_by(|a, b| {
+    sort_detections(&mut out);
+    out
+}
+
+/// Highest confidence first, then by id.
+pub(crate) fn sort_detections(list: &mut [EngineDetection]) {
+    list.sort_by(|a, b| {
         b.confidence
             .total_cmp(&a.confidence)
             .then_with(|| a.id.cmp(&b.id))
     });
-    out
 }
 
 fn score_engine(engine: &crate::pack::EngineRule, index: &SeriesIndex) -> EngineDetection {
@@ -91,20 +89,6 @@ fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
 
-/// Evaluates everything over one endpoint.
-pub fn evaluate_endpoint(
-    registry: &Registry,
-    endpoint: &Endpoint,
-    options: &EvalOptions,
-) -> EndpointReport {
-    evaluate_index(
-        registry,
-        endpoint,
-        &SeriesIndex::new(endpoint.expo),
-        options,
-    )
-}
-
 /// What detection and signal computation found on one or more scrapes.
 #[derive(Clone, Debug, Default)]
 pub struct Observed {
@@ -119,68 +103,33 @@ impl Observed {
         self.engines.iter().map(|e| e.id.clone()).collect()
     }
 
-    /// Adds another scrape of the same deployment: engines not yet seen, and signals
-    /// not yet computed.
-    pub fn merge(&mut self, other: Observed) {
-        for e in other.engines {
-            if !self.engines.iter().any(|x| x.id == e.id) {
-                self.engines.push(e);
-            }
-        }
-        for (engine, sigs) in other.signals {
-            let into = self.signals.entry(engine).or_default();
-            for (k, v) in sigs {
-                into.entry(k).or_insert(v);
-            }
-        }
-        self.mismatch = self.mismatch && other.mismatch;
-        self.engines.sort_by(|a, b| {
-            b.confidence
-                .total_cmp(&a.confidence)
-                .then_with(|| a.id.cmp(&b.id))
-        });
-    }
 }
 
-/// Detects engines (or checks the forced one) and computes their signals.
-pub fn observe(registry: &Registry, index: &SeriesIndex, options: &EvalOptions) -> Observed {
-    let mut mismatch = false;
-    let engines = match &options.forced_engine {
-        Some(x) => {
-            // Every engine X names, scored; those that look present are kept, and when
-            // none does the scrape does not look like X at all.
-            let scored: Vec<(EngineDetection, bool)> = registry
-                .engines_for(x)
-                .into_iter()
-                .map(|e| {
-                    let mut d = score_engine(e, index);
-                    d.forced = true;
-                    let present = d.confidence >= e.def.detection.min_confidence;
-                    (d, present)
-                })
-                .collect();
-            mismatch = !scored.iter().any(|(_, present)| *present);
-            let single = scored.len() == 1;
-            scored
-                .into_iter()
-                .filter(|(_, present)| *present || single)
-                .map(|(d, _)| d)
-                .collect()
+/// Detects engines (or checks the forced one) on every scrape of an endpoint, and
+/// computes their signals over the scrapes (instant and window forms).
+pub fn detect_over(
+    registry: &Registry,
+    scrapes: &[crate::normalize::window::TimedIndex],
+    options: &EvalOptions,
+) -> Observed {
+    let mut engines: Vec<EngineDetection> = Vec::new();
+    let mut mismatch = options.forced_engine.is_some();
+    for (index, _) in scrapes {
+        let (found, miss) = detect_one(registry, index, options);
+        mismatch &= miss;
+        for e in found {
+            match engines.iter_mut().find(|x| x.id == e.id) {
+                Some(x) if x.confidence < e.confidence => *x = e,
+                Some(_) => {}
+                None => engines.push(e),
+            }
         }
-        None => detect(registry, index),
-    };
-    let mut signals: BTreeMap<String, BTreeMap<String, SignalValue>> = BTreeMap::new();
-    for d in &engines {
-        let Some(engine) = registry.engine(&d.id) else {
-            continue;
-        };
-        let computed: BTreeMap<String, SignalValue> = engine
-            .signals
-            .iter()
-            .filter_map(|spec| compute_signal(spec, index).map(|v| (spec.name.clone(), v)))
-            .collect();
-        signals.insert(d.id.clone(), computed);
     }
+    sort_detections(&mut engines);
+    let signals = engines
+        .iter()
+        .map(|d| (d.id.clone(), pipeline::signals_over(registry, &d.id, scrapes)))
+        .collect();
     Observed {
         engines,
         signals,
@@ -188,9 +137,41 @@ pub fn observe(registry: &Registry, index: &SeriesIndex, options: &EvalOptions) 
     }
 }
 
+/// Detection on one scrape: the engines found, and whether `--engine X` was given
+/// and nothing looks like X.
+fn detect_one(
+    registry: &Registry,
+    index: &SeriesIndex,
+    options: &EvalOptions,
+) -> (Vec<EngineDetection>, bool) {
+    let Some(x) = &options.forced_engine else {
+        return (detect(registry, index), false);
+    };
+    // Every engine X names, scored; those that look present are kept, and when
+    // none does the scrape does not look like X at all.
+    let scored: Vec<(EngineDetection, bool)> = registry
+        .engines_for(x)
+        .into_iter()
+        .map(|e| {
+            let mut d = score_engine(e, index);
+            d.forced = true;
+            let present = d.confidence >= e.def.detection.min_confidence;
+            (d, present)
+        })
+        .collect();
+    let mismatch = !scored.iter().any(|(_, present)| *present);
+    let single = scored.len() == 1;
+    let found = scored
+        .into_iter()
+        .filter(|(_, present)| *present || single)
+        .map(|(d, _)| d)
+        .collect();
+    (found, mismatch)
+}
+
 /// The facts every endpoint has, for findings.
 pub fn core_facts(observed: &Observed, indexes: &[&SeriesIndex]) -> Vec<(String, Var)> {
-    let samples: usize = indexes.iter().map(|i| i.expo.samples.len()).sum();
+    let samples: usize = indexes.iter().map(|i| i.sample_count()).sum();
     let families: usize = indexes.iter().map(|i| i.family_count()).sum();
     let dropped: usize = indexes.iter().map(|i| i.expo.dropped.len()).sum();
     let detected = if observed.mismatch {
@@ -246,30 +227,17 @@ pub fn evaluate_findings(
     findings
 }
 
-/// [`evaluate_endpoint`] over an index the caller already built.
-pub fn evaluate_index(
-    registry: &Registry,
-    endpoint: &Endpoint,
-    index: &SeriesIndex,
-    options: &EvalOptions,
-) -> EndpointReport {
-    let observed = observe(registry, index, options);
-    let compat = compat::analyze(registry, &[index], &observed.engine_ids(), &options.compat);
-    let mut facts = core_facts(&observed, &[index]);
-    facts.extend(compat.vars);
-    let scopes: &[Scope] = if options.as_deployment {
-        &[Scope::Endpoint, Scope::Deployment]
-    } else {
-        &[Scope::Endpoint]
-    };
-    let findings = evaluate_findings(registry, &observed, &facts, scopes);
-    EndpointReport {
-        endpoint: endpoint.name.clone(),
-        source: endpoint.source.clone(),
-        engine_unidentified: observed.engines.is_empty() || observed.mismatch,
-        engines: observed.engines,
-        signals: observed.signals,
-        findings,
+/// Why a window form on one scrape cannot be computed.
+pub const NEEDS_TWO_SCRAPES: &str = "needs two scrapes of this endpoint";
+
+/// Why a window form is absent although the endpoint has a window.
+fn window_gap(sv: Option<&SignalValue>, suffix: &str) -> &'static str {
+    match sv.and_then(|s| s.window.as_ref()) {
+        None => "not in two scrapes of any endpoint",
+        Some(w) if suffix == "_rate" && w.seconds.is_none() => "scrape times unknown",
+        Some(w) if suffix == "_rate" && w.seconds == Some(0.0) => "zero-length window",
+        Some(_) if suffix.contains("_p") || suffix.ends_with("_avg") => "no observations in the window",
+        Some(_) => "no series in two scrapes",
     }
 }
 
@@ -283,6 +251,10 @@ pub fn evaluate_rule(
 ) -> FindingOutcome {
     let mut vars: Vec<(&str, Var)> = Vec::new();
     let mut evidence = Vec::new();
+    let mut reason: Option<String> = None;
+    let single_scrape = facts
+        .iter()
+        .any(|(n, v)| n == "scrape_count" && v.as_f64().is_some_and(|c| c < 2.0));
     let mut missing: Vec<String> = rule
         .required
         .iter()
@@ -319,11 +291,20 @@ pub fn evaluate_rule(
                         }
                         vars.push((var, v.clone()));
                     }
-                    None => missing.push(var.clone()),
+                    None => {
+                        if var == "window_seconds" && single_scrape {
+                            reason = Some(NEEDS_TWO_SCRAPES.to_owned());
+                        }
+                        missing.push(var.clone());
+                    }
                 }
             }
             Some(VarKind::Signal(name, suffix)) => {
                 let sv = signals.get(&name);
+                let window = registry
+                    .signal_types
+                    .get(&name)
+                    .is_some_and(|k| is_window_suffix(*k, suffix));
                 match sv.and_then(|s| s.variable(suffix)) {
                     Some(v) => {
                         let v = Var::Num(v);
@@ -331,7 +312,12 @@ pub fn evaluate_rule(
                         vars.push((var, v));
                     }
                     None => {
-                        if sv.is_some() && !missing.contains(var) {
+                        if window && single_scrape {
+                            missing.push(var.clone());
+                            reason = Some(NEEDS_TWO_SCRAPES.to_owned());
+                        } else if window && sv.is_some() {
+                            missing.push(format!("{var} ({})", window_gap(sv, suffix)));
+                        } else if sv.is_some() && !missing.contains(var) {
                             // Present but empty: a histogram with no observations.
                             missing.push(format!("{var} (no observations)"));
                         } else if !missing.contains(&name) {
@@ -354,6 +340,7 @@ pub fn evaluate_rule(
         message: None,
         remediation: None,
         missing: Vec::new(),
+        reason: None,
         error: None,
         evidence: evidence.clone(),
         fail_on: rule.def.fail_on.clone(),
@@ -364,6 +351,7 @@ pub fn evaluate_rule(
         missing.dedup();
         return FindingOutcome {
             missing,
+            reason,
             ..base(Status::NotEvaluable)
         };
     }
@@ -381,65 +369,6 @@ pub fn evaluate_rule(
     }
 }
 
-/// One input parsed, with its report row; `expo` is `None` when the input is not an
-/// exposition at all (the row says why).
-pub struct ParsedInput<'a> {
-    pub input: &'a crate::evidence::Input,
-    pub report: crate::report::InputReport,
-    pub expo: Option<Exposition>,
-}
-
-/// Parses every input and describes what could and could not be read in each.
-pub fn parse_inputs(inputs: &[crate::evidence::Input]) -> Vec<ParsedInput<'_>> {
-    use crate::evidence::prometheus::{parse, Format, ParseOptions};
-    use crate::report::{DroppedLineReport, InputReport};
-    inputs
-        .iter()
-        .map(|input| {
-            // Compressed, UTF-16 or binary input is said as such, not scanned.
-            let sniffed = crate::evidence::not_text(&input.bytes);
-            let empty: &[u8] = &[];
-            let bytes = if sniffed.is_some() {
-                empty
-            } else {
-                &input.bytes
-            };
-            let expo = parse(bytes, &ParseOptions::default());
-            let error = sniffed
-                .map(|why| format!("not a Prometheus exposition: {why}"))
-                .or_else(|| crate::evidence::prometheus::not_an_exposition(&expo));
-            let report = InputReport {
-                source: input.source.clone(),
-                format: match expo.format {
-                    Format::OpenMetrics => "openmetrics",
-                    Format::Text004 => "prometheus",
-                }
-                .to_owned(),
-                lines: expo.lines,
-                samples: expo.samples.len(),
-                families: expo.families().len(),
-                dropped_lines: expo.dropped.len(),
-                dropped: expo
-                    .dropped
-                    .iter()
-                    .take(20)
-                    .map(|d| DroppedLineReport {
-                        line: d.line,
-                        reason: d.reason.to_string(),
-                        excerpt: d.excerpt.clone(),
-                    })
-                    .collect(),
-                error: error.clone(),
-            };
-            ParsedInput {
-                input,
-                report,
-                expo: error.is_none().then_some(expo),
-            }
-        })
-        .collect()
-}
-
 /// Pack provenance for reports.
 pub fn pack_infos(registry: &Registry) -> Vec<crate::report::PackInfo> {
     registry
@@ -453,46 +382,24 @@ pub fn pack_infos(registry: &Registry) -> Vec<crate::report::PackInfo> {
         .collect()
 }
 
-/// Parses inputs, evaluates every endpoint and assembles the check report. Inputs
-/// that are not expositions at all are reported with an error and skipped.
-pub fn check_inputs(
-    registry: &Registry,
-    inputs: &[crate::evidence::Input],
-    options: &EvalOptions,
-) -> crate::report::CheckReport {
+/// The `check` report: every endpoint, and the deployment as a whole.
+pub fn check_report(registry: &Registry, e: pipeline::Evaluation) -> crate::report::CheckReport {
     use crate::report::{CheckReport, Summary, ToolInfo, CHECK_SCHEMA_VERSION};
-    let parsed = parse_inputs(inputs);
-    let endpoints: Vec<EndpointReport> = parsed
-        .iter()
-        .filter_map(|p| {
-            let expo = p.expo.as_ref()?;
-            let endpoint = Endpoint {
-                name: p.input.endpoint.clone(),
-                source: p.input.source.clone(),
-                expo,
-            };
-            Some(evaluate_endpoint(registry, &endpoint, options))
-        })
-        .collect();
-    // The inputs together are one deployment: its findings compare endpoints.
-    let indexes: Vec<SeriesIndex> = parsed
-        .iter()
-        .filter_map(|p| p.expo.as_ref())
-        .map(SeriesIndex::new)
-        .collect();
-    let refs: Vec<&SeriesIndex> = indexes.iter().collect();
-    let d = compat::evaluate_deployment(registry, &refs, options, &[Scope::Deployment]);
+    let endpoints: Vec<EndpointReport> = e.endpoints.into_iter().map(|o| o.report).collect();
+    let d = e.deployment;
     let deployment = crate::report::DeploymentReport {
         detected_mode: d.analysis.detected_mode.clone(),
         architecture: d.analysis.architecture.clone(),
         engines: d.observed.engine_ids(),
+        signals: d.observed.signals,
+        scrapes_outside_window: e.outside_window,
         findings: d.findings,
     };
     CheckReport {
         schema_version: CHECK_SCHEMA_VERSION.to_owned(),
         tool: ToolInfo::current(),
         packs: pack_infos(registry),
-        inputs: parsed.into_iter().map(|p| p.report).collect(),
+        inputs: e.inputs,
         summary: Summary::from_reports(&endpoints, &deployment.findings),
         endpoints,
         deployment,

@@ -4,8 +4,8 @@
 //! A `quiet` case must evaluate and pass: a rule that is quiet only because its
 //! signals are missing has not been tested.
 
-use super::{evaluate_endpoint, Endpoint, EvalOptions};
-use crate::evidence::prometheus::{parse, ParseOptions};
+use super::EvalOptions;
+use crate::evidence::{Input, Origin};
 use crate::pack::model::Expect;
 use crate::pack::{FindingRule, Registry};
 use crate::report::Status;
@@ -56,19 +56,41 @@ pub fn run_rule_tests(registry: &Registry, packs: &[String]) -> Vec<CaseResult> 
     out
 }
 
+/// The scrapes of a case, all of one endpoint: `scrapes` at their times, or the
+/// one `prom`/`fixture`.
+fn case_inputs(registry: &Registry, rule: &FindingRule, i: usize) -> Result<Vec<Input>, String> {
+    let case = &rule.def.tests[i];
+    let read = |prom: &Option<String>, fixture: &Option<String>| match (prom, fixture) {
+        (Some(t), _) => Ok(t.clone()),
+        (None, Some(path)) => registry.read_fixture(rule, path),
+        (None, None) => Err("case has neither `prom` nor `fixture`".to_owned()),
+    };
+    let input = |n: usize, text: String, fixture: &Option<String>, at: Option<f64>| Input {
+        source: format!("{}#{n}", fixture.as_deref().unwrap_or("inline")),
+        endpoint: case.name.clone(),
+        bytes: text.into_bytes(),
+        origin: Origin {
+            row_time: at,
+            row_endpoint: Some("case".to_owned()),
+            ..Origin::default()
+        },
+    };
+    if case.scrapes.is_empty() {
+        return Ok(vec![input(0, read(&case.prom, &case.fixture)?, &case.fixture, None)]);
+    }
+    if case.prom.is_some() || case.fixture.is_some() {
+        return Err("case has `scrapes` and also `prom`/`fixture`; give one".to_owned());
+    }
+    case.scrapes
+        .iter()
+        .enumerate()
+        .map(|(n, s)| Ok(input(n, read(&s.prom, &s.fixture)?, &s.fixture, Some(s.at))))
+        .collect()
+}
+
 fn run_case(registry: &Registry, rule: &FindingRule, i: usize) -> Result<(), String> {
     let case = &rule.def.tests[i];
-    let text = match (&case.prom, &case.fixture) {
-        (Some(t), _) => t.clone(),
-        (None, Some(path)) => registry.read_fixture(rule, path)?,
-        (None, None) => return Err("case has neither `prom` nor `fixture`".to_owned()),
-    };
-    let expo = parse(text.as_bytes(), &ParseOptions::default());
-    let endpoint = Endpoint {
-        name: case.name.clone(),
-        source: case.fixture.clone().unwrap_or_else(|| "inline".to_owned()),
-        expo: &expo,
-    };
+    let inputs = case_inputs(registry, rule, i)?;
     let mut options = EvalOptions {
         forced_engine: case.engine.clone(),
         as_deployment: true,
@@ -84,8 +106,10 @@ fn run_case(registry: &Registry, rule: &FindingRule, i: usize) -> Result<(), Str
         }
         options.compat = super::compat::CompatContext::from_case(ctx, evidence);
     }
-    let report = evaluate_endpoint(registry, &endpoint, &options);
-    let outcomes: Vec<_> = report
+    let deployment = crate::deployment::build(inputs, &Default::default());
+    let evaluation = super::pipeline::evaluate(registry, &deployment, &options);
+    let outcomes: Vec<_> = evaluation
+        .deployment
         .findings
         .iter()
         .filter(|f| f.code == rule.def.code)
@@ -102,6 +126,9 @@ fn run_case(registry: &Registry, rule: &FindingRule, i: usize) -> Result<(), Str
             let _ = write!(s, "{}", o.status.as_str());
             if !o.missing.is_empty() {
                 let _ = write!(s, " (missing {})", o.missing.join(", "));
+            }
+            if let Some(r) = &o.reason {
+                let _ = write!(s, " ({r})");
             }
             if let Some(e) = &o.error {
                 let _ = write!(s, " ({e})");

@@ -11,16 +11,58 @@ pub mod lookup_hash;
 pub mod otel;
 pub mod prometheus;
 pub mod replay;
+pub mod timeline;
 
 use std::path::Path;
 
 /// One input read into memory.
 pub struct Input {
-    /// The path as the user gave it, `-` for standard input.
+    /// The path as the user gave it, `-` for standard input, a URL, or
+    /// `FILE:ROW` for a timeline row.
     pub source: String,
     /// Endpoint name: the file stem, or `stdin`.
     pub endpoint: String,
     pub bytes: Vec<u8>,
+    /// Where the bytes came from, for the endpoint's identity and the scrape's time.
+    pub origin: Origin,
+}
+
+/// What is known about where and when an input was scraped, besides its content.
+/// Times are Unix seconds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Origin {
+    /// The part the endpoint plays, as the operator said (`engine`, `lmcache`).
+    pub role: Option<String>,
+    /// The URL of a live scrape.
+    pub url: Option<String>,
+    /// When a live scrape was fetched.
+    pub fetched_at: Option<f64>,
+    /// A timeline row's time and endpoint.
+    pub row_time: Option<f64>,
+    pub row_endpoint: Option<String>,
+    /// The source and scrape time a packet manifest records for the file.
+    pub manifest_source: Option<String>,
+    pub manifest_time: Option<f64>,
+    /// The file's modification time.
+    pub mtime: Option<f64>,
+    /// The file name (without folders), for a Unix time in it.
+    pub file_name: Option<String>,
+}
+
+impl Origin {
+    /// The origin of a file on disk: its name and modification time.
+    pub fn of_file(path: &Path) -> Origin {
+        let mtime = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs_f64());
+        Origin {
+            mtime,
+            file_name: path.file_name().and_then(|n| n.to_str()).map(str::to_owned),
+            ..Origin::default()
+        }
+    }
 }
 
 /// How much of an input is looked at to tell what it is.

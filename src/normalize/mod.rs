@@ -5,12 +5,14 @@
 //! files or of any particular engine: which names mean what is pack data.
 
 pub mod pattern;
+pub mod window;
 
-use crate::evidence::prometheus::{Exposition, MetricType, SampleRole};
+use crate::evidence::prometheus::{Exposition, FamilyView, MetricType, SampleRole};
 use pattern::Pattern;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The metric type a signal reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -40,53 +42,90 @@ pub struct FamilyEntry {
 }
 
 /// Families of one scrape by name, and every distinct name (families and samples)
-/// for pattern matching.
+/// for pattern matching. A scrape is a whole exposition or one target's part of a
+/// fleet dump ([`SeriesIndex::parts`]); the target labels of a part identify the
+/// endpoint and are not series labels.
 pub struct SeriesIndex<'a> {
     pub expo: &'a Exposition,
     families: HashMap<String, FamilyEntry>,
     names: Vec<String>,
     /// The role of each distinct sample name (`Exposition::names` order), computed
-    /// once so signal computation never re-derives it per sample.
-    roles: Vec<SampleRole>,
+    /// once per exposition so signal computation never re-derives it per sample.
+    roles: Arc<Vec<SampleRole>>,
+    /// The samples of a part, in source order; `None` for the whole exposition.
+    part: Option<Vec<u32>>,
+    /// Label keys that identify the target, hidden from series labels.
+    hidden: Arc<Vec<String>>,
 }
 
 impl<'a> SeriesIndex<'a> {
     pub fn new(expo: &'a Exposition) -> Self {
-        let mut families = HashMap::new();
-        let mut names: Vec<String> = expo.names.clone();
-        for view in expo.families() {
-            // OTel names arrive dotted when a pipeline keeps UTF-8 names
-            // (`lmcache_mp.l1_read_chunks_total`); packs name the Prometheus
-            // translation, where every character outside [a-zA-Z0-9:_] is `_`.
-            let translated = otel_to_prometheus(&view.name);
-            if let Some(alias) = translated.filter(|a| !families.contains_key(a)) {
-                names.push(alias.clone());
-                families.insert(
-                    alias,
-                    FamilyEntry {
-                        kind: view.kind,
-                        samples: view.samples.clone(),
-                    },
-                );
+        let views = expo.families();
+        let roles = Arc::new(roles_of(expo));
+        build_index(expo, views, roles, None, Arc::new(Vec::new()))
+    }
+
+    /// One index per part of an exposition (each a list of sample ids in source
+    /// order), sharing one pass over its families. Declared families without
+    /// samples appear in every part; `hidden` label keys are not series labels.
+    pub fn parts(expo: &'a Exposition, parts: Vec<Vec<u32>>, hidden: Vec<String>) -> Vec<Self> {
+        let views = expo.families();
+        let roles = Arc::new(roles_of(expo));
+        let hidden = Arc::new(hidden);
+        let mut owner: Vec<u32> = vec![u32::MAX; expo.samples.len()];
+        for (p, ids) in parts.iter().enumerate() {
+            for &i in ids {
+                if let Some(o) = owner.get_mut(i as usize) {
+                    *o = p as u32;
+                }
             }
-            names.push(view.name.clone());
-            families.insert(
-                view.name,
-                FamilyEntry {
-                    kind: view.kind,
-                    samples: view.samples,
-                },
-            );
         }
-        names.sort_unstable();
-        names.dedup();
-        let roles = expo.names.iter().map(|n| expo.family_of(n).1).collect();
-        SeriesIndex {
-            expo,
-            families,
-            names,
-            roles,
+        let mut per_part: Vec<Vec<FamilyView>> = (0..parts.len()).map(|_| Vec::new()).collect();
+        for view in views {
+            let mut split: Vec<Vec<u32>> = vec![Vec::new(); parts.len()];
+            for &i in &view.samples {
+                if let Some(p) = owner.get(i as usize).filter(|p| **p != u32::MAX) {
+                    split[*p as usize].push(i);
+                }
+            }
+            for (p, samples) in split.into_iter().enumerate() {
+                if !samples.is_empty() || view.samples.is_empty() {
+                    per_part[p].push(FamilyView {
+                        name: view.name.clone(),
+                        kind: view.kind,
+                        samples,
+                    });
+                }
+            }
         }
+        per_part
+            .into_iter()
+            .zip(parts)
+            .map(|(views, ids)| build_index(expo, views, roles.clone(), Some(ids), hidden.clone()))
+            .collect()
+    }
+
+    /// The samples of this scrape, in source order.
+    pub fn sample_ids(&self) -> Box<dyn Iterator<Item = u32> + '_> {
+        match &self.part {
+            Some(ids) => Box::new(ids.iter().copied()),
+            None => Box::new(0..self.expo.samples.len() as u32),
+        }
+    }
+
+    pub fn sample_count(&self) -> usize {
+        self.part.as_ref().map_or(self.expo.samples.len(), Vec::len)
+    }
+
+    /// Whether a label key identifies the target rather than a series.
+    pub fn is_hidden(&self, key: &str) -> bool {
+        self.hidden.iter().any(|h| h == key)
+    }
+
+    /// A sample's series labels (target labels left out), in source order.
+    pub fn series_labels(&self, sample: u32) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        let s = &self.expo.samples[sample as usize];
+        self.expo.labels(s).filter(|(k, _)| !self.is_hidden(k))
     }
 
     /// The role of a sample within its family (`_total`, `_bucket`, …).
@@ -114,7 +153,7 @@ impl<'a> SeriesIndex<'a> {
         if let Some(f) = self.families.get(family) {
             for &i in &f.samples {
                 for (k, _) in self.expo.labels(&self.expo.samples[i as usize]) {
-                    if k != "le" && k != "quantile" && !keys.contains(&k) {
+                    if k != "le" && k != "quantile" && !self.is_hidden(k) && !keys.contains(&k) {
                         keys.push(k);
                     }
                 }
@@ -192,6 +231,69 @@ impl<'a> SeriesIndex<'a> {
     }
 }
 
+fn roles_of(expo: &Exposition) -> Vec<SampleRole> {
+    expo.names.iter().map(|n| expo.family_of(n).1).collect()
+}
+
+fn build_index<'a>(
+    expo: &'a Exposition,
+    views: Vec<FamilyView>,
+    roles: Arc<Vec<SampleRole>>,
+    part: Option<Vec<u32>>,
+    hidden: Arc<Vec<String>>,
+) -> SeriesIndex<'a> {
+    let mut families = HashMap::with_capacity(views.len());
+    let mut names: Vec<String> = match &part {
+        None => expo.names.clone(),
+        Some(ids) => {
+            let mut seen = vec![false; expo.names.len()];
+            for &i in ids {
+                seen[expo.samples[i as usize].name as usize] = true;
+            }
+            expo.names
+                .iter()
+                .zip(seen)
+                .filter(|(_, s)| *s)
+                .map(|(n, _)| n.clone())
+                .collect()
+        }
+    };
+    for view in views {
+        // OTel names arrive dotted when a pipeline keeps UTF-8 names
+        // (`lmcache_mp.l1_read_chunks_total`); packs name the Prometheus
+        // translation, where every character outside [a-zA-Z0-9:_] is `_`.
+        let translated = otel_to_prometheus(&view.name);
+        if let Some(alias) = translated.filter(|a| !families.contains_key(a)) {
+            names.push(alias.clone());
+            families.insert(
+                alias,
+                FamilyEntry {
+                    kind: view.kind,
+                    samples: view.samples.clone(),
+                },
+            );
+        }
+        names.push(view.name.clone());
+        families.insert(
+            view.name,
+            FamilyEntry {
+                kind: view.kind,
+                samples: view.samples,
+            },
+        );
+    }
+    names.sort_unstable();
+    names.dedup();
+    SeriesIndex {
+        expo,
+        families,
+        names,
+        roles,
+        part,
+        hidden,
+    }
+}
+
 /// The Prometheus spelling of an OTel-style name, when it differs.
 pub fn otel_to_prometheus(name: &str) -> Option<String> {
     if name
@@ -237,6 +339,10 @@ pub struct SignalSpec {
 /// Histogram statistics over the merged buckets of every matching series.
 #[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct HistogramStats {
+    /// Cumulative bucket counts by upper bound, for merging across endpoints.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub buckets: Vec<(f64, f64)>,
     pub count: f64,
     pub sum: f64,
     /// `None` when there were no observations.
@@ -249,6 +355,9 @@ pub struct HistogramStats {
 /// One computed signal and where it came from.
 #[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct SignalValue {
+    /// The signal's type, as its pack declares it.
+    #[serde(rename = "type")]
+    pub kind: SignalType,
     /// The number rules read: counter total, aggregated gauge, histogram mean (absent
     /// when a histogram has no observations), 1 for a present info family.
     pub value: Option<f64>,
@@ -266,6 +375,10 @@ pub struct SignalValue {
     #[serde(default)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<GroupValue>,
+    /// The window forms, when the endpoint has two or more scrapes.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<window::WindowStats>,
 }
 
 /// A signal's value over the series sharing one combination of `group_by` labels.
@@ -293,9 +406,20 @@ pub fn signal_variables(kind: SignalType) -> &'static [(&'static str, &'static s
     }
 }
 
+/// Whether a variable suffix names a window form for a signal of this type.
+pub fn is_window_suffix(kind: SignalType, suffix: &str) -> bool {
+    window::window_variables(kind)
+        .iter()
+        .any(|(w, _)| *w == suffix)
+}
+
 impl SignalValue {
-    /// The value of one variable of this signal (suffix from [`signal_variables`]).
+    /// The value of one variable of this signal (suffix from [`signal_variables`] or
+    /// [`window::window_variables`] for its type).
     pub fn variable(&self, suffix: &str) -> Option<f64> {
+        if is_window_suffix(self.kind, suffix) {
+            return self.window.as_ref().and_then(|w| w.variable(suffix));
+        }
         let h = self.histogram.as_ref();
         match suffix {
             "" => self.value,
@@ -310,9 +434,15 @@ impl SignalValue {
     }
 }
 
-/// Computes one signal over a scrape: the first current pattern that matches a family
-/// wins, then the legacy ones.
-pub fn compute_signal(spec: &SignalSpec, index: &SeriesIndex) -> Option<SignalValue> {
+/// The samples a signal reads in one scrape: the first current pattern that
+/// matches a family wins, then the legacy ones.
+pub struct Matched {
+    pub samples: Vec<u32>,
+    pub family: String,
+    pub spelling: Spelling,
+}
+
+pub fn matched_samples(spec: &SignalSpec, index: &SeriesIndex) -> Option<Matched> {
     let candidates = spec
         .current
         .iter()
@@ -329,14 +459,37 @@ pub fn compute_signal(spec: &SignalSpec, index: &SeriesIndex) -> Option<SignalVa
             .flat_map(|f| f.samples.iter().copied())
             .filter(|&i| label_filter_holds(index.expo, i, &spec.labels))
             .collect();
-        let family = families[0].to_owned();
-        let mut value = value_of(spec, index, &samples, family, spelling);
-        if !spec.group_by.is_empty() {
-            value.groups = groups_of(spec, index, &samples, spelling);
-        }
-        return Some(value);
+        return Some(Matched {
+            samples,
+            family: families[0].to_owned(),
+            spelling,
+        });
     }
     None
+}
+
+/// Computes one signal over a scrape (its instant value).
+pub fn compute_signal(spec: &SignalSpec, index: &SeriesIndex) -> Option<SignalValue> {
+    let m = matched_samples(spec, index)?;
+    let mut value = value_of(spec, index, &m.samples, m.family, m.spelling);
+    if !spec.group_by.is_empty() {
+        value.groups = groups_of(spec, index, &m.samples, m.spelling);
+    }
+    Some(value)
+}
+
+/// A signal over an endpoint's scrapes in time order: the instant value from the
+/// latest scrape, and the window forms when there are two or more.
+pub fn compute_over(spec: &SignalSpec, scrapes: &[window::TimedIndex]) -> Option<SignalValue> {
+    let (latest, _) = scrapes.last()?;
+    let window = window::compute_window(spec, scrapes);
+    match compute_signal(spec, latest) {
+        Some(mut v) => {
+            v.window = window;
+            Some(v)
+        }
+        None => None,
+    }
 }
 
 /// Exact names also match their unit-suffix variants: OTel exporters append the unit
@@ -400,7 +553,7 @@ fn groups_of(
     out
 }
 
-fn value_of(
+pub(crate) fn value_of(
     spec: &SignalSpec,
     index: &SeriesIndex,
     samples: &[u32],
@@ -412,6 +565,7 @@ fn value_of(
         SignalType::Gauge => gauge_value(index, samples, spec.aggregate, family, spelling),
         SignalType::Histogram => histogram_value(index, samples, family, spelling),
         SignalType::Info => SignalValue {
+            kind: SignalType::Info,
             value: Some(1.0),
             family,
             spelling,
@@ -419,6 +573,7 @@ fn value_of(
             line: first_line(index.expo, samples),
             histogram: None,
             groups: Vec::new(),
+        window: None,
         },
     }
 }
@@ -454,6 +609,7 @@ fn counter_value(
         .filter(|v| v.is_finite())
         .sum();
     SignalValue {
+        kind: SignalType::Counter,
         value: Some(total),
         family,
         spelling,
@@ -461,6 +617,7 @@ fn counter_value(
         line: first_line(expo, &used),
         histogram: None,
         groups: Vec::new(),
+        window: None,
     }
 }
 
@@ -482,17 +639,9 @@ fn gauge_value(
         .map(|&i| expo.samples[i as usize].value)
         .filter(|v| !v.is_nan())
         .collect();
-    let value = if values.is_empty() {
-        None
-    } else {
-        Some(match aggregate {
-            Aggregate::Sum => values.iter().sum(),
-            Aggregate::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            Aggregate::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
-            Aggregate::Avg => values.iter().sum::<f64>() / values.len() as f64,
-        })
-    };
+    let value = aggregate_values(aggregate, &values);
     SignalValue {
+        kind: SignalType::Gauge,
         value,
         family,
         spelling,
@@ -500,6 +649,7 @@ fn gauge_value(
         line: first_line(expo, &used),
         histogram: None,
         groups: Vec::new(),
+        window: None,
     }
 }
 
@@ -535,6 +685,7 @@ fn histogram_value(
     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
     let q = |p| histogram_quantile(p, &buckets);
     let stats = HistogramStats {
+        buckets: buckets.clone(),
         count,
         sum,
         p50: q(0.50),
@@ -543,6 +694,7 @@ fn histogram_value(
         p99: q(0.99),
     };
     SignalValue {
+        kind: SignalType::Histogram,
         value: (count > 0.0).then(|| sum / count),
         family,
         spelling,
@@ -550,14 +702,114 @@ fn histogram_value(
         line: first_line(expo, samples),
         histogram: Some(stats),
         groups: Vec::new(),
+        window: None,
     }
 }
 
-fn parse_le(text: &str) -> Option<f64> {
+pub(crate) fn parse_le(text: &str) -> Option<f64> {
     match text.trim() {
         "+Inf" | "Inf" | "inf" | "+inf" => Some(f64::INFINITY),
         other => other.parse().ok(),
     }
+}
+
+/// One number from many by an aggregation; `None` for no values.
+pub fn aggregate_values(aggregate: Aggregate, values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    Some(match aggregate {
+        Aggregate::Sum => values.iter().sum(),
+        Aggregate::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        Aggregate::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
+        Aggregate::Avg => values.iter().sum::<f64>() / values.len() as f64,
+    })
+}
+
+/// Bucket lists added up by upper bound, sorted.
+pub fn merge_buckets<'b>(lists: impl Iterator<Item = &'b [(f64, f64)]>) -> Vec<(f64, f64)> {
+    let mut merged: Vec<(f64, f64)> = Vec::new();
+    for list in lists {
+        for &(le, n) in list {
+            match merged.iter_mut().find(|(b, _)| *b == le) {
+                Some(e) => e.1 += n,
+                None => merged.push((le, n)),
+            }
+        }
+    }
+    merged.sort_by(|a, b| a.0.total_cmp(&b.0));
+    merged
+}
+
+/// One signal over a whole deployment from its endpoints' values (in endpoint
+/// order): counters add up, gauges combine by their declared aggregation,
+/// histograms merge their buckets (quantiles recomputed), info is present when
+/// any endpoint has it. Window forms combine as [`window::combine_windows`] says.
+pub fn combine(kind: SignalType, aggregate: Aggregate, values: &[&SignalValue]) -> Option<SignalValue> {
+    let first = *values.first()?;
+    if values.len() == 1 {
+        return Some(first.clone());
+    }
+    let present: Vec<f64> = values.iter().filter_map(|v| v.value).collect();
+    let mut out = SignalValue {
+        series: values.iter().map(|v| v.series).sum(),
+        spelling: if values.iter().any(|v| v.spelling == Spelling::Legacy) {
+            Spelling::Legacy
+        } else {
+            Spelling::Current
+        },
+        groups: combine_groups(kind, aggregate, values),
+        window: None,
+        histogram: None,
+        ..first.clone()
+    };
+    out.value = match kind {
+        SignalType::Counter => aggregate_values(Aggregate::Sum, &present),
+        SignalType::Gauge => aggregate_values(aggregate, &present),
+        SignalType::Info => Some(1.0),
+        SignalType::Histogram => {
+            let hs: Vec<&HistogramStats> = values.iter().filter_map(|v| v.histogram.as_ref()).collect();
+            let buckets = merge_buckets(hs.iter().map(|h| h.buckets.as_slice()));
+            let q = |p| histogram_quantile(p, &buckets);
+            let stats = HistogramStats {
+                count: hs.iter().map(|h| h.count).sum(),
+                sum: hs.iter().map(|h| h.sum).sum(),
+                p50: q(0.50),
+                p90: q(0.90),
+                p95: q(0.95),
+                p99: q(0.99),
+                buckets,
+            };
+            let mean = (stats.count > 0.0).then(|| stats.sum / stats.count);
+            out.histogram = Some(stats);
+            mean
+        }
+    };
+    let windows: Vec<&window::WindowStats> = values.iter().filter_map(|v| v.window.as_ref()).collect();
+    out.window = window::combine_windows(kind, aggregate, &windows);
+    Some(out)
+}
+
+fn combine_groups(kind: SignalType, aggregate: Aggregate, values: &[&SignalValue]) -> Vec<GroupValue> {
+    let how = match kind {
+        SignalType::Counter => Aggregate::Sum,
+        SignalType::Histogram => Aggregate::Avg,
+        _ => aggregate,
+    };
+    let mut by: std::collections::BTreeMap<&[(String, String)], (Vec<f64>, usize)> =
+        std::collections::BTreeMap::new();
+    for g in values.iter().flat_map(|v| &v.groups) {
+        let e = by.entry(g.labels.as_slice()).or_default();
+        e.0.extend(g.value);
+        e.1 += g.series;
+    }
+    by.into_iter()
+        .map(|(labels, (v, series))| GroupValue {
+            labels: labels.to_vec(),
+            value: aggregate_values(how, &v),
+            series,
+        })
+        .collect()
 }
 
 /// Prometheus `histogram_quantile` over cumulative buckets sorted by upper bound:

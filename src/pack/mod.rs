@@ -17,6 +17,7 @@ pub use routes::path_safety;
 
 use crate::expr::{Compiled, ExprEngine, Template};
 use crate::normalize::pattern::Pattern;
+use crate::normalize::window::window_variables;
 use crate::normalize::{signal_variables, SignalSpec};
 use include_dir::{include_dir, Dir};
 use model::Scope;
@@ -44,6 +45,14 @@ pub const FACTS: &[(&str, &str)] = &[
     (
         "dropped_lines",
         "number of exposition lines the scanner could not read",
+    ),
+    (
+        "scrape_count",
+        "scrapes of the endpoint (deployment: the most of any endpoint)",
+    ),
+    (
+        "window_seconds",
+        "seconds from the first scrape to the last (needs two scrapes)",
     ),
 ];
 
@@ -260,7 +269,7 @@ impl Registry {
     pub fn known_variables(&self) -> Vec<String> {
         let mut out: Vec<String> = FACTS.iter().map(|(n, _)| (*n).to_owned()).collect();
         for (name, ty) in &self.signal_types {
-            for (suffix, _) in signal_variables(*ty) {
+            for (suffix, _) in signal_variables(*ty).iter().chain(window_variables(*ty)) {
                 out.push(format!("{name}{suffix}"));
             }
         }
@@ -307,7 +316,8 @@ impl Registry {
     }
 }
 
-/// `(signal, suffix)` for a variable like `ttft_p99`.
+/// `(signal, suffix)` for a variable like `ttft_p99` or `preemptions_rate`; the
+/// longest signal name that fits wins.
 fn signal_of_variable(
     types: &BTreeMap<String, SignalType>,
     var: &str,
@@ -315,17 +325,19 @@ fn signal_of_variable(
     if types.contains_key(var) {
         return Some((var.to_owned(), ""));
     }
-    for (suffix, _) in signal_variables(SignalType::Histogram) {
-        if suffix.is_empty() {
+    let mut best: Option<(String, &'static str)> = None;
+    for (base, ty) in types {
+        let Some(rest) = var.strip_prefix(base.as_str()) else {
             continue;
-        }
-        if let Some(base) = var.strip_suffix(suffix) {
-            if types.get(base) == Some(&SignalType::Histogram) {
-                return Some((base.to_owned(), suffix));
+        };
+        let suffixes = signal_variables(*ty).iter().chain(window_variables(*ty));
+        if let Some((suffix, _)) = suffixes.into_iter().find(|(s, _)| !s.is_empty() && *s == rest) {
+            if best.as_ref().is_none_or(|(b, _)| b.len() < base.len()) {
+                best = Some((base.clone(), suffix));
             }
         }
     }
-    None
+    best
 }
 
 fn embedded_packs() -> Vec<RawPack> {

@@ -322,7 +322,26 @@ pub struct RuleTest {
     /// Operator flags and evidence files, as `lmcache-compat` takes them.
     #[serde(default)]
     pub context: Option<CaseContext>,
+    /// Several scrapes of one endpoint, for rules that read window forms
+    /// (`_delta`, `_rate`, `_avg`, `_window_p90`, …); instead of `prom`/`fixture`.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scrapes: Vec<TestScrape>,
     pub expect: Expect,
+}
+
+/// One scrape of a multi-scrape rule test case.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestScrape {
+    /// Seconds since the case's first scrape.
+    pub at: f64,
+    /// Inline Prometheus exposition text.
+    #[serde(default)]
+    pub prom: Option<String>,
+    /// A fixture file, as for a case's `fixture`.
+    #[serde(default)]
+    pub fixture: Option<String>,
 }
 
 /// The `lmcache-compat` flags a rule test case can set.

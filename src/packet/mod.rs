@@ -162,11 +162,42 @@ pub enum InputError {
     EmptyDir { path: String },
 }
 
-/// Reads files, directories (their scrape files) and `-`.
-pub fn read_inputs(args: &[String]) -> Result<Vec<Input>, InputError> {
+/// What a command's inputs hold: scrapes (with where and when each was taken),
+/// and, from packets, evidence documents and the recorded context.
+#[derive(Default)]
+pub struct Read {
+    pub scrapes: Vec<Input>,
+    /// Evidence documents of packets, by kind: the first packet (by path) wins.
+    pub documents: Vec<(crate::pack::model::EvidenceKind, PathBuf)>,
+    /// The `context` each packet's manifest records, by packet path.
+    pub contexts: Vec<(PathBuf, serde_json::Value)>,
+    /// Lines that could not be read (timeline rows), with their location.
+    pub warnings: Vec<String>,
+}
+
+impl Read {
+    fn extend(&mut self, other: Read) {
+        self.scrapes.extend(other.scrapes);
+        for (k, p) in other.documents {
+            if !self.documents.iter().any(|(d, _)| *d == k) {
+                self.documents.push((k, p));
+            }
+        }
+        self.contexts.extend(other.contexts);
+        self.warnings.extend(other.warnings);
+    }
+}
+
+/// Reads files, directories (a packet, or a folder of scrape files), timeline JSONL
+/// files and `-`. Packets and documents are taken in path order, so the order of
+/// arguments does not matter.
+pub fn read_inputs(args: &[String]) -> Result<Read, InputError> {
     use std::io::Read as _;
-    let mut out = Vec::new();
-    for arg in args {
+    let mut out = Read::default();
+    let mut sorted: Vec<&String> = args.iter().collect();
+    sorted.sort();
+    sorted.dedup();
+    for arg in sorted {
         if arg == "-" {
             let mut bytes = Vec::new();
             std::io::stdin()
@@ -175,48 +206,148 @@ pub fn read_inputs(args: &[String]) -> Result<Vec<Input>, InputError> {
                     path: "-".to_owned(),
                     source,
                 })?;
-            out.push(Input {
-                source: "-".to_owned(),
-                endpoint: "stdin".to_owned(),
+            out.extend(inputs_of_bytes(
+                "-",
                 bytes,
-            });
+                crate::evidence::Origin::default(),
+            ));
             continue;
         }
         let path = Path::new(arg);
         if path.is_dir() {
-            let files = scrape_files(path).map_err(|source| InputError::Read {
-                path: arg.clone(),
-                source,
-            })?;
-            if files.is_empty() {
-                return Err(InputError::EmptyDir { path: arg.clone() });
-            }
-            for f in files {
-                out.push(read_file(&f.display().to_string())?);
-            }
+            out.extend(read_dir(path)?);
         } else {
-            out.push(read_file(arg)?);
+            out.extend(read_file(arg)?);
         }
     }
     Ok(out)
 }
 
-fn read_file(path: &str) -> Result<Input, InputError> {
+/// A packet (a folder with a manifest) or a folder of scrape files.
+pub fn read_dir(dir: &Path) -> Result<Read, InputError> {
+    let display = dir.display().to_string();
+    let files = scrape_files(dir).map_err(|source| InputError::Read {
+        path: display.clone(),
+        source,
+    })?;
+    let manifest_path = dir.join(layout::MANIFEST);
+    let has_manifest = manifest_path.is_file();
+    let has_documents = layout::EVIDENCE.iter().any(|(_, n)| dir.join(n).is_file());
+    if files.is_empty() && !has_manifest && !has_documents {
+        return Err(InputError::EmptyDir { path: display });
+    }
+    let manifest: serde_json::Value = crate::evidence::read_regular(&manifest_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let mut out = Read::default();
+    for f in files {
+        let mut read = read_file(&f.display().to_string())?;
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        for input in &mut read.scrapes {
+            recorded_origin(&manifest, name, &mut input.origin);
+        }
+        out.extend(read);
+    }
+    for (kind, name) in layout::EVIDENCE {
+        let p = dir.join(name);
+        if p.is_file() {
+            out.documents.push((kind, p));
+        }
+    }
+    if has_manifest {
+        out.contexts
+            .push((dir.to_path_buf(), manifest["context"].clone()));
+    }
+    Ok(out)
+}
+
+/// What a manifest records about one of its scrape files: the role, the source
+/// it was collected from and when.
+fn recorded_origin(
+    manifest: &serde_json::Value,
+    artifact: &str,
+    origin: &mut crate::evidence::Origin,
+) {
+    let sources = manifest["sources"].as_array().into_iter().flatten();
+    for s in sources.filter(|s| s["artifact"].as_str() == Some(artifact)) {
+        origin.manifest_source = s["source"].as_str().map(str::to_owned);
+        origin.manifest_time = s["scraped_at"].as_f64();
+        origin.role = s["kind"]
+            .as_str()
+            .and_then(|k| k.strip_suffix("_metrics"))
+            .map(str::to_owned);
+    }
+    if origin.role.is_none() {
+        origin.role = ["engine", "lmcache"]
+            .into_iter()
+            .find(|r| artifact.starts_with(&format!("{r}_metrics")))
+            .map(str::to_owned);
+    }
+}
+
+/// One file: an exposition, or a timeline JSONL file (one input per row).
+pub fn read_file(path: &str) -> Result<Read, InputError> {
     let bytes =
         crate::evidence::read_regular(Path::new(path)).map_err(|source| InputError::Read {
             path: path.to_owned(),
             source,
         })?;
-    let endpoint = Path::new(path)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or(path)
-        .to_owned();
-    Ok(Input {
-        source: path.to_owned(),
-        endpoint,
+    Ok(inputs_of_bytes(
+        path,
         bytes,
-    })
+        crate::evidence::Origin::of_file(Path::new(path)),
+    ))
+}
+
+/// One input, or one per row of a timeline JSONL file.
+fn inputs_of_bytes(path: &str, bytes: Vec<u8>, origin: crate::evidence::Origin) -> Read {
+    use crate::evidence::timeline;
+    let endpoint = match path {
+        "-" => "stdin".to_owned(),
+        _ => Path::new(path)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or(path)
+            .to_owned(),
+    };
+    let mut out = Read::default();
+    let (rows, bad) = if timeline::looks_like_timeline(&bytes) {
+        timeline::parse(&bytes)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    if rows.is_empty() {
+        // Not a timeline: the exposition parser says what it is.
+        out.scrapes.push(Input {
+            source: path.to_owned(),
+            endpoint,
+            bytes,
+            origin,
+        });
+        return out;
+    }
+    for b in bad.iter().take(20) {
+        out.warnings
+            .push(format!("{path}: line {}: {} (row skipped)", b.line, b.reason));
+    }
+    if bad.len() > 20 {
+        out.warnings
+            .push(format!("{path}: {} more bad rows skipped", bad.len() - 20));
+    }
+    for row in rows {
+        out.scrapes.push(Input {
+            source: format!("{path}:{}", row.line),
+            endpoint: endpoint.clone(),
+            bytes: row.text.into_bytes(),
+            origin: crate::evidence::Origin {
+                row_time: row.time,
+                row_endpoint: row.endpoint,
+                ..origin.clone()
+            },
+        });
+    }
+    out
 }
 
 /// The scrape files of a packet directory, sorted by name.

@@ -41,7 +41,18 @@ pub struct DeploymentReport {
     pub architecture: compat::ArchitectureOutcome,
     /// Every system detected on any endpoint.
     pub engines: Vec<String>,
+    /// Signals over every endpoint, per engine id: counters added up, gauges by
+    /// their declared aggregation, histograms merged (never the first endpoint's).
+    pub signals: BTreeMap<String, BTreeMap<String, SignalValue>>,
+    /// Scrapes left out by `--start`/`--end`.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "is_zero")]
+    pub scrapes_outside_window: usize,
     pub findings: Vec<FindingOutcome>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -95,10 +106,23 @@ pub struct DroppedLineReport {
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct EndpointReport {
-    /// The endpoint's name (file stem, URL or Prometheus target).
+    /// The endpoint's identity: `service_instance_id`, `k=v,…` target labels, URL,
+    /// the source a packet manifest records, or the file.
     pub endpoint: String,
-    /// The input it was read from.
+    /// How the identity was found.
+    pub identity: crate::deployment::IdentitySource,
+    /// Target labels of a fleet dump (identity, not series labels).
+    #[serde(default)]
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub target: BTreeMap<String, String>,
+    /// The input of the latest scrape (the instant).
     pub source: String,
+    /// Every scrape of the endpoint in time order; two or more make a window.
+    pub scrapes: Vec<ScrapeReport>,
+    /// Seconds from the first scrape to the last, when there are two with known times.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_seconds: Option<f64>,
     /// Serving systems detected, highest confidence first.
     pub engines: Vec<EngineDetection>,
     /// True when no serving system could be identified from the evidence.
@@ -107,6 +131,18 @@ pub struct EndpointReport {
     pub signals: BTreeMap<String, BTreeMap<String, SignalValue>>,
     /// Every applicable finding with its outcome.
     pub findings: Vec<FindingOutcome>,
+}
+
+/// One scrape of an endpoint.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct ScrapeReport {
+    pub source: String,
+    /// Unix seconds, when known.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<f64>,
+    /// Where the time came from.
+    pub time_source: crate::deployment::TimeSource,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -185,6 +221,11 @@ pub struct FindingOutcome {
     #[serde(default)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
+    /// Why it is not evaluable beyond a missing signal, e.g. "needs two scrapes of
+    /// this endpoint" for a window form on one scrape.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The run-time error, when errored.
     #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -10,8 +10,7 @@
 use crate::common;
 
 use inferguard::eval::rule_tests::run_rule_tests;
-use inferguard::eval::{evaluate_endpoint, Endpoint, EvalOptions};
-use inferguard::evidence::prometheus::{parse, ParseOptions};
+use inferguard::eval::EvalOptions;
 use inferguard::pack::{Diagnostic, Registry};
 use inferguard::report::Status;
 use serde_json::Value;
@@ -447,13 +446,12 @@ fn override_pack_differs_from_the_shipped_one_by_one_line() {
 fn endless_rule_is_stopped_and_the_others_still_run() {
     let registry = Registry::load(&[root().join("fixtures/packs/looping")]).unwrap();
     let text = std::fs::read(root().join("fixtures/evidence/vllm/kv-pressure.prom")).unwrap();
-    let expo = parse(&text, &ParseOptions::default());
-    let endpoint = Endpoint {
-        name: "kv-pressure".to_owned(),
-        source: "fixtures/evidence/vllm/kv-pressure.prom".to_owned(),
-        expo: &expo,
-    };
-    let report = evaluate_endpoint(&registry, &endpoint, &EvalOptions::default());
+    let evaluation = common::evaluate_scrapes(
+        &registry,
+        &[("fixtures/evidence/vllm/kv-pressure.prom", &text)],
+        &EvalOptions::default(),
+    );
+    let report = &evaluation.endpoints[0].report;
     let outcome = |code: &str| {
         report
             .findings

@@ -107,7 +107,11 @@ fn json_golden_matches_schema_and_facts() {
     let eps = report["endpoints"].as_array().unwrap();
     let by_name = |n: &str| {
         eps.iter()
-            .find(|e| e["endpoint"] == n)
+            .find(|e| {
+                e["source"]
+                    .as_str()
+                    .is_some_and(|x| x.ends_with(&format!("/{n}.prom")))
+            })
             .unwrap_or_else(|| panic!("endpoint {n}"))
     };
     // Unidentifiable endpoints really are engine_unidentified, with the finding.
@@ -191,7 +195,11 @@ fn upstream_captures_conform() {
     for (name, ids, ttft) in expect {
         let ep = eps
             .iter()
-            .find(|e| e["endpoint"] == name)
+            .find(|e| {
+                e["endpoint"]
+                    .as_str()
+                    .is_some_and(|n| n.ends_with(&format!("/{name}.prom")))
+            })
             .unwrap_or_else(|| panic!("{name}"));
         assert_eq!(systems(ep), ids, "{name}");
         assert_eq!(ep["support_level"], "aggregate_only", "{name}");

@@ -271,13 +271,22 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("number", &[]),
     ("evidence", &["redact"]),
     ("normalize", &["evidence"]),
+    ("deployment", &["evidence"]),
     ("expr", &["number"]),
     ("pack", &["evidence", "expr", "normalize"]),
     ("packet", &["evidence", "pack", "redact"]),
-    ("report", &["normalize", "number", "pack", "redact"]),
+    ("report", &["deployment", "normalize", "number", "pack", "redact"]),
     (
         "eval",
-        &["evidence", "expr", "normalize", "number", "pack", "report"],
+        &[
+            "deployment",
+            "evidence",
+            "expr",
+            "normalize",
+            "number",
+            "pack",
+            "report",
+        ],
     ),
 ];
 

@@ -122,3 +122,22 @@ pub fn run_bounded(args: &[&str], limit: std::time::Duration) -> Option<std::pro
         stderr: read(&mut err),
     })
 }
+
+/// Runs the pipeline over in-memory scrapes `(source, text)`, each its own file.
+pub fn evaluate_scrapes(
+    registry: &inferguard::pack::Registry,
+    scrapes: &[(&str, &[u8])],
+    options: &inferguard::eval::EvalOptions,
+) -> inferguard::eval::pipeline::Evaluation {
+    let inputs = scrapes
+        .iter()
+        .map(|(source, text)| inferguard::evidence::Input {
+            source: (*source).to_owned(),
+            endpoint: (*source).to_owned(),
+            bytes: text.to_vec(),
+            origin: inferguard::evidence::Origin::default(),
+        })
+        .collect();
+    let deployment = inferguard::deployment::build(inputs, &Default::default());
+    inferguard::eval::pipeline::evaluate(registry, &deployment, options)
+}

@@ -1,0 +1,438 @@
+//! The deployment model: every input of a command becomes endpoints, each with an
+//! identity and a time-ordered series of scrapes. Built by [`build`] for every
+//! command, so that argument order never changes a result.
+//!
+//! Identity, first match wins: `service_instance_id` of `target_info`; the target
+//! labels of a fleet dump (one file holding many targets becomes one endpoint per
+//! target); the URL of a live scrape; the source a packet manifest records; the
+//! file. Scrape time, first match wins: a timeline row's time; per-sample
+//! timestamps; a file name that is a Unix time (s, ms, µs or ns); the packet
+//! manifest (or the fetch time of a live scrape); the file's mtime.
+//!
+//! Sits on `evidence` (parsers); knows nothing of rules.
+
+use crate::evidence::prometheus::{parse, Exposition, ParseOptions};
+use crate::evidence::Input;
+use schemars::JsonSchema;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Label sets that name a target in a fleet dump, in the order they are tried.
+pub const TARGET_LABEL_SETS: &[&[&str]] = &[&["instance", "job"], &["endpoint_url"], &["endpoint"]];
+
+/// The OTel resource family and label that name an instance.
+pub const RESOURCE_FAMILY: &str = "target_info";
+pub const RESOURCE_INSTANCE_LABEL: &str = "service_instance_id";
+
+/// Unix seconds between which a number in a file name is read as a time
+/// (2000-01-01 to 2100-01-01), so `1.prom` is not a scrape from 1970.
+const PLAUSIBLE_TIMES: std::ops::Range<f64> = 946_684_800.0..4_102_444_800.0;
+
+/// What the operator said about endpoints and the window.
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    /// `--target-label NAME`: these label keys name a target, instead of the
+    /// automatic choice among [`TARGET_LABEL_SETS`].
+    pub target_labels: Vec<String>,
+    /// `--start` / `--end`, Unix seconds: scrapes outside are left out.
+    pub start: Option<f64>,
+    pub end: Option<f64>,
+}
+
+/// How an endpoint's identity was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentitySource {
+    ServiceInstanceId,
+    TargetLabels,
+    Url,
+    PacketManifest,
+    File,
+}
+
+/// Where a scrape's time came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeSource {
+    TimelineRow,
+    SampleTimestamps,
+    FileName,
+    PacketManifest,
+    Fetched,
+    FileMtime,
+    Unknown,
+}
+
+/// One input, parsed (or why it could not be).
+pub struct Parsed {
+    pub input: Input,
+    /// `None` when the input is not an exposition at all (`error` says why).
+    pub expo: Option<Exposition>,
+    pub error: Option<String>,
+}
+
+/// One scrape of an endpoint: all of an input, or one target's part of it.
+#[derive(Clone, Debug)]
+pub struct Scrape {
+    /// Index into [`Deployment::inputs`].
+    pub input: usize,
+    /// The target's samples in a fleet dump; `None` for the whole input.
+    pub samples: Option<Vec<u32>>,
+    pub time: Option<f64>,
+    pub time_source: TimeSource,
+}
+
+/// One endpoint: identity and scrapes in time order.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    /// The name reports use: the instance id, `k=v,…` target labels, the URL or
+    /// the file.
+    pub id: String,
+    pub identity: IdentitySource,
+    /// The target labels of a fleet dump, kept as identity.
+    pub target: Vec<(String, String)>,
+    pub scrapes: Vec<Scrape>,
+}
+
+/// Every input of a command, as endpoints.
+pub struct Deployment {
+    /// Inputs sorted by source.
+    pub inputs: Vec<Parsed>,
+    /// Endpoints sorted by identity; each has at least one scrape.
+    pub endpoints: Vec<Endpoint>,
+    /// Label keys used as target labels in some input: not series labels.
+    pub target_keys: Vec<String>,
+    /// Scrapes left out by `--start`/`--end` (or without a time when a bound is set).
+    pub outside_window: usize,
+}
+
+impl Deployment {
+    /// The exposition a scrape reads.
+    pub fn expo(&self, scrape: &Scrape) -> Option<&Exposition> {
+        self.inputs.get(scrape.input)?.expo.as_ref()
+    }
+
+    /// The source a scrape was read from.
+    pub fn source(&self, scrape: &Scrape) -> &str {
+        self.inputs
+            .get(scrape.input)
+            .map_or("", |p| p.input.source.as_str())
+    }
+}
+
+/// Parses every input and groups what it holds into endpoints.
+pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
+    inputs.sort_by(|a, b| a.source.cmp(&b.source));
+    let parsed: Vec<Parsed> = inputs.into_iter().map(parse_input).collect();
+    let mut groups: BTreeMap<(IdentitySource, String), Endpoint> = BTreeMap::new();
+    let mut target_keys: Vec<String> = Vec::new();
+    let mut outside_window = 0;
+    for (i, p) in parsed.iter().enumerate() {
+        let Some(expo) = &p.expo else {
+            continue;
+        };
+        let keys = target_keys_of(expo, &options.target_labels);
+        for k in &keys {
+            if !target_keys.contains(k) {
+                target_keys.push(k.clone());
+            }
+        }
+        for (target, samples) in split_by_target(expo, &keys) {
+            let (time, time_source) = scrape_time(&p.input, expo, samples.as_deref());
+            if !in_window(time, options) {
+                outside_window += 1;
+                continue;
+            }
+            let (identity, id) = identity_of(&p.input, expo, samples.as_deref(), &target);
+            let endpoint = groups
+                .entry((identity, id.clone()))
+                .or_insert_with(|| Endpoint {
+                    id,
+                    identity,
+                    target: target.clone(),
+                    scrapes: Vec::new(),
+                });
+            endpoint.scrapes.push(Scrape {
+                input: i,
+                samples,
+                time,
+                time_source,
+            });
+        }
+    }
+    let mut endpoints: Vec<Endpoint> = groups.into_values().collect();
+    for e in &mut endpoints {
+        // Unknown times first, then by time, then by source: never by argument order.
+        e.scrapes.sort_by(|a, b| {
+            let t = |s: &Scrape| s.time.unwrap_or(f64::NEG_INFINITY);
+            t(a).total_cmp(&t(b)).then(a.input.cmp(&b.input))
+        });
+    }
+    endpoints.sort_by(|a, b| a.id.cmp(&b.id).then(a.identity.cmp(&b.identity)));
+    target_keys.sort();
+    Deployment {
+        inputs: parsed,
+        endpoints,
+        target_keys,
+        outside_window,
+    }
+}
+
+fn parse_input(input: Input) -> Parsed {
+    // Compressed, UTF-16 or binary input is said as such, not scanned.
+    let sniffed = crate::evidence::not_text(&input.bytes);
+    let bytes: &[u8] = if sniffed.is_some() { &[] } else { &input.bytes };
+    let expo = parse(bytes, &ParseOptions::default());
+    let error = sniffed
+        .map(|why| format!("not a Prometheus exposition: {why}"))
+        .or_else(|| crate::evidence::prometheus::not_an_exposition(&expo));
+    Parsed {
+        expo: error.is_none().then_some(expo),
+        error,
+        input,
+    }
+}
+
+fn in_window(time: Option<f64>, options: &BuildOptions) -> bool {
+    if options.start.is_none() && options.end.is_none() {
+        return true;
+    }
+    let Some(t) = time else {
+        return false;
+    };
+    options.start.is_none_or(|s| t >= s) && options.end.is_none_or(|e| t <= e)
+}
+
+/// The target label keys of an exposition: the operator's, or the first set of
+/// [`TARGET_LABEL_SETS`] whose first key is on every sample with an address-like
+/// value (`host:port`, a dotted name or a URL). The second key of a set is used
+/// when it too is on every sample. Engines' own labels with these names (Dynamo's
+/// `endpoint="chat_completions"`) are not on every sample, nor addresses.
+fn target_keys_of(expo: &Exposition, chosen: &[String]) -> Vec<String> {
+    if !chosen.is_empty() {
+        return chosen
+            .iter()
+            .filter(|k| expo.samples.iter().any(|s| expo.label(s, k).is_some()))
+            .cloned()
+            .collect();
+    }
+    if expo.samples.is_empty() {
+        return Vec::new();
+    }
+    let on_every = |key: &str, address: bool| {
+        expo.samples.iter().all(|s| {
+            expo.label(s, key)
+                .is_some_and(|v| !address || looks_like_address(v))
+        })
+    };
+    for set in TARGET_LABEL_SETS {
+        if on_every(set[0], true) {
+            return set
+                .iter()
+                .enumerate()
+                .filter(|(i, k)| *i == 0 || on_every(k, false))
+                .map(|(_, k)| (*k).to_owned())
+                .collect();
+        }
+    }
+    Vec::new()
+}
+
+fn looks_like_address(v: &str) -> bool {
+    !v.is_empty() && v.contains([':', '.', '/'])
+}
+
+type Target = Vec<(String, String)>;
+
+/// The samples of each target, in source order; the whole input when there are
+/// no target keys. A sample without any target key belongs to the empty target.
+fn split_by_target(expo: &Exposition, keys: &[String]) -> Vec<(Target, Option<Vec<u32>>)> {
+    if keys.is_empty() {
+        return vec![(Vec::new(), None)];
+    }
+    let mut targets: BTreeMap<Target, Vec<u32>> = BTreeMap::new();
+    for (i, s) in expo.samples.iter().enumerate() {
+        let target: Target = keys
+            .iter()
+            .filter_map(|k| expo.label(s, k).map(|v| (k.clone(), v.to_owned())))
+            .collect();
+        targets.entry(target).or_default().push(i as u32);
+    }
+    targets
+        .into_iter()
+        .map(|(t, samples)| (t, Some(samples)))
+        .collect()
+}
+
+fn identity_of(
+    input: &Input,
+    expo: &Exposition,
+    samples: Option<&[u32]>,
+    target: &Target,
+) -> (IdentitySource, String) {
+    if let Some(id) = instance_id(expo, samples) {
+        return (IdentitySource::ServiceInstanceId, id);
+    }
+    if !target.is_empty() {
+        let id: Vec<String> = target.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        return (IdentitySource::TargetLabels, id.join(","));
+    }
+    let o = &input.origin;
+    if let Some(e) = &o.row_endpoint {
+        return (IdentitySource::TargetLabels, e.clone());
+    }
+    if let Some(url) = &o.url {
+        return (IdentitySource::Url, url.clone());
+    }
+    if let Some(src) = &o.manifest_source {
+        return (IdentitySource::PacketManifest, src.clone());
+    }
+    (IdentitySource::File, input.source.clone())
+}
+
+/// The `service_instance_id` of the scrape's `target_info`, when exactly one.
+fn instance_id(expo: &Exposition, samples: Option<&[u32]>) -> Option<String> {
+    let mut found: Option<&str> = None;
+    let mut check = |i: usize| {
+        let s = &expo.samples[i];
+        if expo.name(s) == RESOURCE_FAMILY {
+            if let Some(v) = expo.label(s, RESOURCE_INSTANCE_LABEL).filter(|v| !v.is_empty()) {
+                found = match found {
+                    None => Some(v),
+                    Some(f) if f == v => Some(f),
+                    Some(_) => Some(""),
+                };
+            }
+        }
+    };
+    match samples {
+        Some(ids) => ids.iter().for_each(|&i| check(i as usize)),
+        None => (0..expo.samples.len()).for_each(&mut check),
+    }
+    found.filter(|f| !f.is_empty()).map(str::to_owned)
+}
+
+fn scrape_time(
+    input: &Input,
+    expo: &Exposition,
+    samples: Option<&[u32]>,
+) -> (Option<f64>, TimeSource) {
+    let o = &input.origin;
+    if let Some(t) = o.row_time {
+        return (Some(t), TimeSource::TimelineRow);
+    }
+    let stamp = |i: usize| expo.samples[i].timestamp_ms;
+    let latest = match samples {
+        Some(ids) => ids.iter().filter_map(|&i| stamp(i as usize)).max(),
+        None => (0..expo.samples.len()).filter_map(stamp).max(),
+    };
+    if let Some(ms) = latest {
+        return (Some(ms as f64 / 1000.0), TimeSource::SampleTimestamps);
+    }
+    if let Some(t) = o.file_name.as_deref().and_then(time_in_file_name) {
+        return (Some(t), TimeSource::FileName);
+    }
+    if let Some(t) = o.manifest_time {
+        return (Some(t), TimeSource::PacketManifest);
+    }
+    if let Some(t) = o.fetched_at {
+        return (Some(t), TimeSource::Fetched);
+    }
+    match o.mtime {
+        Some(t) => (Some(t), TimeSource::FileMtime),
+        None => (None, TimeSource::Unknown),
+    }
+}
+
+/// A file name whose stem is a Unix time in seconds, milliseconds, microseconds or
+/// nanoseconds (AIPerf saves scrapes that way), as seconds.
+pub fn time_in_file_name(name: &str) -> Option<f64> {
+    let stem = name.split('.').next()?;
+    if stem.is_empty() || stem.len() > 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: f64 = stem.parse().ok()?;
+    [1.0, 1e3, 1e6, 1e9]
+        .iter()
+        .map(|scale| n / scale)
+        .find(|t| PLAUSIBLE_TIMES.contains(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::Origin;
+
+    fn input(source: &str, text: &str, origin: Origin) -> Input {
+        Input {
+            source: source.to_owned(),
+            endpoint: source.to_owned(),
+            bytes: text.as_bytes().to_vec(),
+            origin,
+        }
+    }
+
+    #[test]
+    fn unix_times_in_file_names_in_any_unit() {
+        assert_eq!(time_in_file_name("1765000000.prom"), Some(1_765_000_000.0));
+        assert_eq!(time_in_file_name("1765000000123.prom"), Some(1_765_000_000.123));
+        assert_eq!(
+            time_in_file_name("1765000000123456789.txt"),
+            Some(1_765_000_000.123_456_789)
+        );
+        assert_eq!(time_in_file_name("1.prom"), None);
+        assert_eq!(time_in_file_name("scrape-00001.prom"), None);
+    }
+
+    #[test]
+    fn a_fleet_dump_splits_by_address_labels_but_not_by_engine_labels() {
+        let fleet = "a{endpoint=\"10.0.0.1:8000\"} 1\na{endpoint=\"10.0.0.2:8000\"} 2\n";
+        let d = build(vec![input("f.prom", fleet, Origin::default())], &BuildOptions::default());
+        let ids: Vec<&str> = d.endpoints.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["endpoint=10.0.0.1:8000", "endpoint=10.0.0.2:8000"]);
+        let dynamo = "r{endpoint=\"chat_completions\"} 1\nr{endpoint=\"completions\"} 2\n";
+        let d = build(vec![input("d.prom", dynamo, Origin::default())], &BuildOptions::default());
+        assert_eq!(d.endpoints.len(), 1);
+        assert_eq!(d.endpoints[0].identity, IdentitySource::File);
+    }
+
+    #[test]
+    fn two_scrapes_of_one_instance_are_one_endpoint_in_time_order() {
+        let scrape = |v: u32| format!("target_info{{service_instance_id=\"mp-1\"}} 1\nc_total {v}\n");
+        let named = |n: &str| Origin {
+            file_name: Some(n.to_owned()),
+            ..Origin::default()
+        };
+        let late = input("z/1765000060.prom", &scrape(9), named("1765000060.prom"));
+        let early = input("a/1765000000.prom", &scrape(4), named("1765000000.prom"));
+        let d = build(vec![early, late], &BuildOptions::default());
+        assert_eq!(d.endpoints.len(), 1);
+        let e = &d.endpoints[0];
+        assert_eq!((e.id.as_str(), e.identity), ("mp-1", IdentitySource::ServiceInstanceId));
+        let times: Vec<Option<f64>> = e.scrapes.iter().map(|s| s.time).collect();
+        assert_eq!(times, [Some(1_765_000_000.0), Some(1_765_000_060.0)]);
+        assert!(e.scrapes.iter().all(|s| s.time_source == TimeSource::FileName));
+    }
+
+    #[test]
+    fn start_and_end_leave_scrapes_out() {
+        let at = |t: f64| Origin {
+            row_time: Some(t),
+            row_endpoint: Some("e".to_owned()),
+            ..Origin::default()
+        };
+        let rows = vec![
+            input("t.jsonl:1", "c_total 1\n", at(100.0)),
+            input("t.jsonl:2", "c_total 2\n", at(200.0)),
+            input("t.jsonl:3", "c_total 3\n", at(300.0)),
+        ];
+        let options = BuildOptions {
+            start: Some(150.0),
+            end: Some(300.0),
+            ..BuildOptions::default()
+        };
+        let d = build(rows, &options);
+        assert_eq!(d.outside_window, 1);
+        assert_eq!(d.endpoints[0].scrapes.len(), 2);
+    }
+}

@@ -1,0 +1,272 @@
+//! The one pipeline every command runs: a [`Deployment`] in, per-endpoint and
+//! deployment outcomes out. Each scrape's series index is built once; each
+//! endpoint's signals have their instant (latest scrape) and window forms; the
+//! deployment's signals combine the endpoints' by each signal's declared
+//! aggregation. Commands differ only in which outcomes they render.
+
+use super::{compat, core_facts, detect_over, evaluate_findings, EvalOptions, Observed};
+use crate::deployment::{Deployment, Endpoint};
+use crate::expr::Var;
+use crate::normalize::window::TimedIndex;
+use crate::normalize::{combine, compute_over, SeriesIndex, SignalValue};
+use crate::pack::model::Scope;
+use crate::pack::Registry;
+use crate::report::{
+    DroppedLineReport, EndpointReport, FindingOutcome, InputReport, ScrapeReport, SystemTrace,
+};
+use std::collections::BTreeMap;
+
+/// What one run of the pipeline found.
+pub struct Evaluation {
+    /// Every input, sorted by source, with what could not be read in it.
+    pub inputs: Vec<InputReport>,
+    pub endpoints: Vec<EndpointOutcome>,
+    pub deployment: DeploymentOutcome,
+    /// Scrapes left out by `--start`/`--end`.
+    pub outside_window: usize,
+}
+
+/// One endpoint evaluated.
+pub struct EndpointOutcome {
+    pub report: EndpointReport,
+    /// Per detected system, where its latency comes from (latest scrape).
+    pub systems: Vec<SystemTrace>,
+}
+
+/// The whole deployment evaluated.
+pub struct DeploymentOutcome {
+    pub observed: Observed,
+    pub analysis: compat::CompatAnalysis,
+    pub findings: Vec<FindingOutcome>,
+}
+
+/// Runs detection, signals, compatibility and findings over every endpoint and
+/// over the deployment as a whole. `options.as_deployment` also evaluates
+/// endpoint-scope findings over the whole deployment (for `lmcache-compat`,
+/// `rules test` and `explain`, which answer for the deployment).
+pub fn evaluate(registry: &Registry, deployment: &Deployment, options: &EvalOptions) -> Evaluation {
+    let indexes = index_scrapes(deployment);
+    let mut endpoints = Vec::with_capacity(deployment.endpoints.len());
+    let mut observed_each = Vec::with_capacity(deployment.endpoints.len());
+    for (e, idx) in deployment.endpoints.iter().zip(&indexes) {
+        let (outcome, observed) = evaluate_endpoint(registry, deployment, e, idx, options);
+        endpoints.push(outcome);
+        observed_each.push(observed);
+    }
+    let all: Vec<&SeriesIndex> = indexes.iter().flatten().map(|(i, _)| i).collect();
+    let observed = combine_observed(registry, &observed_each, options);
+    let compat = compat::analyze(registry, &all, &observed.engine_ids(), &options.compat);
+    let mut facts = core_facts(&observed, &all);
+    facts.extend(window_facts(indexes.iter().map(|i| timed(i))));
+    facts.extend(compat.vars);
+    let scopes: &[Scope] = if options.as_deployment {
+        &[Scope::Endpoint, Scope::Deployment]
+    } else {
+        &[Scope::Deployment]
+    };
+    let findings = evaluate_findings(registry, &observed, &facts, scopes);
+    Evaluation {
+        inputs: deployment.inputs.iter().map(input_report).collect(),
+        endpoints,
+        deployment: DeploymentOutcome {
+            observed,
+            analysis: compat.analysis,
+            findings,
+        },
+        outside_window: deployment.outside_window,
+    }
+}
+
+type Indexed<'a> = Vec<(SeriesIndex<'a>, Option<f64>)>;
+
+/// One index per scrape, per endpoint in deployment order: an input read by one
+/// whole scrape is indexed alone; the targets of a fleet dump share one pass.
+fn index_scrapes(deployment: &Deployment) -> Vec<Indexed<'_>> {
+    let mut out: Vec<Vec<Option<(SeriesIndex, Option<f64>)>>> = deployment
+        .endpoints
+        .iter()
+        .map(|e| e.scrapes.iter().map(|_| None).collect())
+        .collect();
+    let mut by_input: BTreeMap<usize, Vec<(usize, usize)>> = BTreeMap::new();
+    for (ei, e) in deployment.endpoints.iter().enumerate() {
+        for (si, s) in e.scrapes.iter().enumerate() {
+            by_input.entry(s.input).or_default().push((ei, si));
+        }
+    }
+    for (input, users) in by_input {
+        let Some(expo) = deployment.inputs[input].expo.as_ref() else {
+            continue;
+        };
+        let scrape = |&(ei, si): &(usize, usize)| &deployment.endpoints[ei].scrapes[si];
+        if let [(ei, si)] = users.as_slice() {
+            if scrape(&(*ei, *si)).samples.is_none() {
+                out[*ei][*si] = Some((SeriesIndex::new(expo), scrape(&(*ei, *si)).time));
+                continue;
+            }
+        }
+        let parts: Vec<Vec<u32>> = users
+            .iter()
+            .map(|u| scrape(u).samples.clone().unwrap_or_default())
+            .collect();
+        let split = SeriesIndex::parts(expo, parts, deployment.target_keys.clone());
+        for (u, index) in users.iter().zip(split) {
+            out[u.0][u.1] = Some((index, scrape(u).time));
+        }
+    }
+    out.into_iter()
+        .map(|v| v.into_iter().flatten().collect())
+        .collect()
+}
+
+fn timed<'s, 'a>(indexed: &'s Indexed<'a>) -> Vec<TimedIndex<'s, 'a>> {
+    indexed.iter().map(|(i, t)| (i, *t)).collect()
+}
+
+fn evaluate_endpoint(
+    registry: &Registry,
+    deployment: &Deployment,
+    endpoint: &Endpoint,
+    indexed: &Indexed,
+    options: &EvalOptions,
+) -> (EndpointOutcome, Observed) {
+    let scrapes = timed(indexed);
+    let observed = detect_over(registry, &scrapes, options);
+    let refs: Vec<&SeriesIndex> = scrapes.iter().map(|(i, _)| *i).collect();
+    let compat = compat::analyze(registry, &refs, &observed.engine_ids(), &options.compat);
+    let mut facts = core_facts(&observed, refs.last().map(std::slice::from_ref).unwrap_or(&[]));
+    facts.extend(window_facts(std::iter::once(scrapes.clone())));
+    facts.extend(compat.vars);
+    let findings = evaluate_findings(registry, &observed, &facts, &[Scope::Endpoint]);
+    let systems = match refs.last() {
+        Some(latest) => super::trace::trace_systems(registry, latest, &observed.engines),
+        None => Vec::new(),
+    };
+    let scrape_reports: Vec<ScrapeReport> = endpoint
+        .scrapes
+        .iter()
+        .map(|s| ScrapeReport {
+            source: deployment.source(s).to_owned(),
+            time: s.time,
+            time_source: s.time_source,
+        })
+        .collect();
+    let report = EndpointReport {
+        endpoint: endpoint.id.clone(),
+        identity: endpoint.identity,
+        target: endpoint.target.iter().cloned().collect(),
+        source: scrape_reports.last().map(|s| s.source.clone()).unwrap_or_default(),
+        window_seconds: window_seconds(&scrapes),
+        scrapes: scrape_reports,
+        engine_unidentified: observed.engines.is_empty() || observed.mismatch,
+        engines: observed.engines.clone(),
+        signals: observed.signals.clone(),
+        findings,
+    };
+    (EndpointOutcome { report, systems }, observed)
+}
+
+/// Signals of every detected engine over an endpoint's scrapes.
+pub(super) fn signals_over(
+    registry: &Registry,
+    engine: &str,
+    scrapes: &[TimedIndex],
+) -> BTreeMap<String, SignalValue> {
+    let Some(engine) = registry.engine(engine) else {
+        return BTreeMap::new();
+    };
+    engine
+        .signals
+        .iter()
+        .filter_map(|spec| compute_over(spec, scrapes).map(|v| (spec.name.clone(), v)))
+        .collect()
+}
+
+fn window_seconds(scrapes: &[TimedIndex]) -> Option<f64> {
+    match (scrapes.first()?.1, scrapes.last()?.1) {
+        (Some(a), Some(b)) if scrapes.len() >= 2 && b >= a => Some(b - a),
+        _ => None,
+    }
+}
+
+/// `scrape_count` (most scrapes of any endpoint) and `window_seconds` (longest
+/// window), the latter only when some endpoint has a window.
+fn window_facts<'s, 'a: 's>(
+    endpoints: impl Iterator<Item = Vec<TimedIndex<'s, 'a>>>,
+) -> Vec<(String, Var)> {
+    let mut count = 0usize;
+    let mut seconds: Option<f64> = None;
+    for scrapes in endpoints {
+        count = count.max(scrapes.len());
+        if let Some(s) = window_seconds(&scrapes) {
+            seconds = Some(seconds.map_or(s, |x: f64| x.max(s)));
+        }
+    }
+    let mut out = vec![("scrape_count".to_owned(), (count as f64).into())];
+    if let Some(s) = seconds {
+        out.push(("window_seconds".to_owned(), s.into()));
+    }
+    out
+}
+
+/// The deployment's view: engines seen on any endpoint (highest confidence), and
+/// each signal combined over the endpoints that have it.
+fn combine_observed(registry: &Registry, each: &[Observed], options: &EvalOptions) -> Observed {
+    let mut out = Observed {
+        mismatch: options.forced_engine.is_some() && each.iter().all(|o| o.mismatch),
+        ..Observed::default()
+    };
+    for o in each {
+        for e in &o.engines {
+            match out.engines.iter_mut().find(|x| x.id == e.id) {
+                Some(x) if x.confidence < e.confidence => *x = e.clone(),
+                Some(_) => {}
+                None => out.engines.push(e.clone()),
+            }
+        }
+    }
+    super::sort_detections(&mut out.engines);
+    for d in &out.engines {
+        let Some(engine) = registry.engine(&d.id) else {
+            continue;
+        };
+        let mut signals = BTreeMap::new();
+        for spec in &engine.signals {
+            let values: Vec<&SignalValue> = each
+                .iter()
+                .filter_map(|o| o.signals.get(&d.id)?.get(&spec.name))
+                .collect();
+            if let Some(v) = combine(spec.kind, spec.aggregate, &values) {
+                signals.insert(spec.name.clone(), v);
+            }
+        }
+        out.signals.insert(d.id.clone(), signals);
+    }
+    out
+}
+
+fn input_report(p: &crate::deployment::Parsed) -> InputReport {
+    use crate::evidence::prometheus::Format;
+    let expo = p.expo.as_ref();
+    InputReport {
+        source: p.input.source.clone(),
+        format: match expo.map(|e| e.format) {
+            Some(Format::OpenMetrics) => "openmetrics",
+            _ => "prometheus",
+        }
+        .to_owned(),
+        lines: expo.map_or(0, |e| e.lines),
+        samples: expo.map_or(0, |e| e.samples.len()),
+        families: expo.map_or(0, |e| e.families().len()),
+        dropped_lines: expo.map_or(0, |e| e.dropped.len()),
+        dropped: expo
+            .into_iter()
+            .flat_map(|e| e.dropped.iter().take(20))
+            .map(|d| DroppedLineReport {
+                line: d.line,
+                reason: d.reason.to_string(),
+                excerpt: d.excerpt.clone(),
+            })
+            .collect(),
+        error: p.error.clone(),
+    }
+}

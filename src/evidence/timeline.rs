@@ -1,0 +1,90 @@
+//! Timeline JSONL: one JSON object per line, each one scrape of one endpoint —
+//! a time (`ts_ms`, `timestamp_ms`, `timestamp_ns` or `time` in seconds), an endpoint
+//! (`endpoint`, `endpoint_url` or `url`) and the exposition text (`text`).
+//! `gen_exposition.py --timeline K --jsonl` writes this shape.
+
+use serde_json::Value;
+
+/// One timeline row: a scrape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// 1-based line number in the file.
+    pub line: usize,
+    /// Unix seconds.
+    pub time: Option<f64>,
+    pub endpoint: Option<String>,
+    pub text: String,
+}
+
+/// A line that is not a usable row, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadRow {
+    pub line: usize,
+    pub reason: String,
+}
+
+/// Whether a file looks like a timeline (its first non-blank byte opens a JSON
+/// object).
+pub fn looks_like_timeline(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// Reads every row; bad lines are reported and skipped.
+pub fn parse(bytes: &[u8]) -> (Vec<Row>, Vec<BadRow>) {
+    let mut rows = Vec::new();
+    let mut bad = Vec::new();
+    for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match row_of(line) {
+            Ok(mut r) => {
+                r.line = n + 1;
+                rows.push(r);
+            }
+            Err(reason) => bad.push(BadRow { line: n + 1, reason }),
+        }
+    }
+    (rows, bad)
+}
+
+fn row_of(line: &[u8]) -> Result<Row, String> {
+    let doc: Value = serde_json::from_slice(line).map_err(|e| format!("invalid JSON: {e}"))?;
+    let text = doc
+        .get("text")
+        .and_then(Value::as_str)
+        .ok_or("no `text` (the exposition) in the row")?
+        .to_owned();
+    let num = |k: &str| doc.get(k).and_then(Value::as_f64);
+    let time = num("ts_ms")
+        .or_else(|| num("timestamp_ms"))
+        .map(|ms| ms / 1e3)
+        .or_else(|| num("timestamp_ns").map(|ns| ns / 1e9))
+        .or_else(|| num("time"));
+    let endpoint = ["endpoint", "endpoint_url", "url"]
+        .iter()
+        .find_map(|k| doc.get(*k).and_then(Value::as_str))
+        .map(str::to_owned);
+    Ok(Row {
+        line: 0,
+        time,
+        endpoint,
+        text,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_and_bad_lines() {
+        let text = b"{\"scrape\":0,\"ts_ms\":1765000000000,\"endpoint\":\"10.0.0.1:8000\",\"text\":\"a 1\\n\"}\n\nnot json\n{\"time\":5}\n";
+        let (rows, bad) = parse(text);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].time, Some(1_765_000_000.0));
+        assert_eq!(rows[0].endpoint.as_deref(), Some("10.0.0.1:8000"));
+        assert_eq!((rows[0].line, rows[0].text.as_str()), (1, "a 1\n"));
+        assert_eq!(bad.iter().map(|b| b.line).collect::<Vec<_>>(), [3, 4]);
+    }
+}

@@ -1,0 +1,404 @@
+//! Window forms of a signal over an endpoint's scrapes, with the semantics of the
+//! PromQL an operator would write (see `docs/windows.md`):
+//!
+//! - counters: `delta` is `increase()` without extrapolation (a decrease is a reset:
+//!   counted in `resets`, and the value after it is added), `rate` is `delta` over
+//!   the window's seconds;
+//! - gauges: avg, min, max, population std, p50/p90/p99 over the per-scrape values
+//!   (`quantile_over_time`: linear interpolation between closest ranks), and
+//!   `delta` = last − first (`delta()` without extrapolation);
+//! - histograms: count, sum, avg and p50/p90/p95/p99 from the bucket increases
+//!   (`histogram_quantile(q, sum by (le) (increase(x_bucket[w])))`).
+
+use super::{
+    histogram_quantile, matched_samples, parse_le, value_of, SeriesIndex, SignalSpec, SignalType,
+};
+use crate::evidence::prometheus::SampleRole;
+use schemars::JsonSchema;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// One scrape of an endpoint: its index and its time (Unix seconds) when known.
+pub type TimedIndex<'s, 'a> = (&'s SeriesIndex<'a>, Option<f64>);
+
+/// A signal over the window from an endpoint's first to its last scrape. Fields a
+/// signal's type does not have, or that the evidence cannot give, are absent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
+pub struct WindowStats {
+    /// Scrapes in the window.
+    pub scrapes: usize,
+    /// Last scrape time minus first, when both are known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+    /// Counter: increase over the window (resets handled). Gauge: last − first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta: Option<f64>,
+    /// Counter: `delta / seconds`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Counter: decreases seen (each one a restart of the exporting process).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resets: Option<f64>,
+    /// Histogram: observations in the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<f64>,
+    /// Histogram: sum of the observations in the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sum: Option<f64>,
+    /// Gauge: mean of the samples. Histogram: `sum / count`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avg: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// Gauge: population standard deviation (`stddev_over_time`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub std: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p50: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p90: Option<f64>,
+    /// Histogram only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p95: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p99: Option<f64>,
+    /// Histogram: bucket increases by upper bound, for merging across endpoints.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub buckets: Vec<(f64, f64)>,
+}
+
+/// Window variables a signal of this type offers, as `(suffix, description)`.
+pub fn window_variables(kind: SignalType) -> &'static [(&'static str, &'static str)] {
+    match kind {
+        SignalType::Counter => &[
+            ("_delta", "increase over the window, resets handled (`increase()`)"),
+            ("_rate", "increase per second over the window (`rate()`)"),
+            ("_resets", "counter resets in the window (`resets()`)"),
+        ],
+        SignalType::Gauge => &[
+            ("_avg", "mean of the samples in the window (`avg_over_time`)"),
+            ("_min", "lowest sample in the window (`min_over_time`)"),
+            ("_max", "highest sample in the window (`max_over_time`)"),
+            ("_std", "population standard deviation (`stddev_over_time`)"),
+            ("_p50", "median of the samples (`quantile_over_time(0.5, …)`)"),
+            ("_p90", "90th percentile of the samples"),
+            ("_p99", "99th percentile of the samples"),
+            ("_delta", "last sample minus first (`delta()`)"),
+        ],
+        SignalType::Histogram => &[
+            ("_window_count", "observations in the window"),
+            ("_window_sum", "sum of the observations in the window"),
+            ("_window_avg", "mean observation in the window"),
+            ("_window_p50", "median from the bucket increases"),
+            ("_window_p90", "90th percentile from the bucket increases"),
+            ("_window_p95", "95th percentile from the bucket increases"),
+            ("_window_p99", "99th percentile from the bucket increases"),
+        ],
+        SignalType::Info => &[],
+    }
+}
+
+impl WindowStats {
+    /// The value of one window variable (suffix from [`window_variables`]).
+    pub fn variable(&self, suffix: &str) -> Option<f64> {
+        match suffix {
+            "_delta" => self.delta,
+            "_rate" => self.rate,
+            "_resets" => self.resets,
+            "_avg" | "_window_avg" => self.avg,
+            "_min" => self.min,
+            "_max" => self.max,
+            "_std" => self.std,
+            "_p50" | "_window_p50" => self.p50,
+            "_p90" | "_window_p90" => self.p90,
+            "_p95" | "_window_p95" => self.p95,
+            "_p99" | "_window_p99" => self.p99,
+            "_window_count" => self.count,
+            "_window_sum" => self.sum,
+            _ => None,
+        }
+    }
+}
+
+/// The window forms of a signal over scrapes in time order; `None` with fewer than
+/// two scrapes, or when the signal is in none of them.
+pub fn compute_window(spec: &SignalSpec, scrapes: &[TimedIndex]) -> Option<WindowStats> {
+    if scrapes.len() < 2 {
+        return None;
+    }
+    let mut stats = WindowStats {
+        scrapes: scrapes.len(),
+        seconds: match (scrapes[0].1, scrapes[scrapes.len() - 1].1) {
+            (Some(a), Some(b)) if b >= a => Some(b - a),
+            _ => None,
+        },
+        ..WindowStats::default()
+    };
+    let found = match spec.kind {
+        SignalType::Counter => counter_window(spec, scrapes, &mut stats),
+        SignalType::Gauge => gauge_window(spec, scrapes, &mut stats),
+        SignalType::Histogram => histogram_window(spec, scrapes, &mut stats),
+        SignalType::Info => false,
+    };
+    found.then_some(stats)
+}
+
+/// `increase()` without extrapolation over one series' samples in time order:
+/// `(increase, resets)`.
+pub fn increase(values: &[f64]) -> (f64, f64) {
+    let mut total = 0.0;
+    let mut resets = 0.0;
+    for pair in values.windows(2) {
+        if pair[1] >= pair[0] {
+            total += pair[1] - pair[0];
+        } else {
+            resets += 1.0;
+            total += pair[1];
+        }
+    }
+    (total, resets)
+}
+
+/// Prometheus `quantile` over samples: rank `q·(n−1)`, linear interpolation between
+/// the closest ranks.
+pub fn quantile_over(q: f64, sorted: &[f64]) -> Option<f64> {
+    if sorted.is_empty() || !(0.0..=1.0).contains(&q) {
+        return None;
+    }
+    let rank = q * (sorted.len() - 1) as f64;
+    let lower = rank.floor() as usize;
+    let upper = (lower + 1).min(sorted.len() - 1);
+    let weight = rank - rank.floor();
+    Some(sorted[lower] * (1.0 - weight) + sorted[upper] * weight)
+}
+
+/// Samples of each series across the scrapes, keyed by name and series labels.
+type SeriesValues = HashMap<String, Vec<f64>>;
+
+fn series_key(index: &SeriesIndex, sample: u32, skip: &str) -> String {
+    let s = &index.expo.samples[sample as usize];
+    let mut labels: Vec<(&str, &str)> = index
+        .series_labels(sample)
+        .filter(|(k, _)| *k != skip)
+        .collect();
+    labels.sort_unstable();
+    let mut key = index.expo.name(s).to_owned();
+    for (k, v) in labels {
+        key.push('\u{0}');
+        key.push_str(k);
+        key.push('=');
+        key.push_str(v);
+    }
+    key
+}
+
+/// Collects, per series, the finite values of the samples with one of `roles`.
+fn collect(
+    spec: &SignalSpec,
+    scrapes: &[TimedIndex],
+    keep: impl Fn(SampleRole) -> bool,
+    skip_label: &str,
+) -> (SeriesValues, bool) {
+    let mut out: SeriesValues = HashMap::new();
+    let mut any = false;
+    for (index, _) in scrapes {
+        let Some(m) = matched_samples(spec, index) else {
+            continue;
+        };
+        any = true;
+        for i in m.samples {
+            let value = index.expo.samples[i as usize].value;
+            if keep(index.role(i)) && value.is_finite() {
+                out.entry(series_key(index, i, skip_label))
+                    .or_default()
+                    .push(value);
+            }
+        }
+    }
+    (out, any)
+}
+
+fn counter_window(spec: &SignalSpec, scrapes: &[TimedIndex], stats: &mut WindowStats) -> bool {
+    let (series, any) = collect(
+        spec,
+        scrapes,
+        |r| matches!(r, SampleRole::Total | SampleRole::Value),
+        "",
+    );
+    let mut keys: Vec<&String> = series.keys().collect();
+    keys.sort_unstable();
+    let (mut delta, mut resets, mut paired) = (0.0, 0.0, false);
+    for k in keys {
+        let values = &series[k];
+        if values.len() >= 2 {
+            let (d, r) = increase(values);
+            delta += d;
+            resets += r;
+            paired = true;
+        }
+    }
+    if paired {
+        stats.delta = Some(delta);
+        stats.resets = Some(resets);
+        stats.rate = stats.seconds.filter(|s| *s > 0.0).map(|s| delta / s);
+    }
+    any
+}
+
+fn gauge_window(spec: &SignalSpec, scrapes: &[TimedIndex], stats: &mut WindowStats) -> bool {
+    let values: Vec<f64> = scrapes
+        .iter()
+        .filter_map(|(index, _)| {
+            let m = matched_samples(spec, index)?;
+            value_of(spec, index, &m.samples, String::new(), m.spelling).value
+        })
+        .collect();
+    if values.is_empty() {
+        return false;
+    }
+    if values.len() >= 2 {
+        stats.delta = Some(values[values.len() - 1] - values[0]);
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+    let mut sorted = values.clone();
+    sorted.sort_by(f64::total_cmp);
+    stats.avg = Some(mean);
+    stats.std = Some(var.sqrt());
+    stats.min = sorted.first().copied();
+    stats.max = sorted.last().copied();
+    stats.p50 = quantile_over(0.5, &sorted);
+    stats.p90 = quantile_over(0.9, &sorted);
+    stats.p99 = quantile_over(0.99, &sorted);
+    true
+}
+
+fn histogram_window(spec: &SignalSpec, scrapes: &[TimedIndex], stats: &mut WindowStats) -> bool {
+    let total_of = |role: SampleRole| {
+        let (series, any) = collect(spec, scrapes, |r| r == role, "");
+        let mut keys: Vec<&String> = series.keys().collect();
+        keys.sort_unstable();
+        let mut sum = None;
+        for k in keys {
+            if series[k].len() >= 2 {
+                *sum.get_or_insert(0.0) += increase(&series[k]).0;
+            }
+        }
+        (sum, any)
+    };
+    let (count, any) = total_of(SampleRole::Count);
+    let (sum, _) = total_of(SampleRole::Sum);
+    let buckets = bucket_increases(spec, scrapes);
+    if !any && buckets.is_empty() {
+        return false;
+    }
+    stats.count = count;
+    stats.sum = sum;
+    stats.avg = match (sum, count) {
+        (Some(s), Some(c)) if c > 0.0 => Some(s / c),
+        _ => None,
+    };
+    let q = |p| histogram_quantile(p, &buckets);
+    (stats.p50, stats.p90, stats.p95, stats.p99) = (q(0.5), q(0.9), q(0.95), q(0.99));
+    stats.buckets = buckets;
+    true
+}
+
+/// `sum by (le) (increase(x_bucket[w]))`, sorted by upper bound.
+fn bucket_increases(spec: &SignalSpec, scrapes: &[TimedIndex]) -> Vec<(f64, f64)> {
+    // Per series (labels without `le`) and bound, the bucket's values over time.
+    let mut per: HashMap<(String, u64), Vec<f64>> = HashMap::new();
+    for (index, _) in scrapes {
+        let Some(m) = matched_samples(spec, index) else {
+            continue;
+        };
+        for i in m.samples {
+            if index.role(i) != SampleRole::Bucket {
+                continue;
+            }
+            let s = &index.expo.samples[i as usize];
+            let Some(le) = index.expo.label(s, "le").and_then(parse_le) else {
+                continue;
+            };
+            if s.value.is_finite() {
+                per.entry((series_key(index, i, "le"), le.to_bits()))
+                    .or_default()
+                    .push(s.value);
+            }
+        }
+    }
+    let mut merged: Vec<(f64, f64)> = Vec::new();
+    let mut keys: Vec<&(String, u64)> = per.keys().collect();
+    keys.sort_unstable();
+    for key in keys {
+        let values = &per[key];
+        if values.len() < 2 {
+            continue;
+        }
+        let le = f64::from_bits(key.1);
+        let inc = increase(values).0;
+        match merged.iter_mut().find(|(b, _)| *b == le) {
+            Some(e) => e.1 += inc,
+            None => merged.push((le, inc)),
+        }
+    }
+    merged.sort_by(|a, b| a.0.total_cmp(&b.0));
+    merged
+}
+
+/// Combines endpoints' window forms of one signal: counter forms and histogram
+/// counts, sums and buckets add up; each gauge statistic is combined with the
+/// signal's declared aggregation (`max` of the maxima, `sum` of the averages, …).
+pub fn combine_windows(
+    kind: SignalType,
+    aggregate: super::Aggregate,
+    windows: &[&WindowStats],
+) -> Option<WindowStats> {
+    let first = windows.first()?;
+    let mut out = WindowStats {
+        scrapes: windows.iter().map(|w| w.scrapes).max().unwrap_or(0),
+        seconds: windows.iter().filter_map(|w| w.seconds).reduce(f64::max),
+        ..WindowStats::default()
+    };
+    let sum = |f: fn(&WindowStats) -> Option<f64>| {
+        windows.iter().filter_map(|w| f(w)).reduce(|a, b| a + b)
+    };
+    match kind {
+        SignalType::Counter => {
+            out.delta = sum(|w| w.delta);
+            out.resets = sum(|w| w.resets);
+            out.rate = sum(|w| w.rate);
+        }
+        SignalType::Gauge => {
+            let agg = |f: fn(&WindowStats) -> Option<f64>| {
+                let v: Vec<f64> = windows.iter().filter_map(|w| f(w)).collect();
+                super::aggregate_values(aggregate, &v)
+            };
+            out.delta = agg(|w| w.delta);
+            out.avg = agg(|w| w.avg);
+            out.min = agg(|w| w.min);
+            out.max = agg(|w| w.max);
+            out.std = agg(|w| w.std);
+            out.p50 = agg(|w| w.p50);
+            out.p90 = agg(|w| w.p90);
+            out.p99 = agg(|w| w.p99);
+        }
+        SignalType::Histogram => {
+            out.count = sum(|w| w.count);
+            out.sum = sum(|w| w.sum);
+            out.avg = match (out.sum, out.count) {
+                (Some(s), Some(c)) if c > 0.0 => Some(s / c),
+                _ => None,
+            };
+            out.buckets = super::merge_buckets(windows.iter().map(|w| w.buckets.as_slice()));
+            let q = |p| histogram_quantile(p, &out.buckets);
+            (out.p50, out.p90, out.p95, out.p99) = (q(0.5), q(0.9), q(0.95), q(0.99));
+        }
+        SignalType::Info => return Some((*first).clone()),
+    }
+    Some(out)
+}
