@@ -56,6 +56,35 @@ pub struct SeriesIndex<'a> {
     part: Option<Vec<u32>>,
     /// Label keys that identify the target, hidden from series labels.
     hidden: Arc<Vec<String>>,
+    /// Regex matches over the names of every part of one exposition, computed once
+    /// for all its targets (a fleet dump has hundreds with the same names).
+    shared: Option<Arc<SharedNames>>,
+}
+
+/// The distinct names of all parts of an exposition, and each regex pattern's
+/// matches among them.
+struct SharedNames {
+    names: Vec<String>,
+    hits: std::sync::Mutex<HashMap<String, Arc<Vec<usize>>>>,
+}
+
+impl SharedNames {
+    fn hits(&self, source: &str, regex: &regex_lite::Regex) -> Arc<Vec<usize>> {
+        let mut cache = self.hits.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(source.to_owned())
+            .or_insert_with(|| {
+                Arc::new(
+                    self.names
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, n)| regex.is_match(n))
+                        .map(|(i, _)| i)
+                        .collect(),
+                )
+            })
+            .clone()
+    }
 }
 
 impl<'a> SeriesIndex<'a> {
@@ -98,11 +127,22 @@ impl<'a> SeriesIndex<'a> {
                 }
             }
         }
-        per_part
+        let mut out: Vec<SeriesIndex> = per_part
             .into_iter()
             .zip(parts)
             .map(|(views, ids)| build_index(expo, views, roles.clone(), Some(ids), hidden.clone()))
-            .collect()
+            .collect();
+        let mut names: Vec<String> = out.iter().flat_map(|i| i.names.iter().cloned()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let shared = Arc::new(SharedNames {
+            names,
+            hits: std::sync::Mutex::new(HashMap::new()),
+        });
+        for index in &mut out {
+            index.shared = Some(shared.clone());
+        }
+        out
     }
 
     /// The samples of this scrape, in source order.
@@ -198,12 +238,20 @@ impl<'a> SeriesIndex<'a> {
                     .map(String::as_str)
                     .collect()
             }
-            Pattern::Regex { regex, .. } => self
-                .names
-                .iter()
-                .filter(|n| regex.is_match(n))
-                .map(String::as_str)
-                .collect(),
+            Pattern::Regex { regex, source } => match &self.shared {
+                Some(shared) => shared
+                    .hits(source, regex)
+                    .iter()
+                    .map(|&g| shared.names[g].as_str())
+                    .filter(|n| self.names.binary_search_by(|x| x.as_str().cmp(n)).is_ok())
+                    .collect(),
+                None => self
+                    .names
+                    .iter()
+                    .filter(|n| regex.is_match(n))
+                    .map(String::as_str)
+                    .collect(),
+            },
         }
     }
 
@@ -291,6 +339,7 @@ fn build_index<'a>(
         roles,
         part,
         hidden,
+        shared: None,
     }
 }
 
