@@ -5,7 +5,7 @@
 //! Identity, first match wins: `service_instance_id` of `target_info`; the target
 //! labels of a fleet dump (one file holding many targets becomes one endpoint per
 //! target); the URL of a live scrape; the source a packet manifest records; the
-//! file. Scrape time, first match wins: a timeline row's time; per-sample
+//! file (its folder when the file is named by a Unix time, as AIPerf saves scrapes). Scrape time, first match wins: a timeline row's time; per-sample
 //! timestamps; a file name that is a Unix time (s, ms, µs or ns); the packet
 //! manifest (or the fetch time of a live scrape); the file's mtime.
 //!
@@ -287,7 +287,24 @@ fn identity_of(
     if let Some(src) = &o.manifest_source {
         return (IdentitySource::PacketManifest, src.clone());
     }
-    (IdentitySource::File, input.source.clone())
+    (IdentitySource::File, file_identity(input))
+}
+
+/// The file, or its folder when the file is named by a Unix time: scrapes saved
+/// as `DIR/<time>.prom` (as AIPerf saves them) are one endpoint over time.
+fn file_identity(input: &Input) -> String {
+    let timed = input
+        .origin
+        .file_name
+        .as_deref()
+        .and_then(time_in_file_name)
+        .is_some();
+    let path = std::path::Path::new(&input.source);
+    match path.parent().filter(|_| timed) {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.display().to_string(),
+        Some(_) => ".".to_owned(),
+        None => input.source.clone(),
+    }
 }
 
 /// The `service_instance_id` of the scrape's `target_info`, when exactly one.

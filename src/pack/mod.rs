@@ -1177,13 +1177,22 @@ fn check_finding(
     for (j, t) in def.tests.iter().enumerate() {
         let tpos = node.locate(&format!("/findings/{i}/tests/{j}"));
         test_pos.push(tpos);
-        match (&t.prom, &t.fixture) {
-            (Some(_), Some(_)) | (None, None) => diags.push(diag(
-                file,
-                tpos,
-                format!("test `{}` needs exactly one of `prom` or `fixture`", t.name),
-            )),
-            _ => {}
+        let one = |prom: &Option<String>, fixture: &Option<String>| prom.is_some() != fixture.is_some();
+        let shape = match (t.scrapes.is_empty(), one(&t.prom, &t.fixture)) {
+            (true, false) => Some("needs exactly one of `prom`, `fixture` or `scrapes`"),
+            (false, _) if t.prom.is_some() || t.fixture.is_some() => {
+                Some("gives `scrapes` and also `prom`/`fixture`; give one")
+            }
+            (false, _) if t.scrapes.iter().any(|s| !one(&s.prom, &s.fixture)) => {
+                Some("has a scrape without exactly one of `prom` or `fixture`")
+            }
+            (false, _) if t.scrapes.iter().any(|s| !s.at.is_finite()) => {
+                Some("has a scrape whose `at` is not a number of seconds")
+            }
+            _ => None,
+        };
+        if let Some(why) = shape {
+            diags.push(diag(file, tpos, format!("test `{}` {why}", t.name)));
         }
         if let Some(engine) = &t.engine {
             if unknown_engine(engine) && registry.engines_for(engine).is_empty() {
@@ -1267,10 +1276,15 @@ fn check_fixtures(
                     .unwrap_or_default();
                 (node.locate(&format!("{at}/context/evidence/{kind}")), path)
             });
+        let scrapes = t.scrapes.iter().enumerate().filter_map(|(k, s)| {
+            let path = s.fixture.as_ref()?;
+            Some((node.locate(&format!("{at}/scrapes/{k}/fixture")), path))
+        });
         let named = t
             .fixture
             .iter()
             .map(|path| (node.locate(&format!("{at}/fixture")), path))
+            .chain(scrapes)
             .chain(evidence);
         for (pos, path) in named {
             if let Err(e) = fixture::read(pack.root.as_deref(), path) {

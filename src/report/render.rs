@@ -30,6 +30,7 @@ pub fn human(report: &CheckReport, color: bool) -> String {
     }
     for ep in &report.endpoints {
         let _ = writeln!(out, "{}", paint("1", &format!("endpoint {}", ep.endpoint)));
+        let _ = writeln!(out, "  scrapes:  {}", scrapes_line(ep));
         let _ = writeln!(out, "  running:  {}", engines_line(ep));
         let mut fired: Vec<_> = ep
             .findings
@@ -74,7 +75,7 @@ pub fn human(report: &CheckReport, color: bool) -> String {
         if !not_eval.is_empty() {
             let _ = writeln!(out, "  not evaluable ({}):", not_eval.len());
             for f in not_eval {
-                let _ = writeln!(out, "    {} — missing {}", f.code, f.missing.join(", "));
+                let _ = writeln!(out, "    {} — {}", f.code, not_evaluable_detail(f));
             }
         }
         for f in ep.findings.iter().filter(|f| f.status == Status::Errored) {
@@ -184,12 +185,13 @@ pub fn markdown(report: &CheckReport) -> String {
     out.push('\n');
     for ep in &report.endpoints {
         let _ = writeln!(out, "## {}\n", md_cell(&ep.endpoint));
+        let _ = writeln!(out, "Scrapes: {}\n", md_cell(&scrapes_line(ep)));
         let _ = writeln!(out, "Running: {}\n", md_cell(&engines_line(ep)));
         out.push_str("| status | severity | code | engine | detail |\n|---|---|---|---|---|\n");
         for f in &ep.findings {
             let detail = match f.status {
                 Status::Fired => f.message.clone().unwrap_or_default(),
-                Status::NotEvaluable => format!("missing {}", f.missing.join(", ")),
+                Status::NotEvaluable => not_evaluable_detail(f),
                 Status::Errored => f.error.clone().unwrap_or_default(),
                 Status::Passed => f
                     .evidence
@@ -493,4 +495,38 @@ pub fn compat_markdown(report: &super::LmcacheCompatReport) -> String {
         }
     }
     out
+}
+
+/// `needs two scrapes of this endpoint (x_delta, …)` or `missing a, b`.
+fn not_evaluable_detail(f: &super::FindingOutcome) -> String {
+    match &f.reason {
+        Some(r) => format!("{r} ({})", f.missing.join(", ")),
+        None => format!("missing {}", f.missing.join(", ")),
+    }
+}
+
+/// How many scrapes, over how long, identified how, with the time source.
+fn scrapes_line(ep: &EndpointReport) -> String {
+    let identity = serde_json::to_value(ep.identity)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let times = |s: &super::ScrapeReport| {
+        serde_json::to_value(s.time_source)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let mut sources: Vec<String> = ep.scrapes.iter().map(times).collect();
+    sources.dedup();
+    let window = match ep.window_seconds {
+        Some(s) => format!(" over {} s", format_number(s)),
+        None if ep.scrapes.len() > 1 => " (times unknown: no window rate)".to_owned(),
+        None => " (instant only)".to_owned(),
+    };
+    format!(
+        "{}{window}; identity by {identity}; time from {}",
+        ep.scrapes.len(),
+        sources.join(", ")
+    )
 }
