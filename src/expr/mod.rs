@@ -171,6 +171,18 @@ pub const HELPERS: &[Helper] = &[
         ],
     },
     Helper {
+        name: "per_minute",
+        usage: "per_minute(rate)",
+        description: "A per-second window rate (`X_rate`) per minute.",
+        examples: &[("per_minute(0.5)", "30.0")],
+    },
+    Helper {
+        name: "per_hour",
+        usage: "per_hour(rate)",
+        description: "A per-second window rate (`X_rate`) per hour.",
+        examples: &[("per_hour(0.01)", "36.0")],
+    },
+    Helper {
         name: "clamp",
         usage: "clamp(value, low, high)",
         description: "`value` limited to `[low, high]`.",
@@ -220,6 +232,8 @@ impl ExprEngine {
         engine.register_fn("ratio", ratio);
         engine.register_fn("pct", |x: f64| x * 100.0);
         engine.register_fn("at_least", |v: f64, t: f64| !v.is_nan() && v >= t);
+        engine.register_fn("per_minute", |r: f64| r * 60.0);
+        engine.register_fn("per_hour", |r: f64| r * 3600.0);
         engine.register_fn("clamp", |v: f64, lo: f64, hi: f64| v.max(lo).min(hi));
         ExprEngine {
             engine,

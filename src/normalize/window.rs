@@ -402,3 +402,71 @@ pub fn combine_windows(
     }
     Some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::prometheus::{parse, ParseOptions};
+    use crate::normalize::pattern::Pattern;
+    use crate::normalize::Aggregate;
+
+    fn spec(kind: SignalType, name: &str) -> SignalSpec {
+        SignalSpec {
+            name: "s".to_owned(),
+            kind,
+            unit: String::new(),
+            current: vec![Pattern::parse(name).unwrap()],
+            legacy: Vec::new(),
+            aggregate: Aggregate::Max,
+            labels: Vec::new(),
+            group_by: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn increase_counts_a_reset_and_adds_the_value_after_it() {
+        assert_eq!(increase(&[100.0, 160.0, 40.0, 100.0]), (160.0, 1.0));
+        assert_eq!(increase(&[5.0]), (0.0, 0.0));
+        assert_eq!(increase(&[5.0, 0.0]), (0.0, 1.0));
+    }
+
+    #[test]
+    fn quantile_over_interpolates_between_closest_ranks() {
+        let v = [0.2, 0.4, 0.5, 0.9];
+        assert!((quantile_over(0.5, &v).unwrap() - 0.45).abs() < 1e-12);
+        assert_eq!(quantile_over(0.0, &v), Some(0.2));
+        assert_eq!(quantile_over(1.0, &v), Some(0.9));
+        assert_eq!(quantile_over(0.9, &[7.0]), Some(7.0));
+        assert_eq!(quantile_over(0.5, &[]), None);
+    }
+
+    #[test]
+    fn a_series_in_one_scrape_only_contributes_nothing() {
+        let a = parse(b"c_total{x=\"1\"} 5\n", &ParseOptions::default());
+        let b = parse(
+            b"c_total{x=\"1\"} 8\nc_total{x=\"2\"} 50\n",
+            &ParseOptions::default(),
+        );
+        let (ia, ib) = (SeriesIndex::new(&a), SeriesIndex::new(&b));
+        let w = compute_window(&spec(SignalType::Counter, "c"), &[(&ia, Some(0.0)), (&ib, None)])
+            .unwrap();
+        assert_eq!((w.delta, w.rate, w.seconds), (Some(3.0), None, None));
+        assert!(compute_window(&spec(SignalType::Counter, "c"), &[(&ia, Some(0.0))]).is_none());
+    }
+
+    #[test]
+    fn target_labels_are_not_series_labels() {
+        // One target's two scrapes, each a part of a fleet dump with a different
+        // `instance` spelling would be two series; hidden keys are left out.
+        let text = b"g{instance=\"h:1\"} 1\ng{instance=\"h:2\"} 3\n";
+        let e = parse(text, &ParseOptions::default());
+        let parts = SeriesIndex::parts(&e, vec![vec![0], vec![1]], vec!["instance".to_owned()]);
+        assert_eq!(parts[0].label_keys("g"), Vec::<&str>::new());
+        let w = compute_window(
+            &spec(SignalType::Gauge, "g"),
+            &[(&parts[0], Some(0.0)), (&parts[1], Some(10.0))],
+        )
+        .unwrap();
+        assert_eq!((w.min, w.max, w.delta), (Some(1.0), Some(3.0), Some(2.0)));
+    }
+}

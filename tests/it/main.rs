@@ -6,6 +6,7 @@ mod common;
 
 mod cli;
 mod collect_lmcache;
+mod deployment;
 mod engines;
 mod evidence_launch;
 mod evidence_lct;
