@@ -273,13 +273,7 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
     }
     let scraped = !inputs.is_empty();
     let report = write_compat_report(&args, &registry, &mut packet, inputs, &evidence)?;
-    let manifest = manifest_json(
-        &args,
-        &packet,
-        &http,
-        Some(&report.summary),
-        scraped,
-    );
+    let manifest = manifest_json(&args, &packet, &http, Some(&report.summary), scraped);
     let text = to_sorted_json(&manifest);
     write_atomic(&packet.dir.join(layout::MANIFEST), text.as_bytes())
         .with_context(|| format!("{}: cannot write the manifest", dir.display()))?;
@@ -842,8 +836,12 @@ fn write_compat_report(
         compat: args.context.context(evidence.clone()),
         as_deployment: true,
     };
-    let deployment = crate::deployment::build(inputs, &Default::default());
-    let evaluation = crate::eval::pipeline::evaluate(registry, &deployment, &options);
+    let evaluation = super::evaluate(
+        registry,
+        inputs,
+        &super::DeploymentArgs::default(),
+        &options,
+    )?;
     let report = compat_report(registry, evaluation, evidence_files);
     packet.write(layout::COMPAT_REPORT, to_sorted_json(&report).as_bytes())?;
     Ok(report)

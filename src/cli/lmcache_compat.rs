@@ -333,7 +333,10 @@ fn fetch_metrics(
 pub fn load_documents(
     documents: Vec<(EvidenceKind, PathBuf)>,
     errors: &mut Vec<String>,
-) -> (BTreeMap<EvidenceKind, serde_json::Value>, Vec<EvidenceFileReport>) {
+) -> (
+    BTreeMap<EvidenceKind, serde_json::Value>,
+    Vec<EvidenceFileReport>,
+) {
     let mut evidence = BTreeMap::new();
     let mut files = Vec::new();
     for (kind, path) in documents {

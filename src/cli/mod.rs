@@ -201,6 +201,7 @@ fn evaluate(
     options: &crate::eval::EvalOptions,
 ) -> anyhow::Result<crate::eval::pipeline::Evaluation> {
     let built = crate::deployment::build(inputs, &deployment.options()?);
+    built.warnings.iter().for_each(|w| output::warn(w));
     if built.outside_window > 0 {
         output::warn(&format!(
             "{} scrape(s) outside --start/--end (or without a time) left out",

@@ -238,16 +238,17 @@ fn explain(
     if let Some(path) = evidence {
         let engine = engine.filter(|e| e != "auto");
         let read = crate::packet::read_inputs(&[path.to_owned()])?;
-        let deployment = crate::deployment::build(read.scrapes, &Default::default());
-        let evaluation = crate::eval::pipeline::evaluate(
+        read.warnings.iter().for_each(|w| super::output::warn(w));
+        let evaluation = super::evaluate(
             &registry,
-            &deployment,
+            read.scrapes,
+            &super::DeploymentArgs::default(),
             &EvalOptions {
                 forced_engine: engine.clone(),
                 as_deployment: true,
                 ..Default::default()
             },
-        );
+        )?;
         let input = path;
         {
             let report = evaluation.deployment;

@@ -24,6 +24,10 @@ pub const TARGET_LABEL_SETS: &[&[&str]] = &[&["instance", "job"], &["endpoint_ur
 pub const RESOURCE_FAMILY: &str = "target_info";
 pub const RESOURCE_INSTANCE_LABEL: &str = "service_instance_id";
 
+/// Targets one input may split into; beyond it the input is read as one endpoint
+/// (with a warning), so a hostile file cannot make a million endpoints.
+pub const MAX_TARGETS: usize = 10_000;
+
 /// Unix seconds between which a number in a file name is read as a time
 /// (2000-01-01 to 2100-01-01), so `1.prom` is not a scrape from 1970.
 const PLAUSIBLE_TIMES: std::ops::Range<f64> = 946_684_800.0..4_102_444_800.0;
@@ -104,6 +108,8 @@ pub struct Deployment {
     pub target_keys: Vec<String>,
     /// Scrapes left out by `--start`/`--end` (or without a time when a bound is set).
     pub outside_window: usize,
+    /// What the operator should know about how inputs were read, each naming its input.
+    pub warnings: Vec<String>,
 }
 
 impl Deployment {
@@ -127,17 +133,29 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
     let mut groups: BTreeMap<(IdentitySource, String), Endpoint> = BTreeMap::new();
     let mut target_keys: Vec<String> = Vec::new();
     let mut outside_window = 0;
+    let mut warnings = Vec::new();
     for (i, p) in parsed.iter().enumerate() {
         let Some(expo) = &p.expo else {
             continue;
         };
         let keys = target_keys_of(expo, &options.target_labels);
-        for k in &keys {
-            if !target_keys.contains(k) {
-                target_keys.push(k.clone());
+        let mut targets = split_by_target(expo, &keys);
+        if targets.len() > MAX_TARGETS {
+            warnings.push(format!(
+                "{}: {} targets by label {}, more than {MAX_TARGETS}: read as one endpoint (choose the target labels with --target-label)",
+                p.input.source,
+                targets.len(),
+                keys.join("+")
+            ));
+            targets = vec![(Vec::new(), None)];
+        } else {
+            for k in &keys {
+                if !target_keys.contains(k) {
+                    target_keys.push(k.clone());
+                }
             }
         }
-        for (target, samples) in split_by_target(expo, &keys) {
+        for (target, samples) in targets {
             let (time, time_source) = scrape_time(&p.input, expo, samples.as_deref());
             if !in_window(time, options) {
                 outside_window += 1;
@@ -175,6 +193,7 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
         endpoints,
         target_keys,
         outside_window,
+        warnings,
     }
 }
 
@@ -313,7 +332,10 @@ fn instance_id(expo: &Exposition, samples: Option<&[u32]>) -> Option<String> {
     let mut check = |i: usize| {
         let s = &expo.samples[i];
         if expo.name(s) == RESOURCE_FAMILY {
-            if let Some(v) = expo.label(s, RESOURCE_INSTANCE_LABEL).filter(|v| !v.is_empty()) {
+            if let Some(v) = expo
+                .label(s, RESOURCE_INSTANCE_LABEL)
+                .filter(|v| !v.is_empty())
+            {
                 found = match found {
                     None => Some(v),
                     Some(f) if f == v => Some(f),
@@ -392,7 +414,10 @@ mod tests {
     #[test]
     fn unix_times_in_file_names_in_any_unit() {
         assert_eq!(time_in_file_name("1765000000.prom"), Some(1_765_000_000.0));
-        assert_eq!(time_in_file_name("1765000000123.prom"), Some(1_765_000_000.123));
+        assert_eq!(
+            time_in_file_name("1765000000123.prom"),
+            Some(1_765_000_000.123)
+        );
         assert_eq!(
             time_in_file_name("1765000000123456789.txt"),
             Some(1_765_000_000.123_456_789)
@@ -404,18 +429,25 @@ mod tests {
     #[test]
     fn a_fleet_dump_splits_by_address_labels_but_not_by_engine_labels() {
         let fleet = "a{endpoint=\"10.0.0.1:8000\"} 1\na{endpoint=\"10.0.0.2:8000\"} 2\n";
-        let d = build(vec![input("f.prom", fleet, Origin::default())], &BuildOptions::default());
+        let d = build(
+            vec![input("f.prom", fleet, Origin::default())],
+            &BuildOptions::default(),
+        );
         let ids: Vec<&str> = d.endpoints.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids, ["endpoint=10.0.0.1:8000", "endpoint=10.0.0.2:8000"]);
         let dynamo = "r{endpoint=\"chat_completions\"} 1\nr{endpoint=\"completions\"} 2\n";
-        let d = build(vec![input("d.prom", dynamo, Origin::default())], &BuildOptions::default());
+        let d = build(
+            vec![input("d.prom", dynamo, Origin::default())],
+            &BuildOptions::default(),
+        );
         assert_eq!(d.endpoints.len(), 1);
         assert_eq!(d.endpoints[0].identity, IdentitySource::File);
     }
 
     #[test]
     fn two_scrapes_of_one_instance_are_one_endpoint_in_time_order() {
-        let scrape = |v: u32| format!("target_info{{service_instance_id=\"mp-1\"}} 1\nc_total {v}\n");
+        let scrape =
+            |v: u32| format!("target_info{{service_instance_id=\"mp-1\"}} 1\nc_total {v}\n");
         let named = |n: &str| Origin {
             file_name: Some(n.to_owned()),
             ..Origin::default()
@@ -425,10 +457,33 @@ mod tests {
         let d = build(vec![early, late], &BuildOptions::default());
         assert_eq!(d.endpoints.len(), 1);
         let e = &d.endpoints[0];
-        assert_eq!((e.id.as_str(), e.identity), ("mp-1", IdentitySource::ServiceInstanceId));
+        assert_eq!(
+            (e.id.as_str(), e.identity),
+            ("mp-1", IdentitySource::ServiceInstanceId)
+        );
         let times: Vec<Option<f64>> = e.scrapes.iter().map(|s| s.time).collect();
         assert_eq!(times, [Some(1_765_000_000.0), Some(1_765_000_060.0)]);
-        assert!(e.scrapes.iter().all(|s| s.time_source == TimeSource::FileName));
+        assert!(e
+            .scrapes
+            .iter()
+            .all(|s| s.time_source == TimeSource::FileName));
+    }
+
+    #[test]
+    fn too_many_targets_read_as_one_endpoint_with_a_warning() {
+        let text: String = (0..=MAX_TARGETS)
+            .map(|i| format!("a{{endpoint=\"10.0.{}.{}:1\"}} 1\n", i / 256, i % 256))
+            .collect();
+        let d = build(
+            vec![input("big.prom", &text, Origin::default())],
+            &BuildOptions::default(),
+        );
+        assert_eq!(d.endpoints.len(), 1);
+        assert!(
+            d.warnings[0].starts_with("big.prom: 10001 targets by label endpoint"),
+            "{:?}",
+            d.warnings
+        );
     }
 
     #[test]

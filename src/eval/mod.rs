@@ -102,7 +102,6 @@ impl Observed {
     pub fn engine_ids(&self) -> Vec<String> {
         self.engines.iter().map(|e| e.id.clone()).collect()
     }
-
 }
 
 /// Detects engines (or checks the forced one) on every scrape of an endpoint, and
@@ -128,7 +127,12 @@ pub fn detect_over(
     sort_detections(&mut engines);
     let signals = engines
         .iter()
-        .map(|d| (d.id.clone(), pipeline::signals_over(registry, &d.id, scrapes)))
+        .map(|d| {
+            (
+                d.id.clone(),
+                pipeline::signals_over(registry, &d.id, scrapes),
+            )
+        })
         .collect();
     Observed {
         engines,
@@ -236,7 +240,9 @@ fn window_gap(sv: Option<&SignalValue>, suffix: &str) -> &'static str {
         None => "not in two scrapes of any endpoint",
         Some(w) if suffix == "_rate" && w.seconds.is_none() => "scrape times unknown",
         Some(w) if suffix == "_rate" && w.seconds == Some(0.0) => "zero-length window",
-        Some(_) if suffix.contains("_p") || suffix.ends_with("_avg") => "no observations in the window",
+        Some(_) if suffix.contains("_p") || suffix.ends_with("_avg") => {
+            "no observations in the window"
+        }
         Some(_) => "no series in two scrapes",
     }
 }

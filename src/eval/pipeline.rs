@@ -133,7 +133,10 @@ fn evaluate_endpoint(
     let observed = detect_over(registry, &scrapes, options);
     let refs: Vec<&SeriesIndex> = scrapes.iter().map(|(i, _)| *i).collect();
     let compat = compat::analyze(registry, &refs, &observed.engine_ids(), &options.compat);
-    let mut facts = core_facts(&observed, refs.last().map(std::slice::from_ref).unwrap_or(&[]));
+    let mut facts = core_facts(
+        &observed,
+        refs.last().map(std::slice::from_ref).unwrap_or(&[]),
+    );
     facts.extend(window_facts(std::iter::once(scrapes.clone())));
     facts.extend(compat.vars);
     let findings = evaluate_findings(registry, &observed, &facts, &[Scope::Endpoint]);
@@ -154,7 +157,10 @@ fn evaluate_endpoint(
         endpoint: endpoint.id.clone(),
         identity: endpoint.identity,
         target: endpoint.target.iter().cloned().collect(),
-        source: scrape_reports.last().map(|s| s.source.clone()).unwrap_or_default(),
+        source: scrape_reports
+            .last()
+            .map(|s| s.source.clone())
+            .unwrap_or_default(),
         window_seconds: window_seconds(&scrapes),
         scrapes: scrape_reports,
         engine_unidentified: observed.engines.is_empty() || observed.mismatch,

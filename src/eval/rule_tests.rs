@@ -76,7 +76,12 @@ fn case_inputs(registry: &Registry, rule: &FindingRule, i: usize) -> Result<Vec<
         },
     };
     if case.scrapes.is_empty() {
-        return Ok(vec![input(0, read(&case.prom, &case.fixture)?, &case.fixture, None)]);
+        return Ok(vec![input(
+            0,
+            read(&case.prom, &case.fixture)?,
+            &case.fixture,
+            None,
+        )]);
     }
     if case.prom.is_some() || case.fixture.is_some() {
         return Err("case has `scrapes` and also `prom`/`fixture`; give one".to_owned());

@@ -42,7 +42,10 @@ pub fn parse(bytes: &[u8]) -> (Vec<Row>, Vec<BadRow>) {
                 r.line = n + 1;
                 rows.push(r);
             }
-            Err(reason) => bad.push(BadRow { line: n + 1, reason }),
+            Err(reason) => bad.push(BadRow {
+                line: n + 1,
+                reason,
+            }),
         }
     }
     (rows, bad)

@@ -622,7 +622,7 @@ pub(crate) fn value_of(
             line: first_line(index.expo, samples),
             histogram: None,
             groups: Vec::new(),
-        window: None,
+            window: None,
         },
     }
 }
@@ -794,7 +794,11 @@ pub fn merge_buckets<'b>(lists: impl Iterator<Item = &'b [(f64, f64)]>) -> Vec<(
 /// order): counters add up, gauges combine by their declared aggregation,
 /// histograms merge their buckets (quantiles recomputed), info is present when
 /// any endpoint has it. Window forms combine as [`window::combine_windows`] says.
-pub fn combine(kind: SignalType, aggregate: Aggregate, values: &[&SignalValue]) -> Option<SignalValue> {
+pub fn combine(
+    kind: SignalType,
+    aggregate: Aggregate,
+    values: &[&SignalValue],
+) -> Option<SignalValue> {
     let first = *values.first()?;
     if values.len() == 1 {
         return Some(first.clone());
@@ -817,7 +821,8 @@ pub fn combine(kind: SignalType, aggregate: Aggregate, values: &[&SignalValue]) 
         SignalType::Gauge => aggregate_values(aggregate, &present),
         SignalType::Info => Some(1.0),
         SignalType::Histogram => {
-            let hs: Vec<&HistogramStats> = values.iter().filter_map(|v| v.histogram.as_ref()).collect();
+            let hs: Vec<&HistogramStats> =
+                values.iter().filter_map(|v| v.histogram.as_ref()).collect();
             let buckets = merge_buckets(hs.iter().map(|h| h.buckets.as_slice()));
             let q = |p| histogram_quantile(p, &buckets);
             let stats = HistogramStats {
@@ -834,12 +839,17 @@ pub fn combine(kind: SignalType, aggregate: Aggregate, values: &[&SignalValue]) 
             mean
         }
     };
-    let windows: Vec<&window::WindowStats> = values.iter().filter_map(|v| v.window.as_ref()).collect();
+    let windows: Vec<&window::WindowStats> =
+        values.iter().filter_map(|v| v.window.as_ref()).collect();
     out.window = window::combine_windows(kind, aggregate, &windows);
     Some(out)
 }
 
-fn combine_groups(kind: SignalType, aggregate: Aggregate, values: &[&SignalValue]) -> Vec<GroupValue> {
+fn combine_groups(
+    kind: SignalType,
+    aggregate: Aggregate,
+    values: &[&SignalValue],
+) -> Vec<GroupValue> {
     let how = match kind {
         SignalType::Counter => Aggregate::Sum,
         SignalType::Histogram => Aggregate::Avg,

@@ -74,16 +74,25 @@ pub struct WindowStats {
 pub fn window_variables(kind: SignalType) -> &'static [(&'static str, &'static str)] {
     match kind {
         SignalType::Counter => &[
-            ("_delta", "increase over the window, resets handled (`increase()`)"),
+            (
+                "_delta",
+                "increase over the window, resets handled (`increase()`)",
+            ),
             ("_rate", "increase per second over the window (`rate()`)"),
             ("_resets", "counter resets in the window (`resets()`)"),
         ],
         SignalType::Gauge => &[
-            ("_avg", "mean of the samples in the window (`avg_over_time`)"),
+            (
+                "_avg",
+                "mean of the samples in the window (`avg_over_time`)",
+            ),
             ("_min", "lowest sample in the window (`min_over_time`)"),
             ("_max", "highest sample in the window (`max_over_time`)"),
             ("_std", "population standard deviation (`stddev_over_time`)"),
-            ("_p50", "median of the samples (`quantile_over_time(0.5, …)`)"),
+            (
+                "_p50",
+                "median of the samples (`quantile_over_time(0.5, …)`)",
+            ),
             ("_p90", "90th percentile of the samples"),
             ("_p99", "99th percentile of the samples"),
             ("_delta", "last sample minus first (`delta()`)"),
@@ -448,8 +457,11 @@ mod tests {
             &ParseOptions::default(),
         );
         let (ia, ib) = (SeriesIndex::new(&a), SeriesIndex::new(&b));
-        let w = compute_window(&spec(SignalType::Counter, "c"), &[(&ia, Some(0.0)), (&ib, None)])
-            .unwrap();
+        let w = compute_window(
+            &spec(SignalType::Counter, "c"),
+            &[(&ia, Some(0.0)), (&ib, None)],
+        )
+        .unwrap();
         assert_eq!((w.delta, w.rate, w.seconds), (Some(3.0), None, None));
         assert!(compute_window(&spec(SignalType::Counter, "c"), &[(&ia, Some(0.0))]).is_none());
     }

@@ -331,7 +331,10 @@ fn signal_of_variable(
             continue;
         };
         let suffixes = signal_variables(*ty).iter().chain(window_variables(*ty));
-        if let Some((suffix, _)) = suffixes.into_iter().find(|(s, _)| !s.is_empty() && *s == rest) {
+        if let Some((suffix, _)) = suffixes
+            .into_iter()
+            .find(|(s, _)| !s.is_empty() && *s == rest)
+        {
             if best.as_ref().is_none_or(|(b, _)| b.len() < base.len()) {
                 best = Some((base.clone(), suffix));
             }
@@ -1177,7 +1180,8 @@ fn check_finding(
     for (j, t) in def.tests.iter().enumerate() {
         let tpos = node.locate(&format!("/findings/{i}/tests/{j}"));
         test_pos.push(tpos);
-        let one = |prom: &Option<String>, fixture: &Option<String>| prom.is_some() != fixture.is_some();
+        let one =
+            |prom: &Option<String>, fixture: &Option<String>| prom.is_some() != fixture.is_some();
         let shape = match (t.scrapes.is_empty(), one(&t.prom, &t.fixture)) {
             (true, false) => Some("needs exactly one of `prom`, `fixture` or `scrapes`"),
             (false, _) if t.prom.is_some() || t.fixture.is_some() => {

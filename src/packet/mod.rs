@@ -328,8 +328,10 @@ fn inputs_of_bytes(path: &str, bytes: Vec<u8>, origin: crate::evidence::Origin) 
         return out;
     }
     for b in bad.iter().take(20) {
-        out.warnings
-            .push(format!("{path}: line {}: {} (row skipped)", b.line, b.reason));
+        out.warnings.push(format!(
+            "{path}: line {}: {} (row skipped)",
+            b.line, b.reason
+        ));
     }
     if bad.len() > 20 {
         out.warnings

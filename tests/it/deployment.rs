@@ -109,7 +109,11 @@ fn window_statistics_equal_the_hand_computed_promql_values() {
     close(&h["sum"], 20.0, "sum");
     close(&h["avg"], 0.8, "avg");
     close(&h["p50"], 0.2, "p50: rank 12.5 in (0.1, 0.5]");
-    close(&h["p90"], 0.5, "p90: rank 22.5 in +Inf gives the highest finite bound");
+    close(
+        &h["p90"],
+        0.5,
+        "p90: rank 22.5 in +Inf gives the highest finite bound",
+    );
     close(&h["p99"], 0.5, "p99");
 }
 
@@ -143,8 +147,14 @@ fn argument_order_never_changes_a_report() {
         }
     }
     let files = [
-        ("--engine-metrics-file", "fixtures/evidence/vllm/kv-pressure.prom"),
-        ("--engine-metrics-file", "fixtures/evidence/vllm/healthy.prom"),
+        (
+            "--engine-metrics-file",
+            "fixtures/evidence/vllm/kv-pressure.prom",
+        ),
+        (
+            "--engine-metrics-file",
+            "fixtures/evidence/vllm/healthy.prom",
+        ),
         ("--lmcache-metrics-file", MP_WINDOW[1]),
         ("--lmcache-metrics-file", MP_WINDOW[0]),
     ];
@@ -172,10 +182,9 @@ fn argument_order_never_changes_a_report() {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let (code, _, err) = run(&refs);
         assert_eq!(code, 0, "{args:?}: {err}");
-        let report: Value = serde_json::from_slice(
-            &std::fs::read(dir.join("lmcache_compat_report.json")).unwrap(),
-        )
-        .unwrap();
+        let report: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("lmcache_compat_report.json")).unwrap())
+                .unwrap();
         let compared = serde_json::json!({
             "findings": report["findings"],
             "signals": [report["l2_summary"], report["analysis"]],
@@ -183,7 +192,10 @@ fn argument_order_never_changes_a_report() {
         });
         match &first {
             None => first = Some(compared),
-            Some(f) => assert_eq!(*f, compared, "collect-lmcache: {order:?} changes the verdict"),
+            Some(f) => assert_eq!(
+                *f, compared,
+                "collect-lmcache: {order:?} changes the verdict"
+            ),
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -248,7 +260,10 @@ fn a_fleet_dump_splits_into_one_endpoint_per_target() {
     std::fs::write(&fleet, &text).unwrap();
     let report = json(&["check", "--json", fleet.to_str().unwrap()]);
     let eps = report["endpoints"].as_array().unwrap();
-    let ids: Vec<&str> = eps.iter().map(|e| e["endpoint"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = eps
+        .iter()
+        .map(|e| e["endpoint"].as_str().unwrap())
+        .collect();
     assert_eq!(
         ids,
         [
@@ -266,9 +281,18 @@ fn a_fleet_dump_splits_into_one_endpoint_per_target() {
             .iter()
             .any(|f| f["code"] == "vllm_kv_cache_saturated" && f["status"] == "fired")
     };
-    assert_eq!(eps.iter().map(fired).collect::<Vec<_>>(), [false, true, false]);
+    assert_eq!(
+        eps.iter().map(fired).collect::<Vec<_>>(),
+        [false, true, false]
+    );
     // `--target-label job` puts the three instances of job `vllm` together.
-    let by_job = json(&["check", "--json", "--target-label", "job", fleet.to_str().unwrap()]);
+    let by_job = json(&[
+        "check",
+        "--json",
+        "--target-label",
+        "job",
+        fleet.to_str().unwrap(),
+    ]);
     assert_eq!(by_job["endpoints"].as_array().unwrap().len(), 1);
     // Dynamo's frontend labels its own routes `endpoint`: one endpoint.
     let dynamo = dir.join("dynamo.prom");
@@ -309,11 +333,17 @@ fn two_scrapes_of_one_mp_server_are_one_endpoint_with_window_findings() {
         assert_eq!(status(&pair, code)["status"], "fired", "{code}");
         let one = status(&single, code);
         assert_eq!(one["status"], "not_evaluable", "{code}");
-        assert_eq!(one["reason"], "needs two scrapes of this endpoint", "{code}");
+        assert_eq!(
+            one["reason"], "needs two scrapes of this endpoint",
+            "{code}"
+        );
     }
     let zero = status(&pair, "lmcache_mp_zero_hits_after_warmup");
     assert!(
-        zero["message"].as_str().unwrap().contains("727552 tokens over 120 s"),
+        zero["message"]
+            .as_str()
+            .unwrap()
+            .contains("727552 tokens over 120 s"),
         "{zero}"
     );
 }
@@ -348,8 +378,16 @@ fn a_packet_with_two_scrapes_reports_the_newer_one() {
     std::fs::write(dir.join("packet_manifest.json"), manifest.to_string()).unwrap();
     let d = dir.display().to_string();
     let compat = json(&["lmcache-compat", "--json", "--packet", &d]);
-    close(&compat["l2_summary"]["l2_store_completed_requests"], 126.0, "newer completed");
-    close(&compat["l2_summary"]["l2_store_submitted_requests"], 280.0, "newer submitted");
+    close(
+        &compat["l2_summary"]["l2_store_completed_requests"],
+        126.0,
+        "newer completed",
+    );
+    close(
+        &compat["l2_summary"]["l2_store_submitted_requests"],
+        280.0,
+        "newer submitted",
+    );
     assert_eq!(compat["summary"]["expected_mode"], "mp", "recorded context");
     let check = json(&["check", "--json", &d]);
     let ep = &check["endpoints"][0];
@@ -359,8 +397,15 @@ fn a_packet_with_two_scrapes_reports_the_newer_one() {
         .unwrap()
         .iter()
         .all(|s| s["time_source"] == "packet_manifest"));
-    close(&ep["window_seconds"], 120.0, "window from the manifest times");
-    assert_eq!(check["deployment"]["detected_mode"], compat["summary"]["detected_mode"]);
+    close(
+        &ep["window_seconds"],
+        120.0,
+        "window from the manifest times",
+    );
+    assert_eq!(
+        check["deployment"]["detected_mode"],
+        compat["summary"]["detected_mode"]
+    );
     assert_eq!(
         check["deployment"]["architecture"]["label"],
         compat["summary"]["architecture"]
@@ -374,13 +419,19 @@ fn a_packet_with_two_scrapes_reports_the_newer_one() {
 fn timeline_rows_are_scrapes_at_their_times() {
     let dir = scratch("timeline");
     let mut rows = String::new();
-    for (k, t) in [1_765_000_000_000u64, 1_765_000_015_000, 1_765_000_030_000].iter().enumerate() {
+    for (k, t) in [1_765_000_000_000u64, 1_765_000_015_000, 1_765_000_030_000]
+        .iter()
+        .enumerate()
+    {
         for ep in ["10.0.0.1:8000", "10.0.0.2:8000"] {
             let text = format!(
                 "# TYPE vllm:num_preemptions_total counter\nvllm:num_preemptions_total{{engine=\"0\",model_name=\"m\"}} {}\n# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{{engine=\"0\",model_name=\"m\"}} 2\n",
                 10 * k
             );
-            rows.push_str(&serde_json::json!({"scrape": k, "ts_ms": t, "endpoint": ep, "text": text}).to_string());
+            rows.push_str(
+                &serde_json::json!({"scrape": k, "ts_ms": t, "endpoint": ep, "text": text})
+                    .to_string(),
+            );
             rows.push('\n');
         }
     }
@@ -398,12 +449,24 @@ fn timeline_rows_are_scrapes_at_their_times() {
         assert_eq!(ep["scrapes"].as_array().unwrap().len(), 3);
         assert_eq!(ep["scrapes"][0]["time_source"], "timeline_row");
         close(&ep["window_seconds"], 30.0, "window");
-        close(&ep["signals"]["vllm"]["preemptions"]["window"]["delta"], 20.0, "delta");
+        close(
+            &ep["signals"]["vllm"]["preemptions"]["window"]["delta"],
+            20.0,
+            "delta",
+        );
     }
     let cut = json(&["check", "--json", "--start", "2025-12-06T05:46:50Z", &f]);
     let ep = &cut["endpoints"][0];
-    assert_eq!(ep["scrapes"].as_array().unwrap().len(), 2, "first scrape left out");
+    assert_eq!(
+        ep["scrapes"].as_array().unwrap().len(),
+        2,
+        "first scrape left out"
+    );
     assert_eq!(cut["deployment"]["scrapes_outside_window"], 2);
-    close(&ep["signals"]["vllm"]["preemptions"]["window"]["delta"], 10.0, "delta");
+    close(
+        &ep["signals"]["vllm"]["preemptions"]["window"]["delta"],
+        10.0,
+        "delta",
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -275,7 +275,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("expr", &["number"]),
     ("pack", &["evidence", "expr", "normalize"]),
     ("packet", &["evidence", "pack", "redact"]),
-    ("report", &["deployment", "normalize", "number", "pack", "redact"]),
+    (
+        "report",
+        &["deployment", "normalize", "number", "pack", "redact"],
+    ),
     (
         "eval",
         &[
