@@ -302,7 +302,10 @@ fn explain(
                 }
                 let detail = match o.status {
                     Status::Fired => format!(": {}", o.message.as_deref().unwrap_or("")),
-                    Status::NotEvaluable => format!(": missing {}", o.missing.join(", ")),
+                    Status::NotEvaluable => match &o.reason {
+                        Some(r) => format!(": {r} ({})", o.missing.join(", ")),
+                        None => format!(": missing {}", o.missing.join(", ")),
+                    },
                     Status::Errored => format!(": {}", o.error.as_deref().unwrap_or("")),
                     Status::Passed => String::new(),
                 };
