@@ -420,7 +420,7 @@ mod tests {
         );
         assert_eq!(
             time_in_file_name("1765000000123456789.txt"),
-            Some(1_765_000_000.123_456_789)
+            Some(1_765_000_000.123_456_8)
         );
         assert_eq!(time_in_file_name("1.prom"), None);
         assert_eq!(time_in_file_name("scrape-00001.prom"), None);

@@ -855,8 +855,8 @@ fn combine_groups(
         SignalType::Histogram => Aggregate::Avg,
         _ => aggregate,
     };
-    let mut by: std::collections::BTreeMap<&[(String, String)], (Vec<f64>, usize)> =
-        std::collections::BTreeMap::new();
+    type Members = (Vec<f64>, usize);
+    let mut by: std::collections::BTreeMap<&[(String, String)], Members> = Default::default();
     for g in values.iter().flat_map(|v| &v.groups) {
         let e = by.entry(g.labels.as_slice()).or_default();
         e.0.extend(g.value);
