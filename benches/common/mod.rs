@@ -10,9 +10,13 @@
 //! All samples of a family sit under one `# HELP`/`# TYPE` pair, as a
 //! federating scraper would return N targets. About 250 KB per endpoint.
 //!
+//! [`generate_timeline`] writes successive scrapes of the same endpoints (each
+//! endpoint's own exposition, without the `endpoint` label, as the Python
+//! generator's `--timeline K --jsonl` rows): counters and histograms only grow.
+//!
 //! Output is a pure function of the arguments, and an endpoint's content
-//! depends only on (seed, endpoint index), never on how many are written. It
-//! does not reproduce the Python generator byte for byte.
+//! depends only on (seed, endpoint index, scrape), never on how many are
+//! written. It does not reproduce the Python generator byte for byte.
 
 #![allow(dead_code)] // each bench uses the part it needs
 
@@ -21,7 +25,7 @@ use std::fmt::Write;
 /// An exposition of `endpoints` endpoints.
 pub fn generate_fleet(endpoints: usize, seed: u64) -> String {
     let eps: Vec<Rendered> = (0..endpoints)
-        .map(|i| Endpoint::new(seed, i).render())
+        .map(|i| Endpoint::new(seed, i).render(true))
         .collect();
     assemble(&eps)
 }
@@ -29,6 +33,11 @@ pub fn generate_fleet(endpoints: usize, seed: u64) -> String {
 /// The smallest whole number of endpoints whose exposition has at least
 /// `bytes` bytes (at least one endpoint).
 pub fn generate_to_size(bytes: usize, seed: u64) -> String {
+    generate_to_size_counted(bytes, seed).0
+}
+
+/// [`generate_to_size`] and how many endpoints it wrote.
+pub fn generate_to_size_counted(bytes: usize, seed: u64) -> (String, usize) {
     let families = families();
     let mut total: usize = families
         .iter()
@@ -36,11 +45,49 @@ pub fn generate_to_size(bytes: usize, seed: u64) -> String {
         .sum();
     let mut eps = Vec::new();
     while total < bytes || eps.is_empty() {
-        let r = Endpoint::new(seed, eps.len()).render();
+        let r = Endpoint::new(seed, eps.len()).render(true);
         total += r.iter().map(|(a, b)| a.len() + b.len()).sum::<usize>();
         eps.push(r);
     }
-    assemble(&eps)
+    (assemble(&eps), eps.len())
+}
+
+/// Seconds between two scrapes of a timeline.
+pub const SCRAPE_INTERVAL_S: f64 = 15.0;
+
+/// One scrape of one endpoint in a timeline, as `gen_exposition.py --timeline K
+/// --jsonl` writes a row: the endpoint's own exposition, without the `endpoint`
+/// label.
+pub struct TimelineRow {
+    pub scrape: usize,
+    /// Unix seconds.
+    pub time: f64,
+    /// `10.a.b.c:8000`.
+    pub endpoint: String,
+    pub text: String,
+}
+
+/// `scrapes` scrapes of `endpoints` endpoints, [`SCRAPE_INTERVAL_S`] apart, rows
+/// in scrape order then endpoint order (as the Python generator writes them):
+/// between scrapes counters and histograms only grow (one interval of traffic)
+/// and gauges are drawn again.
+pub fn generate_timeline(endpoints: usize, scrapes: usize, seed: u64) -> Vec<TimelineRow> {
+    let mut eps: Vec<Endpoint> = (0..endpoints).map(|i| Endpoint::new(seed, i)).collect();
+    let mut rows = Vec::with_capacity(endpoints * scrapes);
+    for k in 0..scrapes {
+        for ep in &mut eps {
+            if k > 0 {
+                ep.advance(1.0);
+            }
+            rows.push(TimelineRow {
+                scrape: k,
+                time: BASE_TS + k as f64 * SCRAPE_INTERVAL_S,
+                endpoint: ep.address.clone(),
+                text: assemble(&[ep.render(false)]),
+            });
+        }
+    }
+    rows
 }
 
 /// Per family, the endpoint's sample lines and its `_created` lines.
@@ -473,8 +520,14 @@ impl Endpoint {
         }
     }
 
-    fn render(&self) -> Rendered {
-        let ep = &self.address;
+    /// The endpoint's lines, with the `endpoint="ADDRESS"` label first when
+    /// `with_endpoint` (a fleet dump), without it for the endpoint's own scrape.
+    fn render(&self, with_endpoint: bool) -> Rendered {
+        let ep = if with_endpoint {
+            format!("endpoint=\"{}\",", self.address)
+        } else {
+            String::new()
+        };
         let created = fmt(round3(self.created));
         self.families
             .iter()
@@ -493,7 +546,7 @@ impl Endpoint {
                     let name = fam.name;
                     match &row.state {
                         State::Scalar(v) => {
-                            let _ = writeln!(main, "{name}{{endpoint=\"{ep}\",{lab}}} {}", fmt(*v));
+                            let _ = writeln!(main, "{name}{{{ep}{lab}}} {}", fmt(*v));
                         }
                         State::Hist(counts, sum) => {
                             let mut cum = 0u64;
@@ -501,25 +554,17 @@ impl Endpoint {
                                 cum += c;
                                 let _ = writeln!(
                                     main,
-                                    "{name}_bucket{{endpoint=\"{ep}\",{lab},le=\"{le}\"}} {}",
+                                    "{name}_bucket{{{ep}{lab},le=\"{le}\"}} {}",
                                     fmt(cum as f64)
                                 );
                             }
-                            let _ = writeln!(
-                                main,
-                                "{name}_count{{endpoint=\"{ep}\",{lab}}} {}",
-                                fmt(cum as f64)
-                            );
-                            let _ = writeln!(
-                                main,
-                                "{name}_sum{{endpoint=\"{ep}\",{lab}}} {}",
-                                fmt(*sum)
-                            );
+                            let _ = writeln!(main, "{name}_count{{{ep}{lab}}} {}", fmt(cum as f64));
+                            let _ = writeln!(main, "{name}_sum{{{ep}{lab}}} {}", fmt(*sum));
                         }
                     }
                     if fam.kind != Kind::Gauge {
                         let c = created_name(fam);
-                        let _ = writeln!(made, "{c}{{endpoint=\"{ep}\",{lab}}} {created}");
+                        let _ = writeln!(made, "{c}{{{ep}{lab}}} {created}");
                     }
                 }
                 (main, made)
@@ -603,19 +648,50 @@ pub const GENERATOR: &str = concat!(
 /// Runs `gen_exposition.py --size SIZE --seed 1` into `dir` and reads what it wrote;
 /// an error says why it could not (no script, no python3).
 pub fn reference_input(dir: &std::path::Path, size: &str) -> Result<Vec<u8>, String> {
+    let out = dir.join(format!("expo-{size}.prom"));
+    run_generator(dir, &["--size", size, "--seed", "1", "--out"], &out)?;
+    std::fs::read(&out).map_err(|e| format!("cannot read {}: {e}", out.display()))
+}
+
+/// Runs `gen_exposition.py --endpoints N --timeline K --seed 1 --jsonl FILE` into
+/// `dir` and returns the file's path; an error says why it could not.
+pub fn reference_timeline(
+    dir: &std::path::Path,
+    endpoints: usize,
+    scrapes: usize,
+) -> Result<std::path::PathBuf, String> {
+    let out = dir.join(format!("timeline-{endpoints}x{scrapes}.jsonl"));
+    let (n, k) = (endpoints.to_string(), scrapes.to_string());
+    let args = [
+        "--endpoints",
+        &n,
+        "--timeline",
+        &k,
+        "--seed",
+        "1",
+        "--jsonl",
+    ];
+    run_generator(dir, &args, &out)?;
+    Ok(out)
+}
+
+fn run_generator(
+    dir: &std::path::Path,
+    args: &[&str],
+    out: &std::path::Path,
+) -> Result<(), String> {
     if !std::path::Path::new(GENERATOR).is_file() {
         return Err(format!("{GENERATOR} not found"));
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let out = dir.join(format!("expo-{size}.prom"));
     let status = std::process::Command::new("python3")
         .arg(GENERATOR)
-        .args(["--size", size, "--seed", "1", "--out"])
-        .arg(&out)
+        .args(args)
+        .arg(out)
         .status()
         .map_err(|e| format!("cannot run python3: {e}"))?;
     if !status.success() {
         return Err(format!("generator exited with {status}"));
     }
-    std::fs::read(&out).map_err(|e| format!("cannot read {}: {e}", out.display()))
+    Ok(())
 }
