@@ -69,6 +69,7 @@ pub enum TimeSource {
 
 /// One input, parsed (or why it could not be).
 pub struct Parsed {
+    /// The input, its bytes dropped once parsed.
     pub input: Input,
     /// `None` when the input is not an exposition at all (`error` says why).
     pub expo: Option<Exposition>,
@@ -205,10 +206,15 @@ fn parse_input(input: Input) -> Parsed {
     let error = sniffed
         .map(|why| format!("not a Prometheus exposition: {why}"))
         .or_else(|| crate::evidence::prometheus::not_an_exposition(&expo));
+    // The exposition holds what is needed; the raw bytes go now, so that peak
+    // memory is the input or its parse, not both for every input at once.
     Parsed {
         expo: error.is_none().then_some(expo),
         error,
-        input,
+        input: Input {
+            bytes: Vec::new(),
+            ..input
+        },
     }
 }
 

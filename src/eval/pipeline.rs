@@ -115,6 +115,11 @@ fn index_scrapes(deployment: &Deployment) -> Vec<Indexed<'_>> {
             out[u.0][u.1] = Some((index, scrape(u).time));
         }
     }
+    crate::normalize::share_matches(
+        out.iter_mut()
+            .flatten()
+            .filter_map(|slot| slot.as_mut().map(|(index, _)| index)),
+    );
     out.into_iter()
         .map(|v| v.into_iter().flatten().collect())
         .collect()

@@ -56,34 +56,70 @@ pub struct SeriesIndex<'a> {
     part: Option<Vec<u32>>,
     /// Label keys that identify the target, hidden from series labels.
     hidden: Arc<Vec<String>>,
-    /// Regex matches over the names of every part of one exposition, computed once
-    /// for all its targets (a fleet dump has hundreds with the same names).
-    shared: Option<Arc<SharedNames>>,
+    /// Glob and regex matches, shared by every index with exactly these names (the
+    /// targets of a fleet dump, the scrapes of a timeline): each pattern is matched
+    /// once per distinct set of names. See [`share_matches`].
+    memo: Option<Arc<MatchMemo>>,
 }
 
-/// The distinct names of all parts of an exposition, and each regex pattern's
-/// matches among them.
-struct SharedNames {
-    names: Vec<String>,
-    hits: std::sync::Mutex<HashMap<String, Arc<Vec<usize>>>>,
+/// Each glob or regex pattern's matches (positions in the sorted names).
+#[derive(Default)]
+struct MatchMemo {
+    hits: std::sync::Mutex<HashMap<String, Arc<Vec<u32>>>>,
 }
 
-impl SharedNames {
-    fn hits(&self, source: &str, regex: &regex_lite::Regex) -> Arc<Vec<usize>> {
+impl MatchMemo {
+    fn hits(&self, pattern: &Pattern, names: &[String]) -> Arc<Vec<u32>> {
         let mut cache = self.hits.lock().unwrap_or_else(|p| p.into_inner());
-        cache
-            .entry(source.to_owned())
-            .or_insert_with(|| {
-                Arc::new(
-                    self.names
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, n)| regex.is_match(n))
-                        .map(|(i, _)| i)
-                        .collect(),
-                )
-            })
-            .clone()
+        if let Some(hit) = cache.get(pattern.as_str()) {
+            return hit.clone();
+        }
+        let found: Vec<u32> = match_names(pattern, names)
+            .into_iter()
+            .map(|i| i as u32)
+            .collect();
+        let found = Arc::new(found);
+        cache.insert(pattern.as_str().to_owned(), found.clone());
+        found
+    }
+}
+
+/// Positions of the sorted names a glob or regex matches.
+fn match_names(pattern: &Pattern, names: &[String]) -> Vec<usize> {
+    match pattern {
+        Pattern::Glob(g) => {
+            // Names are sorted: a glob's literal prefix narrows the scan to one run.
+            let prefix = g.split(['*', '?']).next().unwrap_or("");
+            let start = names.partition_point(|n| n.as_str() < prefix);
+            (start..names.len())
+                .take_while(|&i| names[i].starts_with(prefix))
+                .filter(|&i| pattern.matches(&names[i]))
+                .collect()
+        }
+        _ => (0..names.len())
+            .filter(|&i| pattern.matches(&names[i]))
+            .collect(),
+    }
+}
+
+/// Lets indexes with identical names share their glob and regex matches: a run over
+/// a thousand scrapes of the same exporter matches each pattern once.
+pub fn share_matches<'x, 'a: 'x>(indexes: impl Iterator<Item = &'x mut SeriesIndex<'a>>) {
+    use std::hash::{Hash, Hasher};
+    let mut seen: HashMap<u64, Vec<(Vec<String>, Arc<MatchMemo>)>> = HashMap::new();
+    for index in indexes {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        index.names.hash(&mut h);
+        let same = seen.entry(h.finish()).or_default();
+        let memo = match same.iter().find(|(names, _)| *names == index.names) {
+            Some((_, memo)) => memo.clone(),
+            None => {
+                let memo = Arc::new(MatchMemo::default());
+                same.push((index.names.clone(), memo.clone()));
+                memo
+            }
+        };
+        index.memo = Some(memo);
     }
 }
 
@@ -132,16 +168,7 @@ impl<'a> SeriesIndex<'a> {
             .zip(parts)
             .map(|(views, ids)| build_index(expo, views, roles.clone(), Some(ids), hidden.clone()))
             .collect();
-        let mut names: Vec<String> = out.iter().flat_map(|i| i.names.iter().cloned()).collect();
-        names.sort_unstable();
-        names.dedup();
-        let shared = Arc::new(SharedNames {
-            names,
-            hits: std::sync::Mutex::new(HashMap::new()),
-        });
-        for index in &mut out {
-            index.shared = Some(shared.clone());
-        }
+        share_matches(out.iter_mut());
         out
     }
 
@@ -221,37 +248,22 @@ impl<'a> SeriesIndex<'a> {
 
     /// Distinct names matching a pattern, sorted.
     pub fn matching<'s>(&'s self, pattern: &Pattern) -> Vec<&'s str> {
-        match pattern {
-            Pattern::Exact(n) => self
+        let at = |i: usize| self.names[i].as_str();
+        match (pattern, &self.memo) {
+            (Pattern::Exact(n), _) => self
                 .names
                 .binary_search(n)
-                .map(|i| vec![self.names[i].as_str()])
+                .map(|i| vec![at(i)])
                 .unwrap_or_default(),
-            Pattern::Glob(g) => {
-                // Names are sorted: a glob's literal prefix narrows the scan to one run.
-                let prefix = g.split(['*', '?']).next().unwrap_or("");
-                let start = self.names.partition_point(|n| n.as_str() < prefix);
-                self.names[start..]
-                    .iter()
-                    .take_while(|n| n.starts_with(prefix))
-                    .filter(|n| pattern.matches(n))
-                    .map(String::as_str)
-                    .collect()
-            }
-            Pattern::Regex { regex, source } => match &self.shared {
-                Some(shared) => shared
-                    .hits(source, regex)
-                    .iter()
-                    .map(|&g| shared.names[g].as_str())
-                    .filter(|n| self.names.binary_search_by(|x| x.as_str().cmp(n)).is_ok())
-                    .collect(),
-                None => self
-                    .names
-                    .iter()
-                    .filter(|n| regex.is_match(n))
-                    .map(String::as_str)
-                    .collect(),
-            },
+            (_, Some(memo)) => memo
+                .hits(pattern, &self.names)
+                .iter()
+                .map(|&i| at(i as usize))
+                .collect(),
+            (_, None) => match_names(pattern, &self.names)
+                .into_iter()
+                .map(at)
+                .collect(),
         }
     }
 
@@ -339,7 +351,7 @@ fn build_index<'a>(
         roles,
         part,
         hidden,
-        shared: None,
+        memo: None,
     }
 }
 
