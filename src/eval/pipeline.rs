@@ -139,13 +139,13 @@ fn evaluate_endpoint(
     let scrapes = timed(indexed);
     let observed = detect_over(registry, &scrapes, options);
     let refs: Vec<&SeriesIndex> = scrapes.iter().map(|(i, _)| *i).collect();
-    let compat = compat::analyze(registry, &refs, &observed.engine_ids(), &options.compat);
     let mut facts = core_facts(
         &observed,
         refs.last().map(std::slice::from_ref).unwrap_or(&[]),
     );
+    // Endpoint-scope rules cannot read mode, family or context facts (the loader
+    // refuses them), so the compatibility analysis runs once, for the deployment.
     facts.extend(window_facts(std::iter::once(scrapes.clone())));
-    facts.extend(compat.vars);
     let findings = evaluate_findings(registry, &observed, &facts, &[Scope::Endpoint]);
     let systems = match refs.last() {
         Some(latest) => super::trace::trace_systems(registry, latest, &observed.engines),

@@ -184,24 +184,22 @@ pub fn quantile_over(q: f64, sorted: &[f64]) -> Option<f64> {
     Some(sorted[lower] * (1.0 - weight) + sorted[upper] * weight)
 }
 
-/// Samples of each series across the scrapes, keyed by name and series labels.
-type SeriesValues = HashMap<String, Vec<f64>>;
+/// Samples of each series across the scrapes, keyed by a hash of the name and the
+/// series labels (sorted; target labels left out), as Prometheus identifies series.
+type SeriesValues = HashMap<u64, Vec<f64>>;
 
-fn series_key(index: &SeriesIndex, sample: u32, skip: &str) -> String {
+fn series_key(index: &SeriesIndex, sample: u32, skip: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
     let s = &index.expo.samples[sample as usize];
     let mut labels: Vec<(&str, &str)> = index
         .series_labels(sample)
         .filter(|(k, _)| *k != skip)
         .collect();
     labels.sort_unstable();
-    let mut key = index.expo.name(s).to_owned();
-    for (k, v) in labels {
-        key.push('\u{0}');
-        key.push_str(k);
-        key.push('=');
-        key.push_str(v);
-    }
-    key
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    index.expo.name(s).hash(&mut h);
+    labels.hash(&mut h);
+    h.finish()
 }
 
 /// Collects, per series, the finite values of the samples with one of `roles`.
@@ -237,7 +235,7 @@ fn counter_window(spec: &SignalSpec, scrapes: &[TimedIndex], stats: &mut WindowS
         |r| matches!(r, SampleRole::Total | SampleRole::Value),
         "",
     );
-    let mut keys: Vec<&String> = series.keys().collect();
+    let mut keys: Vec<&u64> = series.keys().collect();
     keys.sort_unstable();
     let (mut delta, mut resets, mut paired) = (0.0, 0.0, false);
     for k in keys {
@@ -289,7 +287,7 @@ fn gauge_window(spec: &SignalSpec, scrapes: &[TimedIndex], stats: &mut WindowSta
 fn histogram_window(spec: &SignalSpec, scrapes: &[TimedIndex], stats: &mut WindowStats) -> bool {
     let total_of = |role: SampleRole| {
         let (series, any) = collect(spec, scrapes, |r| r == role, "");
-        let mut keys: Vec<&String> = series.keys().collect();
+        let mut keys: Vec<&u64> = series.keys().collect();
         keys.sort_unstable();
         let mut sum = None;
         for k in keys {
@@ -320,7 +318,7 @@ fn histogram_window(spec: &SignalSpec, scrapes: &[TimedIndex], stats: &mut Windo
 /// `sum by (le) (increase(x_bucket[w]))`, sorted by upper bound.
 fn bucket_increases(spec: &SignalSpec, scrapes: &[TimedIndex]) -> Vec<(f64, f64)> {
     // Per series (labels without `le`) and bound, the bucket's values over time.
-    let mut per: HashMap<(String, u64), Vec<f64>> = HashMap::new();
+    let mut per: HashMap<(u64, u64), Vec<f64>> = HashMap::new();
     for (index, _) in scrapes {
         let Some(m) = matched_samples(spec, index) else {
             continue;
@@ -341,7 +339,7 @@ fn bucket_increases(spec: &SignalSpec, scrapes: &[TimedIndex]) -> Vec<(f64, f64)
         }
     }
     let mut merged: Vec<(f64, f64)> = Vec::new();
-    let mut keys: Vec<&(String, u64)> = per.keys().collect();
+    let mut keys: Vec<&(u64, u64)> = per.keys().collect();
     keys.sort_unstable();
     for key in keys {
         let values = &per[key];
