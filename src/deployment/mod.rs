@@ -73,6 +73,9 @@ pub struct Parsed {
     /// `None` when the input is not an exposition at all (`error` says why).
     pub expo: Option<Exposition>,
     pub error: Option<String>,
+    /// Label keys that name a target in this input (a fleet dump): identity, not
+    /// series labels. Another input's target keys are series labels here.
+    pub target_keys: Vec<String>,
 }
 
 /// One scrape of an endpoint: all of an input, or one target's part of it.
@@ -104,8 +107,6 @@ pub struct Deployment {
     pub inputs: Vec<Parsed>,
     /// Endpoints sorted by identity; each has at least one scrape.
     pub endpoints: Vec<Endpoint>,
-    /// Label keys used as target labels in some input: not series labels.
-    pub target_keys: Vec<String>,
     /// Scrapes left out by `--start`/`--end` (or without a time when a bound is set).
     pub outside_window: usize,
     /// What the operator should know about how inputs were read, each naming its input.
@@ -129,9 +130,9 @@ impl Deployment {
 /// Parses every input and groups what it holds into endpoints.
 pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
     inputs.sort_by(|a, b| a.source.cmp(&b.source));
-    let parsed: Vec<Parsed> = inputs.into_iter().map(parse_input).collect();
+    let mut parsed: Vec<Parsed> = inputs.into_iter().map(parse_input).collect();
     let mut groups: BTreeMap<(IdentitySource, String), Endpoint> = BTreeMap::new();
-    let mut target_keys: Vec<String> = Vec::new();
+    let mut target_keys: Vec<Vec<String>> = vec![Vec::new(); parsed.len()];
     let mut outside_window = 0;
     let mut warnings = Vec::new();
     for (i, p) in parsed.iter().enumerate() {
@@ -149,11 +150,7 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
             ));
             targets = vec![(Vec::new(), None)];
         } else {
-            for k in &keys {
-                if !target_keys.contains(k) {
-                    target_keys.push(k.clone());
-                }
-            }
+            target_keys[i] = keys;
         }
         for (target, samples) in targets {
             let (time, time_source) = scrape_time(&p.input, expo, samples.as_deref());
@@ -187,11 +184,12 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
         });
     }
     endpoints.sort_by(|a, b| a.id.cmp(&b.id).then(a.identity.cmp(&b.identity)));
-    target_keys.sort();
+    for (p, keys) in parsed.iter_mut().zip(target_keys) {
+        p.target_keys = keys;
+    }
     Deployment {
         inputs: parsed,
         endpoints,
-        target_keys,
         outside_window,
         warnings,
     }
@@ -209,6 +207,7 @@ fn parse_input(input: Input) -> Parsed {
         expo: error.is_none().then_some(expo),
         error,
         input,
+        target_keys: Vec::new(),
     }
 }
 

@@ -470,3 +470,44 @@ fn timeline_rows_are_scrapes_at_their_times() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The target labels of one fleet dump are identity in that dump only: another
+/// input split by `endpoint` must not hide the `endpoint` series label of a dump
+/// split by `instance`+`job` (two series would merge into one and read as resets).
+#[test]
+fn target_labels_of_one_input_are_series_labels_in_another() {
+    let dir = scratch("hidden-keys");
+    let fleet = dir.join("fleet");
+    std::fs::create_dir_all(&fleet).unwrap();
+    for (t, chat, comp) in [(0, 100, 5), (30, 130, 6)] {
+        let text = format!(
+            "# TYPE vllm:num_requests_running gauge\n\
+             vllm:num_requests_running{{instance=\"10.0.0.9:8000\",job=\"vllm\",endpoint=\"chat\"}} 1\n\
+             # TYPE vllm:num_preemptions_total counter\n\
+             vllm:num_preemptions_total{{instance=\"10.0.0.9:8000\",job=\"vllm\",endpoint=\"chat\"}} {chat}\n\
+             vllm:num_preemptions_total{{instance=\"10.0.0.9:8000\",job=\"vllm\",endpoint=\"comp\"}} {comp}\n"
+        );
+        std::fs::write(fleet.join(format!("{}.prom", 1_765_000_000 + t)), text).unwrap();
+    }
+    let other = dir.join("other.prom");
+    std::fs::write(
+        &other,
+        "vllm:num_requests_running{endpoint=\"10.0.0.1:1\"} 1\n",
+    )
+    .unwrap();
+    let f = fleet.display().to_string();
+    let o = other.display().to_string();
+    for args in [vec!["check", "--json", &f], vec!["check", "--json", &f, &o]] {
+        let report = json(&args);
+        let ep = report["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["endpoint"] == "instance=10.0.0.9:8000,job=vllm")
+            .unwrap_or_else(|| panic!("{args:?}: {report}"));
+        let w = &ep["signals"]["vllm"]["preemptions"]["window"];
+        close(&w["delta"], 31.0, "30 on chat, 1 on comp");
+        close(&w["resets"], 0.0, "no reset");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
