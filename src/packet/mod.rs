@@ -150,6 +150,12 @@ fn remove_empty_parents(root: &Path, rel: &str) {
     }
 }
 
+/// The path with symlinks, `.` and `..` resolved (as given when it cannot be):
+/// what tells whether two inputs are one file.
+pub fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 /// An input that could not be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
@@ -173,9 +179,28 @@ pub struct Read {
     pub contexts: Vec<(PathBuf, serde_json::Value)>,
     /// Lines that could not be read (timeline rows), with their location.
     pub warnings: Vec<String>,
+    /// Files and folders read so far, by canonical path.
+    seen: std::collections::HashSet<PathBuf>,
 }
 
 impl Read {
+    /// Whether `path` is met for the first time. A file reached twice (`DIR` and
+    /// `DIR/f.prom`, `./DIR`, a symlink) is read once, so it never counts twice.
+    fn first_time(&mut self, path: &Path) -> bool {
+        self.seen.insert(canonical(path))
+    }
+
+    /// Adds a file's scrapes unless it was read already; returns how many it added.
+    pub fn add_file(&mut self, path: &str) -> Result<usize, InputError> {
+        if !self.first_time(Path::new(path)) {
+            return Ok(0);
+        }
+        let read = read_file(path)?;
+        let added = read.scrapes.len();
+        self.extend(read);
+        Ok(added)
+    }
+
     fn extend(&mut self, other: Read) {
         self.scrapes.extend(other.scrapes);
         for (k, p) in other.documents {
@@ -215,9 +240,9 @@ pub fn read_inputs(args: &[String]) -> Result<Read, InputError> {
         }
         let path = Path::new(arg);
         if path.is_dir() {
-            out.extend(read_dir(path)?);
+            out.add_dir(path)?;
         } else {
-            out.extend(read_file(arg)?);
+            out.add_file(arg)?;
         }
     }
     Ok(out)
@@ -225,6 +250,24 @@ pub fn read_inputs(args: &[String]) -> Result<Read, InputError> {
 
 /// A packet (a folder with a manifest) or a folder of scrape files.
 pub fn read_dir(dir: &Path) -> Result<Read, InputError> {
+    let mut out = Read::default();
+    out.add_dir(dir)?;
+    Ok(out)
+}
+
+impl Read {
+    /// Adds a packet or a folder of scrape files, leaving out files read already.
+    fn add_dir(&mut self, dir: &Path) -> Result<(), InputError> {
+        if !self.first_time(dir) {
+            return Ok(());
+        }
+        let read = read_dir_files(dir, |f| self.first_time(f))?;
+        self.extend(read);
+        Ok(())
+    }
+}
+
+fn read_dir_files(dir: &Path, mut first: impl FnMut(&Path) -> bool) -> Result<Read, InputError> {
     let display = dir.display().to_string();
     let files = scrape_files(dir).map_err(|source| InputError::Read {
         path: display.clone(),
@@ -241,7 +284,7 @@ pub fn read_dir(dir: &Path) -> Result<Read, InputError> {
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     let mut out = Read::default();
-    for f in files {
+    for f in files.into_iter().filter(|f| first(f)) {
         let mut read = read_file(&f.display().to_string())?;
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         for input in &mut read.scrapes {
