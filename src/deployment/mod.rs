@@ -177,10 +177,14 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
     }
     let mut endpoints: Vec<Endpoint> = groups.into_values().collect();
     for e in &mut endpoints {
-        // Unknown times first, then by time, then by source: never by argument order.
+        // Unknown times first, then by time, then by source (`t.jsonl:9` before
+        // `t.jsonl:10`): never by argument order.
+        let source = |s: &Scrape| parsed[s.input].input.source.as_str();
         e.scrapes.sort_by(|a, b| {
             let t = |s: &Scrape| s.time.unwrap_or(f64::NEG_INFINITY);
-            t(a).total_cmp(&t(b)).then(a.input.cmp(&b.input))
+            t(a).total_cmp(&t(b))
+                .then_with(|| natural_cmp(source(a), source(b)))
+                .then(a.input.cmp(&b.input))
         });
     }
     endpoints.sort_by(|a, b| a.id.cmp(&b.id).then(a.identity.cmp(&b.identity)));
@@ -192,6 +196,28 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
         endpoints,
         outside_window,
         warnings,
+    }
+}
+
+/// Text order with runs of digits compared as numbers (`scrape-9` before
+/// `scrape-10`); texts equal but for leading zeros fall back to plain order.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let digits = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let (n, m) = (digits(x), digits(y));
+                let trim = |s: &[u8]| s.iter().skip_while(|c| **c == b'0').count();
+                let (p, q) = (&x[n - trim(&x[..n])..n], &y[m - trim(&y[..m])..m]);
+                match p.len().cmp(&q.len()).then(p.cmp(q)) {
+                    std::cmp::Ordering::Equal => (x, y) = (&x[n..], &y[m..]),
+                    other => return other,
+                }
+            }
+            (Some(c), Some(d)) if c == d => (x, y) = (&x[1..], &y[1..]),
+            _ => return x.cmp(y).then_with(|| a.cmp(b)),
+        }
     }
 }
 
@@ -411,6 +437,44 @@ mod tests {
     }
 
     #[test]
+    fn natural_order_compares_digit_runs_as_numbers() {
+        use std::cmp::Ordering::*;
+        assert_eq!(natural_cmp("t:9", "t:10"), Less);
+        assert_eq!(natural_cmp("a10b2", "a10b10"), Less);
+        assert_eq!(natural_cmp("a", "a1"), Less);
+        assert_eq!(natural_cmp("a01", "a1"), Less);
+        assert_eq!(natural_cmp("a1", "a01"), Greater);
+        assert_eq!(natural_cmp("a-1", "a1"), Less);
+        assert_eq!(natural_cmp("x", "x"), Equal);
+        let mut v = ["b", "a10", "a9", "a09", "a", "1", "10", "_", "a9z"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, ["1", "10", "_", "a", "a09", "a9", "a9z", "a10", "b"]);
+        // A total order (sorting may panic on one that is not): every string of up
+        // to three of `0`, `1`, `a`.
+        let mut all = vec![String::new()];
+        for _ in 0..3 {
+            let longer: Vec<String> = all
+                .iter()
+                .flat_map(|s| ["0", "1", "a"].map(|c| format!("{s}{c}")))
+                .collect();
+            all.extend(longer);
+        }
+        all.sort();
+        all.dedup();
+        for a in &all {
+            for b in &all {
+                assert_eq!(natural_cmp(a, b), natural_cmp(b, a).reverse(), "{a} {b}");
+                assert_eq!(natural_cmp(a, b) == Equal, a == b);
+                for c in &all {
+                    if natural_cmp(a, b) == Less && natural_cmp(b, c) == Less {
+                        assert_eq!(natural_cmp(a, c), Less, "{a} {b} {c}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn unix_times_in_file_names_in_any_unit() {
         assert_eq!(time_in_file_name("1765000000.prom"), Some(1_765_000_000.0));
         assert_eq!(
@@ -483,6 +547,24 @@ mod tests {
             "{:?}",
             d.warnings
         );
+    }
+
+    /// Rows of one timeline without a time (or with the same time) stay in line
+    /// order: row 10 comes after row 9, not between rows 1 and 2.
+    #[test]
+    fn scrapes_with_the_same_time_are_in_natural_order() {
+        let row = |line: usize| {
+            let origin = Origin {
+                row_endpoint: Some("e".to_owned()),
+                mtime: Some(5.0),
+                ..Origin::default()
+            };
+            input(&format!("t.jsonl:{line}"), "c_total 1\n", origin)
+        };
+        let d = build((1..=12).map(row).collect(), &BuildOptions::default());
+        let order: Vec<&str> = d.endpoints[0].scrapes.iter().map(|s| d.source(s)).collect();
+        let expected: Vec<String> = (1..=12).map(|l| format!("t.jsonl:{l}")).collect();
+        assert_eq!(order, expected);
     }
 
     #[test]

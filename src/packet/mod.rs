@@ -344,7 +344,7 @@ pub fn read_file(path: &str) -> Result<Read, InputError> {
 }
 
 /// One input, or one per row of a timeline JSONL file.
-fn inputs_of_bytes(path: &str, bytes: Vec<u8>, origin: crate::evidence::Origin) -> Read {
+pub(crate) fn inputs_of_bytes(path: &str, bytes: Vec<u8>, origin: crate::evidence::Origin) -> Read {
     use crate::evidence::timeline;
     let endpoint = match path {
         "-" => "stdin".to_owned(),
