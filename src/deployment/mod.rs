@@ -343,11 +343,13 @@ fn file_identity(input: &Input) -> String {
         .as_deref()
         .and_then(time_in_file_name)
         .is_some();
-    let path = std::path::Path::new(&input.source);
+    // A timeline row's file is the timeline, not `FILE:ROW`.
+    let file = input.origin.row_file.as_ref().unwrap_or(&input.source);
+    let path = std::path::Path::new(file);
     match path.parent().filter(|_| timed) {
         Some(dir) if !dir.as_os_str().is_empty() => dir.display().to_string(),
         Some(_) => ".".to_owned(),
-        None => input.source.clone(),
+        None => file.clone(),
     }
 }
 
@@ -565,6 +567,24 @@ mod tests {
         let order: Vec<&str> = d.endpoints[0].scrapes.iter().map(|s| d.source(s)).collect();
         let expected: Vec<String> = (1..=12).map(|l| format!("t.jsonl:{l}")).collect();
         assert_eq!(order, expected);
+    }
+
+    /// A timeline without endpoints is the scrapes of one endpoint: its file.
+    #[test]
+    fn timeline_rows_without_an_endpoint_are_one_endpoint() {
+        let read = crate::packet::inputs_of_bytes(
+            "dir/t.jsonl",
+            b"{\"time\":1765000000,\"text\":\"c_total 1\\n\"}\n{\"time\":1765000030,\"text\":\"c_total 2\\n\"}\n".to_vec(),
+            Origin::default(),
+        );
+        let d = build(read.scrapes, &BuildOptions::default());
+        assert_eq!(d.endpoints.len(), 1);
+        let e = &d.endpoints[0];
+        assert_eq!(
+            (e.id.as_str(), e.identity),
+            ("dir/t.jsonl", IdentitySource::File)
+        );
+        assert_eq!(e.scrapes.len(), 2);
     }
 
     #[test]

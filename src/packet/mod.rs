@@ -388,6 +388,7 @@ pub(crate) fn inputs_of_bytes(path: &str, bytes: Vec<u8>, origin: crate::evidenc
             origin: crate::evidence::Origin {
                 row_time: row.time,
                 row_endpoint: row.endpoint,
+                row_file: Some(path.to_owned()),
                 ..origin.clone()
             },
         });
