@@ -256,7 +256,7 @@ fn target_keys_of(expo: &Exposition, chosen: &[String]) -> Vec<String> {
     if !chosen.is_empty() {
         return chosen
             .iter()
-            .filter(|k| expo.samples.iter().any(|s| expo.label(s, k).is_some()))
+            .filter(|k| expo.samples.iter().any(|s| label(expo, s, k).is_some()))
             .cloned()
             .collect();
     }
@@ -264,10 +264,9 @@ fn target_keys_of(expo: &Exposition, chosen: &[String]) -> Vec<String> {
         return Vec::new();
     }
     let on_every = |key: &str, address: bool| {
-        expo.samples.iter().all(|s| {
-            expo.label(s, key)
-                .is_some_and(|v| !address || looks_like_address(v))
-        })
+        expo.samples
+            .iter()
+            .all(|s| label(expo, s, key).is_some_and(|v| !address || looks_like_address(v)))
     };
     for set in TARGET_LABEL_SETS {
         if on_every(set[0], true) {
@@ -280,6 +279,15 @@ fn target_keys_of(expo: &Exposition, chosen: &[String]) -> Vec<String> {
         }
     }
     Vec::new()
+}
+
+/// A label's value; an empty value is no label, as in Prometheus.
+fn label<'e>(
+    expo: &'e Exposition,
+    sample: &crate::evidence::prometheus::Sample,
+    key: &str,
+) -> Option<&'e str> {
+    expo.label(sample, key).filter(|v| !v.is_empty())
 }
 
 fn looks_like_address(v: &str) -> bool {
@@ -298,7 +306,7 @@ fn split_by_target(expo: &Exposition, keys: &[String]) -> Vec<(Target, Option<Ve
     for (i, s) in expo.samples.iter().enumerate() {
         let target: Target = keys
             .iter()
-            .filter_map(|k| expo.label(s, k).map(|v| (k.clone(), v.to_owned())))
+            .filter_map(|k| label(expo, s, k).map(|v| (k.clone(), v.to_owned())))
             .collect();
         targets.entry(target).or_default().push(i as u32);
     }
@@ -585,6 +593,24 @@ mod tests {
             ("dir/t.jsonl", IdentitySource::File)
         );
         assert_eq!(e.scrapes.len(), 2);
+    }
+
+    /// An empty label value is no label (as in Prometheus): `instance=""` is not a
+    /// target of its own.
+    #[test]
+    fn an_empty_target_label_value_is_no_target() {
+        let fleet = "a{instance=\"10.0.0.1:8000\"} 1\na{instance=\"\"} 2\nb 3\n";
+        let options = BuildOptions {
+            target_labels: vec!["instance".to_owned()],
+            ..BuildOptions::default()
+        };
+        let d = build(vec![input("f.prom", fleet, Origin::default())], &options);
+        let ids: Vec<&str> = d.endpoints.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["f.prom", "instance=10.0.0.1:8000"]);
+        assert_eq!(
+            d.endpoints[0].scrapes[0].samples.as_deref(),
+            Some(&[1, 2][..])
+        );
     }
 
     #[test]

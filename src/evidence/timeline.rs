@@ -66,7 +66,11 @@ fn row_of(line: &[u8]) -> Result<Row, String> {
         .or_else(|| num("time"));
     let endpoint = ["endpoint", "endpoint_url", "url"]
         .iter()
-        .find_map(|k| doc.get(*k).and_then(Value::as_str))
+        .find_map(|k| {
+            doc.get(*k)
+                .and_then(Value::as_str)
+                .filter(|e| !e.is_empty())
+        })
         .map(str::to_owned);
     Ok(Row {
         line: 0,
@@ -89,5 +93,13 @@ mod tests {
         assert_eq!(rows[0].endpoint.as_deref(), Some("10.0.0.1:8000"));
         assert_eq!((rows[0].line, rows[0].text.as_str()), (1, "a 1\n"));
         assert_eq!(bad.iter().map(|b| b.line).collect::<Vec<_>>(), [3, 4]);
+    }
+
+    /// An empty endpoint names nothing: the next field, else none.
+    #[test]
+    fn an_empty_endpoint_is_no_endpoint() {
+        let (rows, _) = parse(b"{\"endpoint\":\"\",\"url\":\"http://h:1/metrics\",\"text\":\"a 1\"}\n{\"endpoint\":\"\",\"text\":\"a 1\"}\n");
+        assert_eq!(rows[0].endpoint.as_deref(), Some("http://h:1/metrics"));
+        assert_eq!(rows[1].endpoint, None);
     }
 }

@@ -314,7 +314,10 @@ fn recorded_origin(
 ) {
     let sources = manifest["sources"].as_array().into_iter().flatten();
     for s in sources.filter(|s| s["artifact"].as_str() == Some(artifact)) {
-        origin.manifest_source = s["source"].as_str().map(str::to_owned);
+        origin.manifest_source = s["source"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
         origin.manifest_time = s["scraped_at"].as_f64();
         origin.role = s["kind"]
             .as_str()
