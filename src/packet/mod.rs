@@ -363,6 +363,10 @@ pub(crate) fn inputs_of_bytes(path: &str, bytes: Vec<u8>, origin: crate::evidenc
     } else {
         (Vec::new(), Vec::new())
     };
+    // A JSON object per line is a timeline even when no row is usable: say why.
+    if !rows.is_empty() || bad.iter().any(|b| !b.reason.starts_with("invalid JSON")) {
+        out.warnings = bad_row_warnings(path, &bad);
+    }
     if rows.is_empty() {
         // Not a timeline: the exposition parser says what it is.
         out.scrapes.push(Input {
@@ -372,16 +376,6 @@ pub(crate) fn inputs_of_bytes(path: &str, bytes: Vec<u8>, origin: crate::evidenc
             origin,
         });
         return out;
-    }
-    for b in bad.iter().take(20) {
-        out.warnings.push(format!(
-            "{path}: line {}: {} (row skipped)",
-            b.line, b.reason
-        ));
-    }
-    if bad.len() > 20 {
-        out.warnings
-            .push(format!("{path}: {} more bad rows skipped", bad.len() - 20));
     }
     for row in rows {
         out.scrapes.push(Input {
@@ -395,6 +389,19 @@ pub(crate) fn inputs_of_bytes(path: &str, bytes: Vec<u8>, origin: crate::evidenc
                 ..origin.clone()
             },
         });
+    }
+    out
+}
+
+/// The first 20 bad rows of a timeline, each with its line, then how many more.
+fn bad_row_warnings(path: &str, bad: &[crate::evidence::timeline::BadRow]) -> Vec<String> {
+    let mut out: Vec<String> = bad
+        .iter()
+        .take(20)
+        .map(|b| format!("{path}: line {}: {} (row skipped)", b.line, b.reason))
+        .collect();
+    if bad.len() > 20 {
+        out.push(format!("{path}: {} more bad rows skipped", bad.len() - 20));
     }
     out
 }
@@ -436,6 +443,26 @@ mod tests {
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
         assert!(!std::fs::symlink_metadata(&target).unwrap().is_symlink());
+    }
+
+    /// A timeline whose rows are JSON objects but none usable (`body` for `text`)
+    /// says why row by row, not only that it is no exposition.
+    #[test]
+    fn a_timeline_without_a_usable_row_says_why() {
+        let text = b"{\"ts_ms\":1,\"body\":\"a 1\"}\n{\"ts_ms\":2,\"body\":\"a 2\"}\n";
+        let read = inputs_of_bytes("t.jsonl", text.to_vec(), Default::default());
+        assert_eq!(read.scrapes.len(), 1);
+        assert_eq!(
+            read.warnings[0],
+            "t.jsonl: line 1: no `text` (the exposition) in the row (row skipped)"
+        );
+        // An exposition with a quoted first name is not a timeline: no warnings.
+        let quoted = b"{\"a.b\"} 1\n";
+        assert!(
+            inputs_of_bytes("q.prom", quoted.to_vec(), Default::default())
+                .warnings
+                .is_empty()
+        );
     }
 
     #[test]
