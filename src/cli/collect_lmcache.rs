@@ -436,6 +436,8 @@ fn read_metrics(
     deadline: Deadline,
 ) -> Scrapes {
     let mut scrapes = Scrapes::new();
+    // A file given twice (or under two spellings) is one scrape.
+    let mut seen = std::collections::HashSet::new();
     for (role, files, urls) in [
         (
             "engine",
@@ -449,7 +451,10 @@ fn read_metrics(
         ),
     ] {
         let name = format!("{role}_metrics");
-        for f in files {
+        for f in files
+            .iter()
+            .filter(|f| seen.insert(crate::packet::canonical(f)))
+        {
             let source = f.display().to_string();
             match crate::evidence::read_regular(f) {
                 Ok(bytes) => match crate::evidence::unusable_scrape(&bytes) {

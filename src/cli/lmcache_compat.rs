@@ -261,25 +261,25 @@ pub fn gather(
             documents.push((kind, path));
         }
     }
-    let mut metrics = std::mem::take(&mut read.scrapes);
-    errors.append(&mut read.warnings);
     for (role, files) in [
         ("engine", &args.engine_metrics_file),
         ("lmcache", &args.lmcache_metrics_file),
     ] {
         for path in files {
-            match crate::packet::read_file(&path.display().to_string()) {
-                Ok(r) => {
-                    errors.extend(r.warnings);
-                    metrics.extend(r.scrapes.into_iter().map(|mut i| {
+            // Read once, however often and however spelled it is given.
+            match read.add_file(&path.display().to_string()) {
+                Ok(added) => {
+                    let start = read.scrapes.len() - added;
+                    for i in &mut read.scrapes[start..] {
                         i.origin.role = Some(role.to_owned());
-                        i
-                    }));
+                    }
                 }
                 Err(e) => errors.push(e.to_string()),
             }
         }
     }
+    let mut metrics = std::mem::take(&mut read.scrapes);
+    errors.append(&mut read.warnings);
     fetch_metrics(registry, args, &mut metrics, &mut errors);
     let (evidence, evidence_files) = load_documents(documents, &mut errors);
     Gathered {

@@ -74,6 +74,9 @@ pub struct Parsed {
     /// `None` when the input is not an exposition at all (`error` says why).
     pub expo: Option<Exposition>,
     pub error: Option<String>,
+    /// Label keys that name a target in this input (a fleet dump): identity, not
+    /// series labels. Another input's target keys are series labels here.
+    pub target_keys: Vec<String>,
 }
 
 /// One scrape of an endpoint: all of an input, or one target's part of it.
@@ -105,8 +108,6 @@ pub struct Deployment {
     pub inputs: Vec<Parsed>,
     /// Endpoints sorted by identity; each has at least one scrape.
     pub endpoints: Vec<Endpoint>,
-    /// Label keys used as target labels in some input: not series labels.
-    pub target_keys: Vec<String>,
     /// Scrapes left out by `--start`/`--end` (or without a time when a bound is set).
     pub outside_window: usize,
     /// What the operator should know about how inputs were read, each naming its input.
@@ -130,9 +131,9 @@ impl Deployment {
 /// Parses every input and groups what it holds into endpoints.
 pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
     inputs.sort_by(|a, b| a.source.cmp(&b.source));
-    let parsed: Vec<Parsed> = inputs.into_iter().map(parse_input).collect();
+    let mut parsed: Vec<Parsed> = inputs.into_iter().map(parse_input).collect();
     let mut groups: BTreeMap<(IdentitySource, String), Endpoint> = BTreeMap::new();
-    let mut target_keys: Vec<String> = Vec::new();
+    let mut target_keys: Vec<Vec<String>> = vec![Vec::new(); parsed.len()];
     let mut outside_window = 0;
     let mut warnings = Vec::new();
     for (i, p) in parsed.iter().enumerate() {
@@ -150,11 +151,7 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
             ));
             targets = vec![(Vec::new(), None)];
         } else {
-            for k in &keys {
-                if !target_keys.contains(k) {
-                    target_keys.push(k.clone());
-                }
-            }
+            target_keys[i] = keys;
         }
         for (target, samples) in targets {
             let (time, time_source) = scrape_time(&p.input, expo, samples.as_deref());
@@ -181,20 +178,47 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
     }
     let mut endpoints: Vec<Endpoint> = groups.into_values().collect();
     for e in &mut endpoints {
-        // Unknown times first, then by time, then by source: never by argument order.
+        // Unknown times first, then by time, then by source (`t.jsonl:9` before
+        // `t.jsonl:10`): never by argument order.
+        let source = |s: &Scrape| parsed[s.input].input.source.as_str();
         e.scrapes.sort_by(|a, b| {
             let t = |s: &Scrape| s.time.unwrap_or(f64::NEG_INFINITY);
-            t(a).total_cmp(&t(b)).then(a.input.cmp(&b.input))
+            t(a).total_cmp(&t(b))
+                .then_with(|| natural_cmp(source(a), source(b)))
+                .then(a.input.cmp(&b.input))
         });
     }
     endpoints.sort_by(|a, b| a.id.cmp(&b.id).then(a.identity.cmp(&b.identity)));
-    target_keys.sort();
+    for (p, keys) in parsed.iter_mut().zip(target_keys) {
+        p.target_keys = keys;
+    }
     Deployment {
         inputs: parsed,
         endpoints,
-        target_keys,
         outside_window,
         warnings,
+    }
+}
+
+/// Text order with runs of digits compared as numbers (`scrape-9` before
+/// `scrape-10`); texts equal but for leading zeros fall back to plain order.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let digits = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let (n, m) = (digits(x), digits(y));
+                let trim = |s: &[u8]| s.iter().skip_while(|c| **c == b'0').count();
+                let (p, q) = (&x[n - trim(&x[..n])..n], &y[m - trim(&y[..m])..m]);
+                match p.len().cmp(&q.len()).then(p.cmp(q)) {
+                    std::cmp::Ordering::Equal => (x, y) = (&x[n..], &y[m..]),
+                    other => return other,
+                }
+            }
+            (Some(c), Some(d)) if c == d => (x, y) = (&x[1..], &y[1..]),
+            _ => return x.cmp(y).then_with(|| a.cmp(b)),
+        }
     }
 }
 
@@ -215,6 +239,7 @@ fn parse_input(input: Input) -> Parsed {
             bytes: Vec::new(),
             ..input
         },
+        target_keys: Vec::new(),
     }
 }
 
@@ -237,7 +262,7 @@ fn target_keys_of(expo: &Exposition, chosen: &[String]) -> Vec<String> {
     if !chosen.is_empty() {
         return chosen
             .iter()
-            .filter(|k| expo.samples.iter().any(|s| expo.label(s, k).is_some()))
+            .filter(|k| expo.samples.iter().any(|s| label(expo, s, k).is_some()))
             .cloned()
             .collect();
     }
@@ -245,10 +270,9 @@ fn target_keys_of(expo: &Exposition, chosen: &[String]) -> Vec<String> {
         return Vec::new();
     }
     let on_every = |key: &str, address: bool| {
-        expo.samples.iter().all(|s| {
-            expo.label(s, key)
-                .is_some_and(|v| !address || looks_like_address(v))
-        })
+        expo.samples
+            .iter()
+            .all(|s| label(expo, s, key).is_some_and(|v| !address || looks_like_address(v)))
     };
     for set in TARGET_LABEL_SETS {
         if on_every(set[0], true) {
@@ -261,6 +285,15 @@ fn target_keys_of(expo: &Exposition, chosen: &[String]) -> Vec<String> {
         }
     }
     Vec::new()
+}
+
+/// A label's value; an empty value is no label, as in Prometheus.
+fn label<'e>(
+    expo: &'e Exposition,
+    sample: &crate::evidence::prometheus::Sample,
+    key: &str,
+) -> Option<&'e str> {
+    expo.label(sample, key).filter(|v| !v.is_empty())
 }
 
 fn looks_like_address(v: &str) -> bool {
@@ -279,7 +312,7 @@ fn split_by_target(expo: &Exposition, keys: &[String]) -> Vec<(Target, Option<Ve
     for (i, s) in expo.samples.iter().enumerate() {
         let target: Target = keys
             .iter()
-            .filter_map(|k| expo.label(s, k).map(|v| (k.clone(), v.to_owned())))
+            .filter_map(|k| label(expo, s, k).map(|v| (k.clone(), v.to_owned())))
             .collect();
         targets.entry(target).or_default().push(i as u32);
     }
@@ -324,11 +357,13 @@ fn file_identity(input: &Input) -> String {
         .as_deref()
         .and_then(time_in_file_name)
         .is_some();
-    let path = std::path::Path::new(&input.source);
+    // A timeline row's file is the timeline, not `FILE:ROW`.
+    let file = input.origin.row_file.as_ref().unwrap_or(&input.source);
+    let path = std::path::Path::new(file);
     match path.parent().filter(|_| timed) {
         Some(dir) if !dir.as_os_str().is_empty() => dir.display().to_string(),
         Some(_) => ".".to_owned(),
-        None => input.source.clone(),
+        None => file.clone(),
     }
 }
 
@@ -418,6 +453,44 @@ mod tests {
     }
 
     #[test]
+    fn natural_order_compares_digit_runs_as_numbers() {
+        use std::cmp::Ordering::*;
+        assert_eq!(natural_cmp("t:9", "t:10"), Less);
+        assert_eq!(natural_cmp("a10b2", "a10b10"), Less);
+        assert_eq!(natural_cmp("a", "a1"), Less);
+        assert_eq!(natural_cmp("a01", "a1"), Less);
+        assert_eq!(natural_cmp("a1", "a01"), Greater);
+        assert_eq!(natural_cmp("a-1", "a1"), Less);
+        assert_eq!(natural_cmp("x", "x"), Equal);
+        let mut v = ["b", "a10", "a9", "a09", "a", "1", "10", "_", "a9z"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, ["1", "10", "_", "a", "a09", "a9", "a9z", "a10", "b"]);
+        // A total order (sorting may panic on one that is not): every string of up
+        // to three of `0`, `1`, `a`.
+        let mut all = vec![String::new()];
+        for _ in 0..3 {
+            let longer: Vec<String> = all
+                .iter()
+                .flat_map(|s| ["0", "1", "a"].map(|c| format!("{s}{c}")))
+                .collect();
+            all.extend(longer);
+        }
+        all.sort();
+        all.dedup();
+        for a in &all {
+            for b in &all {
+                assert_eq!(natural_cmp(a, b), natural_cmp(b, a).reverse(), "{a} {b}");
+                assert_eq!(natural_cmp(a, b) == Equal, a == b);
+                for c in &all {
+                    if natural_cmp(a, b) == Less && natural_cmp(b, c) == Less {
+                        assert_eq!(natural_cmp(a, c), Less, "{a} {b} {c}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn unix_times_in_file_names_in_any_unit() {
         assert_eq!(time_in_file_name("1765000000.prom"), Some(1_765_000_000.0));
         assert_eq!(
@@ -489,6 +562,60 @@ mod tests {
             d.warnings[0].starts_with("big.prom: 10001 targets by label endpoint"),
             "{:?}",
             d.warnings
+        );
+    }
+
+    /// Rows of one timeline without a time (or with the same time) stay in line
+    /// order: row 10 comes after row 9, not between rows 1 and 2.
+    #[test]
+    fn scrapes_with_the_same_time_are_in_natural_order() {
+        let row = |line: usize| {
+            let origin = Origin {
+                row_endpoint: Some("e".to_owned()),
+                mtime: Some(5.0),
+                ..Origin::default()
+            };
+            input(&format!("t.jsonl:{line}"), "c_total 1\n", origin)
+        };
+        let d = build((1..=12).map(row).collect(), &BuildOptions::default());
+        let order: Vec<&str> = d.endpoints[0].scrapes.iter().map(|s| d.source(s)).collect();
+        let expected: Vec<String> = (1..=12).map(|l| format!("t.jsonl:{l}")).collect();
+        assert_eq!(order, expected);
+    }
+
+    /// A timeline without endpoints is the scrapes of one endpoint: its file.
+    #[test]
+    fn timeline_rows_without_an_endpoint_are_one_endpoint() {
+        let read = crate::packet::inputs_of_bytes(
+            "dir/t.jsonl",
+            b"{\"time\":1765000000,\"text\":\"c_total 1\\n\"}\n{\"time\":1765000030,\"text\":\"c_total 2\\n\"}\n".to_vec(),
+            Origin::default(),
+        );
+        let d = build(read.scrapes, &BuildOptions::default());
+        assert_eq!(d.endpoints.len(), 1);
+        let e = &d.endpoints[0];
+        assert_eq!(
+            (e.id.as_str(), e.identity),
+            ("dir/t.jsonl", IdentitySource::File)
+        );
+        assert_eq!(e.scrapes.len(), 2);
+    }
+
+    /// An empty label value is no label (as in Prometheus): `instance=""` is not a
+    /// target of its own.
+    #[test]
+    fn an_empty_target_label_value_is_no_target() {
+        let fleet = "a{instance=\"10.0.0.1:8000\"} 1\na{instance=\"\"} 2\nb 3\n";
+        let options = BuildOptions {
+            target_labels: vec!["instance".to_owned()],
+            ..BuildOptions::default()
+        };
+        let d = build(vec![input("f.prom", fleet, Origin::default())], &options);
+        let ids: Vec<&str> = d.endpoints.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["f.prom", "instance=10.0.0.1:8000"]);
+        assert_eq!(
+            d.endpoints[0].scrapes[0].samples.as_deref(),
+            Some(&[1, 2][..])
         );
     }
 

@@ -110,7 +110,8 @@ fn index_scrapes(deployment: &Deployment) -> Vec<Indexed<'_>> {
             .iter()
             .map(|u| scrape(u).samples.clone().unwrap_or_default())
             .collect();
-        let split = SeriesIndex::parts(expo, parts, deployment.target_keys.clone());
+        let keys = deployment.inputs[input].target_keys.clone();
+        let split = SeriesIndex::parts(expo, parts, keys);
         for (u, index) in users.iter().zip(split) {
             out[u.0][u.1] = Some((index, scrape(u).time));
         }

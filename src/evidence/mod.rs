@@ -37,9 +37,10 @@ pub struct Origin {
     pub url: Option<String>,
     /// When a live scrape was fetched.
     pub fetched_at: Option<f64>,
-    /// A timeline row's time and endpoint.
+    /// A timeline row's time and endpoint, and the timeline file (as given).
     pub row_time: Option<f64>,
     pub row_endpoint: Option<String>,
+    pub row_file: Option<String>,
     /// The source and scrape time a packet manifest records for the file.
     pub manifest_source: Option<String>,
     pub manifest_time: Option<f64>,

@@ -58,15 +58,14 @@ fn row_of(line: &[u8]) -> Result<Row, String> {
         .and_then(Value::as_str)
         .ok_or("no `text` (the exposition) in the row")?
         .to_owned();
-    let num = |k: &str| doc.get(k).and_then(Value::as_f64);
-    let time = num("ts_ms")
-        .or_else(|| num("timestamp_ms"))
-        .map(|ms| ms / 1e3)
-        .or_else(|| num("timestamp_ns").map(|ns| ns / 1e9))
-        .or_else(|| num("time"));
+    let time = time_of(&doc)?;
     let endpoint = ["endpoint", "endpoint_url", "url"]
         .iter()
-        .find_map(|k| doc.get(*k).and_then(Value::as_str))
+        .find_map(|k| {
+            doc.get(*k)
+                .and_then(Value::as_str)
+                .filter(|e| !e.is_empty())
+        })
         .map(str::to_owned);
     Ok(Row {
         line: 0,
@@ -74,6 +73,24 @@ fn row_of(line: &[u8]) -> Result<Row, String> {
         endpoint,
         text,
     })
+}
+
+/// The row's time in seconds from the first time field it has; a field that is
+/// there but not a number is an error, not a row without a time.
+fn time_of(doc: &Value) -> Result<Option<f64>, String> {
+    const FIELDS: [(&str, f64, &str); 4] = [
+        ("ts_ms", 1e3, "milliseconds"),
+        ("timestamp_ms", 1e3, "milliseconds"),
+        ("timestamp_ns", 1e9, "nanoseconds"),
+        ("time", 1.0, "seconds"),
+    ];
+    let Some((key, scale, unit)) = FIELDS.into_iter().find(|f| doc.get(f.0).is_some()) else {
+        return Ok(None);
+    };
+    match doc[key].as_f64() {
+        Some(t) => Ok(Some(t / scale)),
+        None => Err(format!("`{key}` is not a number of {unit}")),
+    }
 }
 
 #[cfg(test)]
@@ -89,5 +106,24 @@ mod tests {
         assert_eq!(rows[0].endpoint.as_deref(), Some("10.0.0.1:8000"));
         assert_eq!((rows[0].line, rows[0].text.as_str()), (1, "a 1\n"));
         assert_eq!(bad.iter().map(|b| b.line).collect::<Vec<_>>(), [3, 4]);
+    }
+
+    /// An empty endpoint names nothing: the next field, else none.
+    #[test]
+    fn an_empty_endpoint_is_no_endpoint() {
+        let (rows, _) = parse(b"{\"endpoint\":\"\",\"url\":\"http://h:1/metrics\",\"text\":\"a 1\"}\n{\"endpoint\":\"\",\"text\":\"a 1\"}\n");
+        assert_eq!(rows[0].endpoint.as_deref(), Some("http://h:1/metrics"));
+        assert_eq!(rows[1].endpoint, None);
+    }
+
+    /// A time that is there but not a number is a bad row, not a row without a
+    /// time (which would take the file's mtime, silently).
+    #[test]
+    fn a_time_that_is_not_a_number_is_a_bad_row() {
+        let (rows, bad) = parse(b"{\"ts_ms\":\"NaN\",\"text\":\"a 1\"}\n{\"time\":null,\"text\":\"a 1\"}\n{\"text\":\"a 1\"}\n");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].line, 3);
+        assert_eq!(bad[0].reason, "`ts_ms` is not a number of milliseconds");
+        assert_eq!(bad[1].reason, "`time` is not a number of seconds");
     }
 }

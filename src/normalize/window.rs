@@ -188,6 +188,29 @@ pub fn quantile_over(q: f64, sorted: &[f64]) -> Option<f64> {
 /// series labels (sorted; target labels left out), as Prometheus identifies series.
 type SeriesValues = HashMap<u64, Vec<f64>>;
 
+/// Per series, its value in each scrape that has it. A series repeated within one
+/// scrape (a duplicated line, a concatenated file) is read once, at its first
+/// sample, as Prometheus ingests a scrape: the repeat is not a second scrape.
+struct PerScrape<K>(HashMap<K, (usize, Vec<f64>)>);
+
+impl<K: std::hash::Hash + Eq> PerScrape<K> {
+    fn new() -> Self {
+        PerScrape(HashMap::new())
+    }
+
+    fn push(&mut self, key: K, scrape: usize, value: f64) {
+        let (last, values) = self.0.entry(key).or_insert((usize::MAX, Vec::new()));
+        if *last != scrape {
+            *last = scrape;
+            values.push(value);
+        }
+    }
+
+    fn into_values(self) -> HashMap<K, Vec<f64>> {
+        self.0.into_iter().map(|(k, (_, v))| (k, v)).collect()
+    }
+}
+
 fn series_key(index: &SeriesIndex, sample: u32, skip: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let s = &index.expo.samples[sample as usize];
@@ -209,9 +232,9 @@ fn collect(
     keep: impl Fn(SampleRole) -> bool,
     skip_label: &str,
 ) -> (SeriesValues, bool) {
-    let mut out: SeriesValues = HashMap::new();
+    let mut out = PerScrape::new();
     let mut any = false;
-    for (index, _) in scrapes {
+    for (n, (index, _)) in scrapes.iter().enumerate() {
         let Some(m) = matched_samples(spec, index) else {
             continue;
         };
@@ -219,13 +242,11 @@ fn collect(
         for i in m.samples {
             let value = index.expo.samples[i as usize].value;
             if keep(index.role(i)) && value.is_finite() {
-                out.entry(series_key(index, i, skip_label))
-                    .or_default()
-                    .push(value);
+                out.push(series_key(index, i, skip_label), n, value);
             }
         }
     }
-    (out, any)
+    (out.into_values(), any)
 }
 
 fn counter_window(spec: &SignalSpec, scrapes: &[TimedIndex], stats: &mut WindowStats) -> bool {
@@ -318,8 +339,8 @@ fn histogram_window(spec: &SignalSpec, scrapes: &[TimedIndex], stats: &mut Windo
 /// `sum by (le) (increase(x_bucket[w]))`, sorted by upper bound.
 fn bucket_increases(spec: &SignalSpec, scrapes: &[TimedIndex]) -> Vec<(f64, f64)> {
     // Per series (labels without `le`) and bound, the bucket's values over time.
-    let mut per: HashMap<(u64, u64), Vec<f64>> = HashMap::new();
-    for (index, _) in scrapes {
+    let mut per = PerScrape::new();
+    for (n, (index, _)) in scrapes.iter().enumerate() {
         let Some(m) = matched_samples(spec, index) else {
             continue;
         };
@@ -332,12 +353,11 @@ fn bucket_increases(spec: &SignalSpec, scrapes: &[TimedIndex]) -> Vec<(f64, f64)
                 continue;
             };
             if s.value.is_finite() {
-                per.entry((series_key(index, i, "le"), le.to_bits()))
-                    .or_default()
-                    .push(s.value);
+                per.push((series_key(index, i, "le"), le.to_bits()), n, s.value);
             }
         }
     }
+    let per = per.into_values();
     let mut merged: Vec<(f64, f64)> = Vec::new();
     let mut keys: Vec<&(u64, u64)> = per.keys().collect();
     keys.sort_unstable();
@@ -462,6 +482,35 @@ mod tests {
         .unwrap();
         assert_eq!((w.delta, w.rate, w.seconds), (Some(3.0), None, None));
         assert!(compute_window(&spec(SignalType::Counter, "c"), &[(&ia, Some(0.0))]).is_none());
+    }
+
+    /// A series repeated in one scrape (a duplicated line, a concatenated file) is
+    /// read once, its first sample, as Prometheus ingests it; the repeat is not a
+    /// decrease, so no reset.
+    #[test]
+    fn a_series_repeated_in_one_scrape_is_not_a_reset() {
+        let opts = ParseOptions::default();
+        let a = parse(b"c_total{x=\"1\"} 10\nc_total{x=\"1\"} 5\n", &opts);
+        let b = parse(b"c_total{x=\"1\"} 12\nc_total{x=\"1\"} 6\n", &opts);
+        let (ia, ib) = (SeriesIndex::new(&a), SeriesIndex::new(&b));
+        let scrapes = [(&ia, Some(0.0)), (&ib, Some(30.0))];
+        let w = compute_window(&spec(SignalType::Counter, "c"), &scrapes).unwrap();
+        assert_eq!((w.delta, w.resets), (Some(2.0), Some(0.0)));
+        let h = |v: [u32; 2]| {
+            format!(
+                "h_bucket{{le=\"1\"}} {0}\nh_bucket{{le=\"1\"}} 1\nh_bucket{{le=\"+Inf\"}} {1}\nh_bucket{{le=\"+Inf\"}} 1\nh_count {1}\nh_count 1\nh_sum 1\n",
+                v[0], v[1]
+            )
+        };
+        let (a, b) = (
+            parse(h([4, 8]).as_bytes(), &opts),
+            parse(h([6, 12]).as_bytes(), &opts),
+        );
+        let (ia, ib) = (SeriesIndex::new(&a), SeriesIndex::new(&b));
+        let scrapes = [(&ia, Some(0.0)), (&ib, Some(30.0))];
+        let w = compute_window(&spec(SignalType::Histogram, "h"), &scrapes).unwrap();
+        assert_eq!(w.count, Some(4.0));
+        assert_eq!(w.buckets, [(1.0, 2.0), (f64::INFINITY, 4.0)]);
     }
 
     #[test]

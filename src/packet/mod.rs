@@ -150,6 +150,12 @@ fn remove_empty_parents(root: &Path, rel: &str) {
     }
 }
 
+/// The path with symlinks, `.` and `..` resolved (as given when it cannot be):
+/// what tells whether two inputs are one file.
+pub fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 /// An input that could not be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
@@ -173,9 +179,28 @@ pub struct Read {
     pub contexts: Vec<(PathBuf, serde_json::Value)>,
     /// Lines that could not be read (timeline rows), with their location.
     pub warnings: Vec<String>,
+    /// Files and folders read so far, by canonical path.
+    seen: std::collections::HashSet<PathBuf>,
 }
 
 impl Read {
+    /// Whether `path` is met for the first time. A file reached twice (`DIR` and
+    /// `DIR/f.prom`, `./DIR`, a symlink) is read once, so it never counts twice.
+    fn first_time(&mut self, path: &Path) -> bool {
+        self.seen.insert(canonical(path))
+    }
+
+    /// Adds a file's scrapes unless it was read already; returns how many it added.
+    pub fn add_file(&mut self, path: &str) -> Result<usize, InputError> {
+        if !self.first_time(Path::new(path)) {
+            return Ok(0);
+        }
+        let read = read_file(path)?;
+        let added = read.scrapes.len();
+        self.extend(read);
+        Ok(added)
+    }
+
     fn extend(&mut self, other: Read) {
         self.scrapes.extend(other.scrapes);
         for (k, p) in other.documents {
@@ -215,9 +240,9 @@ pub fn read_inputs(args: &[String]) -> Result<Read, InputError> {
         }
         let path = Path::new(arg);
         if path.is_dir() {
-            out.extend(read_dir(path)?);
+            out.add_dir(path)?;
         } else {
-            out.extend(read_file(arg)?);
+            out.add_file(arg)?;
         }
     }
     Ok(out)
@@ -225,6 +250,24 @@ pub fn read_inputs(args: &[String]) -> Result<Read, InputError> {
 
 /// A packet (a folder with a manifest) or a folder of scrape files.
 pub fn read_dir(dir: &Path) -> Result<Read, InputError> {
+    let mut out = Read::default();
+    out.add_dir(dir)?;
+    Ok(out)
+}
+
+impl Read {
+    /// Adds a packet or a folder of scrape files, leaving out files read already.
+    fn add_dir(&mut self, dir: &Path) -> Result<(), InputError> {
+        if !self.first_time(dir) {
+            return Ok(());
+        }
+        let read = read_dir_files(dir, |f| self.first_time(f))?;
+        self.extend(read);
+        Ok(())
+    }
+}
+
+fn read_dir_files(dir: &Path, mut first: impl FnMut(&Path) -> bool) -> Result<Read, InputError> {
     let display = dir.display().to_string();
     let files = scrape_files(dir).map_err(|source| InputError::Read {
         path: display.clone(),
@@ -241,7 +284,7 @@ pub fn read_dir(dir: &Path) -> Result<Read, InputError> {
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     let mut out = Read::default();
-    for f in files {
+    for f in files.into_iter().filter(|f| first(f)) {
         let mut read = read_file(&f.display().to_string())?;
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         for input in &mut read.scrapes {
@@ -271,7 +314,10 @@ fn recorded_origin(
 ) {
     let sources = manifest["sources"].as_array().into_iter().flatten();
     for s in sources.filter(|s| s["artifact"].as_str() == Some(artifact)) {
-        origin.manifest_source = s["source"].as_str().map(str::to_owned);
+        origin.manifest_source = s["source"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
         origin.manifest_time = s["scraped_at"].as_f64();
         origin.role = s["kind"]
             .as_str()
@@ -301,7 +347,7 @@ pub fn read_file(path: &str) -> Result<Read, InputError> {
 }
 
 /// One input, or one per row of a timeline JSONL file.
-fn inputs_of_bytes(path: &str, bytes: Vec<u8>, origin: crate::evidence::Origin) -> Read {
+pub(crate) fn inputs_of_bytes(path: &str, bytes: Vec<u8>, origin: crate::evidence::Origin) -> Read {
     use crate::evidence::timeline;
     let endpoint = match path {
         "-" => "stdin".to_owned(),
@@ -317,6 +363,10 @@ fn inputs_of_bytes(path: &str, bytes: Vec<u8>, origin: crate::evidence::Origin) 
     } else {
         (Vec::new(), Vec::new())
     };
+    // A JSON object per line is a timeline even when no row is usable: say why.
+    if !rows.is_empty() || bad.iter().any(|b| !b.reason.starts_with("invalid JSON")) {
+        out.warnings = bad_row_warnings(path, &bad);
+    }
     if rows.is_empty() {
         // Not a timeline: the exposition parser says what it is.
         out.scrapes.push(Input {
@@ -327,16 +377,6 @@ fn inputs_of_bytes(path: &str, bytes: Vec<u8>, origin: crate::evidence::Origin) 
         });
         return out;
     }
-    for b in bad.iter().take(20) {
-        out.warnings.push(format!(
-            "{path}: line {}: {} (row skipped)",
-            b.line, b.reason
-        ));
-    }
-    if bad.len() > 20 {
-        out.warnings
-            .push(format!("{path}: {} more bad rows skipped", bad.len() - 20));
-    }
     for row in rows {
         out.scrapes.push(Input {
             source: format!("{path}:{}", row.line),
@@ -345,9 +385,23 @@ fn inputs_of_bytes(path: &str, bytes: Vec<u8>, origin: crate::evidence::Origin) 
             origin: crate::evidence::Origin {
                 row_time: row.time,
                 row_endpoint: row.endpoint,
+                row_file: Some(path.to_owned()),
                 ..origin.clone()
             },
         });
+    }
+    out
+}
+
+/// The first 20 bad rows of a timeline, each with its line, then how many more.
+fn bad_row_warnings(path: &str, bad: &[crate::evidence::timeline::BadRow]) -> Vec<String> {
+    let mut out: Vec<String> = bad
+        .iter()
+        .take(20)
+        .map(|b| format!("{path}: line {}: {} (row skipped)", b.line, b.reason))
+        .collect();
+    if bad.len() > 20 {
+        out.push(format!("{path}: {} more bad rows skipped", bad.len() - 20));
     }
     out
 }
@@ -389,6 +443,26 @@ mod tests {
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
         assert!(!std::fs::symlink_metadata(&target).unwrap().is_symlink());
+    }
+
+    /// A timeline whose rows are JSON objects but none usable (`body` for `text`)
+    /// says why row by row, not only that it is no exposition.
+    #[test]
+    fn a_timeline_without_a_usable_row_says_why() {
+        let text = b"{\"ts_ms\":1,\"body\":\"a 1\"}\n{\"ts_ms\":2,\"body\":\"a 2\"}\n";
+        let read = inputs_of_bytes("t.jsonl", text.to_vec(), Default::default());
+        assert_eq!(read.scrapes.len(), 1);
+        assert_eq!(
+            read.warnings[0],
+            "t.jsonl: line 1: no `text` (the exposition) in the row (row skipped)"
+        );
+        // An exposition with a quoted first name is not a timeline: no warnings.
+        let quoted = b"{\"a.b\"} 1\n";
+        assert!(
+            inputs_of_bytes("q.prom", quoted.to_vec(), Default::default())
+                .warnings
+                .is_empty()
+        );
     }
 
     #[test]

@@ -470,3 +470,136 @@ fn timeline_rows_are_scrapes_at_their_times() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The target labels of one fleet dump are identity in that dump only: another
+/// input split by `endpoint` must not hide the `endpoint` series label of a dump
+/// split by `instance`+`job` (two series would merge into one and read as resets).
+#[test]
+fn target_labels_of_one_input_are_series_labels_in_another() {
+    let dir = scratch("hidden-keys");
+    let fleet = dir.join("fleet");
+    std::fs::create_dir_all(&fleet).unwrap();
+    for (t, chat, comp) in [(0, 100, 5), (30, 130, 6)] {
+        let text = format!(
+            "# TYPE vllm:num_requests_running gauge\n\
+             vllm:num_requests_running{{instance=\"10.0.0.9:8000\",job=\"vllm\",endpoint=\"chat\"}} 1\n\
+             # TYPE vllm:num_preemptions_total counter\n\
+             vllm:num_preemptions_total{{instance=\"10.0.0.9:8000\",job=\"vllm\",endpoint=\"chat\"}} {chat}\n\
+             vllm:num_preemptions_total{{instance=\"10.0.0.9:8000\",job=\"vllm\",endpoint=\"comp\"}} {comp}\n"
+        );
+        std::fs::write(fleet.join(format!("{}.prom", 1_765_000_000 + t)), text).unwrap();
+    }
+    let other = dir.join("other.prom");
+    std::fs::write(
+        &other,
+        "vllm:num_requests_running{endpoint=\"10.0.0.1:1\"} 1\n",
+    )
+    .unwrap();
+    let f = fleet.display().to_string();
+    let o = other.display().to_string();
+    for args in [vec!["check", "--json", &f], vec!["check", "--json", &f, &o]] {
+        let report = json(&args);
+        let ep = report["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["endpoint"] == "instance=10.0.0.9:8000,job=vllm")
+            .unwrap_or_else(|| panic!("{args:?}: {report}"));
+        let w = &ep["signals"]["vllm"]["preemptions"]["window"];
+        close(&w["delta"], 31.0, "30 on chat, 1 on comp");
+        close(&w["resets"], 0.0, "no reset");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A file reached twice — beside the folder that holds it, through `./`, or a
+/// symlink in a packet — is one scrape: it never counts twice in a window or at
+/// the deployment level.
+#[test]
+fn a_file_reached_twice_is_read_once() {
+    let dir = scratch("twice");
+    let scrapes = dir.join("vllm");
+    std::fs::create_dir_all(&scrapes).unwrap();
+    for f in VLLM_WINDOW {
+        let name = Path::new(f).file_name().unwrap();
+        std::fs::copy(Path::new(ROOT).join(f), scrapes.join(name)).unwrap();
+    }
+    let d = scrapes.display().to_string();
+    let once = json(&["check", "--json", &d]);
+    let windows = |r: &Value| {
+        let eps = r["endpoints"].as_array().unwrap();
+        assert_eq!(eps.len(), 1, "{r}");
+        let s = &eps[0]["signals"]["vllm"];
+        (
+            eps[0]["scrapes"].as_array().unwrap().len(),
+            s["kv_cache_usage"]["window"].clone(),
+            r["deployment"]["signals"]["vllm"]["preemptions"].clone(),
+        )
+    };
+    let file = scrapes.join("1765000060.prom").display().to_string();
+    let dotted = format!("{}/./vllm", dir.display());
+    let linked = dir.join("link");
+    std::os::unix::fs::symlink(&scrapes, &linked).unwrap();
+    let l = linked.display().to_string();
+    for args in [
+        vec!["check", "--json", &d, &file],
+        vec!["check", "--json", &file, &d],
+        vec!["check", "--json", &d, &dotted],
+        vec!["check", "--json", &l, &d],
+    ] {
+        assert_eq!(windows(&json(&args)), windows(&once), "{args:?}");
+    }
+    // A packet whose second artifact is a symlink to the first holds one scrape.
+    let packet = dir.join("packet");
+    std::fs::create_dir_all(&packet).unwrap();
+    std::fs::copy(
+        Path::new(ROOT).join(VLLM_WINDOW[0]),
+        packet.join("engine_metrics.prom"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("engine_metrics.prom", packet.join("engine_metrics_2.prom"))
+        .unwrap();
+    let p = packet.display().to_string();
+    let r = json(&["check", "--json", &p]);
+    assert_eq!(
+        r["endpoints"][0]["scrapes"].as_array().unwrap().len(),
+        1,
+        "{r}"
+    );
+    let f0 = packet.join("engine_metrics.prom").display().to_string();
+    let r = json(&[
+        "lmcache-compat",
+        "--json",
+        "--packet",
+        &p,
+        "--engine-metrics-file",
+        &f0,
+        "--engine-metrics-file",
+        &f0,
+    ]);
+    assert_eq!(r["inputs"].as_array().map(Vec::len), Some(1), "{r}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `collect-lmcache` given one file twice stores and evaluates one scrape.
+#[test]
+fn collect_lmcache_reads_a_file_given_twice_once() {
+    let dir = scratch("collect-twice");
+    let out = dir.join("packet");
+    let f = VLLM_WINDOW[0];
+    let dotted = format!("./{f}");
+    let o = out.display().to_string();
+    let (code, _, err) = run(&[
+        "collect-lmcache",
+        "--output-dir",
+        &o,
+        "--engine-metrics-file",
+        f,
+        "--engine-metrics-file",
+        &dotted,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.join("engine_metrics.prom").exists());
+    assert!(!out.join("engine_metrics_2.prom").exists(), "stored twice");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

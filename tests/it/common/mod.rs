@@ -13,7 +13,7 @@ pub fn golden(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(name);
-    let actual = actual.replace(env!("CARGO_PKG_VERSION"), "<version>");
+    let actual = mask_mtimes(&actual.replace(env!("CARGO_PKG_VERSION"), "<version>"));
     if std::env::var_os("INFERGUARD_BLESS").is_some() {
         std::fs::create_dir_all(path.parent().expect("goldens live in a folder"))
             .expect("golden folder");
@@ -39,6 +39,25 @@ pub fn golden(name: &str, actual: &str) {
         actual.lines().count(),
         "golden {name} differs in length"
     );
+}
+
+/// A scrape time taken from a file's mtime is when the file was checked out, not
+/// part of the report under test: `"time": <mtime>` in sorted JSON reports (the
+/// `time` line comes right before its `"time_source": "file_mtime"`).
+fn mask_mtimes(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in lines.iter().enumerate() {
+        let next = lines.get(i + 1).copied().unwrap_or_default();
+        match line.split_once("\"time\": ") {
+            Some((indent, _)) if next.contains("\"time_source\": \"file_mtime\"") => {
+                out.push_str(&format!("{indent}\"time\": \"<mtime>\","));
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// A deterministic generator for the never-panic loops (no randomness crate; the
