@@ -104,26 +104,18 @@ impl Observed {
     }
 }
 
-/// Detects engines (or checks the forced one) on every scrape of an endpoint, and
-/// computes their signals over the scrapes (instant and window forms).
+/// Detects engines (or checks the forced one) on an endpoint's latest scrape, and
+/// computes their signals over its scrapes (instant and window forms).
 pub fn detect_over(
     registry: &Registry,
     scrapes: &[crate::normalize::window::TimedIndex],
     options: &EvalOptions,
 ) -> Observed {
-    let mut engines: Vec<EngineDetection> = Vec::new();
-    let mut mismatch = options.forced_engine.is_some();
-    for (index, _) in scrapes {
-        let (found, miss) = detect_one(registry, index, options);
-        mismatch &= miss;
-        for e in found {
-            match engines.iter_mut().find(|x| x.id == e.id) {
-                Some(x) if x.confidence < e.confidence => *x = e,
-                Some(_) => {}
-                None => engines.push(e),
-            }
-        }
-    }
+    // What runs is what the latest scrape shows (the instant), as for values.
+    let (mut engines, mismatch) = match scrapes.last() {
+        Some((latest, _)) => detect_one(registry, latest, options),
+        None => (Vec::new(), options.forced_engine.is_some()),
+    };
     sort_detections(&mut engines);
     let signals = engines
         .iter()

@@ -53,10 +53,11 @@ pub fn evaluate(registry: &Registry, deployment: &Deployment, options: &EvalOpti
         endpoints.push(outcome);
         observed_each.push(observed);
     }
-    let all: Vec<&SeriesIndex> = indexes.iter().flatten().map(|(i, _)| i).collect();
+    // The deployment as it stands: every endpoint's latest scrape.
+    let latest: Vec<&SeriesIndex> = indexes.iter().filter_map(|i| i.last()).map(|(i, _)| i).collect();
     let observed = combine_observed(registry, &observed_each, options);
-    let compat = compat::analyze(registry, &all, &observed.engine_ids(), &options.compat);
-    let mut facts = core_facts(&observed, &all);
+    let compat = compat::analyze(registry, &latest, &observed.engine_ids(), &options.compat);
+    let mut facts = core_facts(&observed, &latest);
     facts.extend(window_facts(indexes.iter().map(|i| timed(i))));
     facts.extend(compat.vars);
     let scopes: &[Scope] = if options.as_deployment {

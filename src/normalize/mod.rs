@@ -542,15 +542,18 @@ pub fn compute_signal(spec: &SignalSpec, index: &SeriesIndex) -> Option<SignalVa
 /// A signal over an endpoint's scrapes in time order: the instant value from the
 /// latest scrape, and the window forms when there are two or more.
 pub fn compute_over(spec: &SignalSpec, scrapes: &[window::TimedIndex]) -> Option<SignalValue> {
-    let (latest, _) = scrapes.last()?;
-    let window = window::compute_window(spec, scrapes);
-    match compute_signal(spec, latest) {
-        Some(mut v) => {
-            v.window = window;
-            Some(v)
-        }
-        None => None,
+    let found: window::Found = scrapes
+        .iter()
+        .map(|(index, _)| (*index, matched_samples(spec, index)))
+        .collect();
+    let (latest, m) = found.last()?;
+    let m = m.as_ref()?;
+    let mut value = value_of(spec, latest, &m.samples, m.family.clone(), m.spelling);
+    if !spec.group_by.is_empty() {
+        value.groups = groups_of(spec, latest, &m.samples, m.spelling);
     }
+    value.window = window::window_of(spec, scrapes, &found);
+    Some(value)
 }
 
 /// Exact names also match their unit-suffix variants: OTel exporters append the unit

@@ -11,7 +11,8 @@
 //!   (`histogram_quantile(q, sum by (le) (increase(x_bucket[w])))`).
 
 use super::{
-    histogram_quantile, matched_samples, parse_le, value_of, SeriesIndex, SignalSpec, SignalType,
+    histogram_quantile, matched_samples, parse_le, value_of, Matched, SeriesIndex, SignalSpec,
+    SignalType,
 };
 use crate::evidence::prometheus::SampleRole;
 use schemars::JsonSchema;
@@ -135,6 +136,19 @@ impl WindowStats {
 /// The window forms of a signal over scrapes in time order; `None` with fewer than
 /// two scrapes, or when the signal is in none of them.
 pub fn compute_window(spec: &SignalSpec, scrapes: &[TimedIndex]) -> Option<WindowStats> {
+    let found: Found = scrapes
+        .iter()
+        .map(|(index, _)| (*index, matched_samples(spec, index)))
+        .collect();
+    window_of(spec, scrapes, &found)
+}
+
+/// [`compute_window`] over the samples already matched in each scrape.
+pub(super) fn window_of(
+    spec: &SignalSpec,
+    scrapes: &[TimedIndex],
+    found: &Found,
+) -> Option<WindowStats> {
     if scrapes.len() < 2 {
         return None;
     }
@@ -146,13 +160,14 @@ pub fn compute_window(spec: &SignalSpec, scrapes: &[TimedIndex]) -> Option<Windo
         },
         ..WindowStats::default()
     };
-    let found = match spec.kind {
-        SignalType::Counter => counter_window(spec, scrapes, &mut stats),
-        SignalType::Gauge => gauge_window(spec, scrapes, &mut stats),
-        SignalType::Histogram => histogram_window(spec, scrapes, &mut stats),
+    let ok = match spec.kind {
         SignalType::Info => false,
+        _ if found.iter().all(|(_, m)| m.is_none()) => false,
+        SignalType::Counter => counter_window(found, &mut stats),
+        SignalType::Gauge => gauge_window(spec, found, &mut stats),
+        SignalType::Histogram => histogram_window(found, &mut stats),
     };
-    found.then_some(stats)
+    ok.then_some(stats)
 }
 
 /// `increase()` without extrapolation over one series' samples in time order:
@@ -219,68 +234,60 @@ fn series_key(index: &SeriesIndex, sample: u32, skip: &str) -> u64 {
         .filter(|(k, _)| *k != skip)
         .collect();
     labels.sort_unstable();
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    // FxHash: series keys are hashed once per sample of every window signal, and
+    // SipHash's DoS resistance buys nothing for 64-bit keys hashed again below.
+    let mut h = rustc_hash::FxHasher::default();
     index.expo.name(s).hash(&mut h);
     labels.hash(&mut h);
     h.finish()
 }
 
-/// Collects, per series, the finite values of the samples with one of `roles`.
-fn collect(
-    spec: &SignalSpec,
-    scrapes: &[TimedIndex],
-    keep: impl Fn(SampleRole) -> bool,
-    skip_label: &str,
-) -> (SeriesValues, bool) {
+/// The samples a signal reads in each scrape, in time order (`None` where absent).
+pub(super) type Found<'s, 'a> = Vec<(&'s SeriesIndex<'a>, Option<Matched>)>;
+
+/// Per series, the finite values of the samples whose role `keep` accepts.
+fn collect(found: &Found, keep: impl Fn(SampleRole) -> bool) -> SeriesValues {
     let mut out = PerScrape::new();
-    let mut any = false;
-    for (n, (index, _)) in scrapes.iter().enumerate() {
-        let Some(m) = matched_samples(spec, index) else {
-            continue;
-        };
-        any = true;
-        for i in m.samples {
+    for (n, (index, m)) in found.iter().enumerate() {
+        for &i in m.iter().flat_map(|m| &m.samples) {
             let value = index.expo.samples[i as usize].value;
             if keep(index.role(i)) && value.is_finite() {
-                out.push(series_key(index, i, skip_label), n, value);
+                out.push(series_key(index, i, ""), n, value);
             }
         }
     }
-    (out.into_values(), any)
+    out.into_values()
 }
 
-fn counter_window(spec: &SignalSpec, scrapes: &[TimedIndex], stats: &mut WindowStats) -> bool {
-    let (series, any) = collect(
-        spec,
-        scrapes,
-        |r| matches!(r, SampleRole::Total | SampleRole::Value),
-        "",
-    );
+/// `(sum of increases, sum of resets)` over the series seen in two or more scrapes;
+/// `None` when there is none.
+fn total_increase(series: &SeriesValues) -> Option<(f64, f64)> {
     let mut keys: Vec<&u64> = series.keys().collect();
     keys.sort_unstable();
-    let (mut delta, mut resets, mut paired) = (0.0, 0.0, false);
-    for k in keys {
-        let values = &series[k];
-        if values.len() >= 2 {
-            let (d, r) = increase(values);
-            delta += d;
-            resets += r;
-            paired = true;
-        }
+    let mut total: Option<(f64, f64)> = None;
+    for k in keys.into_iter().filter(|k| series[*k].len() >= 2) {
+        let (d, r) = increase(&series[k]);
+        let t = total.get_or_insert((0.0, 0.0));
+        (t.0, t.1) = (t.0 + d, t.1 + r);
     }
-    if paired {
+    total
+}
+
+fn counter_window(found: &Found, stats: &mut WindowStats) -> bool {
+    let series = collect(found, |r| matches!(r, SampleRole::Total | SampleRole::Value));
+    if let Some((delta, resets)) = total_increase(&series) {
         stats.delta = Some(delta);
         stats.resets = Some(resets);
         stats.rate = stats.seconds.filter(|s| *s > 0.0).map(|s| delta / s);
     }
-    any
+    true
 }
 
-fn gauge_window(spec: &SignalSpec, scrapes: &[TimedIndex], stats: &mut WindowStats) -> bool {
-    let values: Vec<f64> = scrapes
+fn gauge_window(spec: &SignalSpec, found: &Found, stats: &mut WindowStats) -> bool {
+    let values: Vec<f64> = found
         .iter()
-        .filter_map(|(index, _)| {
-            let m = matched_samples(spec, index)?;
+        .filter_map(|(index, m)| {
+            let m = m.as_ref()?;
             value_of(spec, index, &m.samples, String::new(), m.spelling).value
         })
         .collect();
@@ -305,25 +312,10 @@ fn gauge_window(spec: &SignalSpec, scrapes: &[TimedIndex], stats: &mut WindowSta
     true
 }
 
-fn histogram_window(spec: &SignalSpec, scrapes: &[TimedIndex], stats: &mut WindowStats) -> bool {
-    let total_of = |role: SampleRole| {
-        let (series, any) = collect(spec, scrapes, |r| r == role, "");
-        let mut keys: Vec<&u64> = series.keys().collect();
-        keys.sort_unstable();
-        let mut sum = None;
-        for k in keys {
-            if series[k].len() >= 2 {
-                *sum.get_or_insert(0.0) += increase(&series[k]).0;
-            }
-        }
-        (sum, any)
-    };
-    let (count, any) = total_of(SampleRole::Count);
-    let (sum, _) = total_of(SampleRole::Sum);
-    let buckets = bucket_increases(spec, scrapes);
-    if !any && buckets.is_empty() {
-        return false;
-    }
+fn histogram_window(found: &Found, stats: &mut WindowStats) -> bool {
+    let count = total_increase(&collect(found, |r| r == SampleRole::Count)).map(|t| t.0);
+    let sum = total_increase(&collect(found, |r| r == SampleRole::Sum)).map(|t| t.0);
+    let buckets = bucket_increases(found);
     stats.count = count;
     stats.sum = sum;
     stats.avg = match (sum, count) {
@@ -337,14 +329,11 @@ fn histogram_window(spec: &SignalSpec, scrapes: &[TimedIndex], stats: &mut Windo
 }
 
 /// `sum by (le) (increase(x_bucket[w]))`, sorted by upper bound.
-fn bucket_increases(spec: &SignalSpec, scrapes: &[TimedIndex]) -> Vec<(f64, f64)> {
+fn bucket_increases(found: &Found) -> Vec<(f64, f64)> {
     // Per series (labels without `le`) and bound, the bucket's values over time.
     let mut per = PerScrape::new();
-    for (n, (index, _)) in scrapes.iter().enumerate() {
-        let Some(m) = matched_samples(spec, index) else {
-            continue;
-        };
-        for i in m.samples {
+    for (n, (index, m)) in found.iter().enumerate() {
+        for &i in m.iter().flat_map(|m| &m.samples) {
             if index.role(i) != SampleRole::Bucket {
                 continue;
             }
