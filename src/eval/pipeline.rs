@@ -271,7 +271,7 @@ fn input_report(p: &crate::deployment::Parsed) -> InputReport {
         .to_owned(),
         lines: expo.map_or(0, |e| e.lines),
         samples: expo.map_or(0, |e| e.samples.len()),
-        families: expo.map_or(0, |e| e.families().len()),
+        families: expo.map_or(0, |e| e.family_count()),
         dropped_lines: expo.map_or(0, |e| e.dropped.len()),
         dropped: expo
             .into_iter()

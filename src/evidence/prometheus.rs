@@ -409,6 +409,17 @@ impl Exposition {
         own(SampleRole::Value)
     }
 
+    /// How many families [`Exposition::families`] returns, without gathering their
+    /// samples.
+    pub fn family_count(&self) -> usize {
+        let mut seen: std::collections::HashSet<String> =
+            self.metadata.iter().map(|m| m.name.clone()).collect();
+        for n in &self.names {
+            seen.insert(self.family_of(n).0);
+        }
+        seen.len()
+    }
+
     /// Every family, declared or inferred from sample names (see
     /// [`Exposition::family_of`]), in order of first appearance, with its
     /// declared type and its samples in source order. Declared families
@@ -1490,6 +1501,19 @@ pub fn not_an_exposition(expo: &Exposition) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn family_count_is_the_number_of_families() {
+        let texts = [
+            "# TYPE a counter\na_total 1\na_created 2\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n",
+            "x_total 1\nx_created 1\ny_bucket{le=\"+Inf\"} 0\ny_count 0\n# HELP z only help\n",
+            "# TYPE foo_created gauge\nfoo_created 1\n# TYPE foo counter\nfoo_total 3\n",
+        ];
+        for t in texts {
+            let e = parse(t.as_bytes(), &ParseOptions::default());
+            assert_eq!(e.family_count(), e.families().len(), "{t}");
+        }
+    }
 
     #[test]
     fn fast_decimal_agrees_with_std() {
