@@ -46,13 +46,11 @@ pub struct DeploymentOutcome {
 /// `rules test` and `explain`, which answer for the deployment).
 pub fn evaluate(registry: &Registry, deployment: &Deployment, options: &EvalOptions) -> Evaluation {
     let indexes = index_scrapes(deployment);
-    let mut endpoints = Vec::with_capacity(deployment.endpoints.len());
-    let mut observed_each = Vec::with_capacity(deployment.endpoints.len());
-    for (e, idx) in deployment.endpoints.iter().zip(&indexes) {
-        let (outcome, observed) = evaluate_endpoint(registry, deployment, e, idx, options);
-        endpoints.push(outcome);
-        observed_each.push(observed);
-    }
+    let pairs: Vec<(&Endpoint, &Indexed)> = deployment.endpoints.iter().zip(&indexes).collect();
+    let (endpoints, observed_each): (Vec<EndpointOutcome>, Vec<Observed>) =
+        par_map(&pairs, |(e, idx)| evaluate_endpoint(registry, deployment, e, idx, options))
+            .into_iter()
+            .unzip();
     // The deployment as it stands: every endpoint's latest scrape.
     let latest: Vec<&SeriesIndex> = indexes.iter().filter_map(|i| i.last()).map(|(i, _)| i).collect();
     let observed = combine_observed(registry, &observed_each, options);
@@ -96,25 +94,11 @@ fn index_scrapes(deployment: &Deployment) -> Vec<Indexed<'_>> {
             by_input.entry(s.input).or_default().push((ei, si));
         }
     }
-    for (input, users) in by_input {
-        let Some(expo) = deployment.inputs[input].expo.as_ref() else {
-            continue;
-        };
-        let scrape = |&(ei, si): &(usize, usize)| &deployment.endpoints[ei].scrapes[si];
-        if let [(ei, si)] = users.as_slice() {
-            if scrape(&(*ei, *si)).samples.is_none() {
-                out[*ei][*si] = Some((SeriesIndex::new(expo), scrape(&(*ei, *si)).time));
-                continue;
-            }
-        }
-        let parts: Vec<Vec<u32>> = users
-            .iter()
-            .map(|u| scrape(u).samples.clone().unwrap_or_default())
-            .collect();
-        let keys = deployment.inputs[input].target_keys.clone();
-        let split = SeriesIndex::parts(expo, parts, keys);
-        for (u, index) in users.iter().zip(split) {
-            out[u.0][u.1] = Some((index, scrape(u).time));
+    let jobs: Vec<(usize, Vec<(usize, usize)>)> = by_input.into_iter().collect();
+    let built = par_map(&jobs, |(input, users)| index_input(deployment, *input, users));
+    for ((_, users), indexes) in jobs.iter().zip(built) {
+        for (u, index) in users.iter().zip(indexes) {
+            out[u.0][u.1] = Some((index, deployment.endpoints[u.0].scrapes[u.1].time));
         }
     }
     crate::normalize::share_matches(
@@ -125,6 +109,50 @@ fn index_scrapes(deployment: &Deployment) -> Vec<Indexed<'_>> {
     out.into_iter()
         .map(|v| v.into_iter().flatten().collect())
         .collect()
+}
+
+/// The indexes of one input's scrapes (`users`: endpoint and scrape positions): the
+/// whole input, or one part per target of a fleet dump.
+fn index_input<'d>(
+    deployment: &'d Deployment,
+    input: usize,
+    users: &[(usize, usize)],
+) -> Vec<SeriesIndex<'d>> {
+    let Some(expo) = deployment.inputs[input].expo.as_ref() else {
+        return Vec::new();
+    };
+    let scrape = |&(ei, si): &(usize, usize)| &deployment.endpoints[ei].scrapes[si];
+    if let [only] = users {
+        if scrape(only).samples.is_none() {
+            return vec![SeriesIndex::new(expo)];
+        }
+    }
+    let parts: Vec<Vec<u32>> = users
+        .iter()
+        .map(|u| scrape(u).samples.clone().unwrap_or_default())
+        .collect();
+    let keys = deployment.inputs[input].target_keys.clone();
+    SeriesIndex::parts(expo, parts, keys)
+}
+
+/// `items.iter().map(f)` on every core, in order: endpoints and inputs are
+/// independent, and the machines this runs on have a few cores.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || items.len() < 32 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 fn timed<'s, 'a>(indexed: &'s Indexed<'a>) -> Vec<TimedIndex<'s, 'a>> {
