@@ -395,18 +395,26 @@ fn scrape_time(
     if let Some(t) = o.row_time {
         return (Some(t), TimeSource::TimelineRow);
     }
-    let stamp = |i: usize| expo.samples[i].timestamp_ms;
-    let latest = match samples {
-        Some(ids) => ids.iter().filter_map(|&i| stamp(i as usize)).max(),
-        None => (0..expo.samples.len()).filter_map(stamp).max(),
+    // Recorded times outside 2000–2100 are damage (µs written as ms, a hand-edited
+    // manifest), not times: trusted, one would reorder the scrapes.
+    let stamp = |i: usize| {
+        let t = expo.samples[i].timestamp_ms? as f64 / 1000.0;
+        PLAUSIBLE_TIMES.contains(&t).then_some(t)
     };
-    if let Some(ms) = latest {
-        return (Some(ms as f64 / 1000.0), TimeSource::SampleTimestamps);
+    let latest = match samples {
+        Some(ids) => ids
+            .iter()
+            .filter_map(|&i| stamp(i as usize))
+            .reduce(f64::max),
+        None => (0..expo.samples.len()).filter_map(stamp).reduce(f64::max),
+    };
+    if let Some(t) = latest {
+        return (Some(t), TimeSource::SampleTimestamps);
     }
     if let Some(t) = o.file_name.as_deref().and_then(time_in_file_name) {
         return (Some(t), TimeSource::FileName);
     }
-    if let Some(t) = o.manifest_time {
+    if let Some(t) = o.manifest_time.filter(|t| PLAUSIBLE_TIMES.contains(t)) {
         return (Some(t), TimeSource::PacketManifest);
     }
     if let Some(t) = o.fetched_at {
@@ -611,6 +619,54 @@ mod tests {
             d.endpoints[0].scrapes[0].samples.as_deref(),
             Some(&[1, 2][..])
         );
+    }
+
+    /// A per-sample timestamp or a manifest time outside 2000–2100 (an exporter
+    /// writing µs for ms, a hand-edited manifest) is not a scrape time: it would
+    /// make the oldest scrape the latest.
+    #[test]
+    fn implausible_recorded_times_are_not_scrape_times() {
+        let named = Origin {
+            file_name: Some("1765000000.prom".to_owned()),
+            ..Origin::default()
+        };
+        let text = "a 1 99999999999999\nb 2 1765000000500\n";
+        let d = build(
+            vec![input("d/1765000000.prom", text, named)],
+            &BuildOptions::default(),
+        );
+        let s = &d.endpoints[0].scrapes[0];
+        assert_eq!(
+            (s.time, s.time_source),
+            (Some(1_765_000_000.5), TimeSource::SampleTimestamps)
+        );
+        let far = input(
+            "d/1765000000.prom",
+            "a 1 99999999999999\n",
+            Origin {
+                file_name: Some("1765000000.prom".to_owned()),
+                ..Origin::default()
+            },
+        );
+        let d = build(vec![far], &BuildOptions::default());
+        let s = &d.endpoints[0].scrapes[0];
+        assert_eq!(
+            (s.time, s.time_source),
+            (Some(1_765_000_000.0), TimeSource::FileName)
+        );
+        for bad in [-1e308, 1e308, 0.0] {
+            let recorded = Origin {
+                manifest_time: Some(bad),
+                mtime: Some(1_765_000_060.0),
+                ..Origin::default()
+            };
+            let d = build(
+                vec![input("p/m.prom", "a 1\n", recorded)],
+                &BuildOptions::default(),
+            );
+            let s = &d.endpoints[0].scrapes[0];
+            assert_eq!(s.time_source, TimeSource::FileMtime, "{bad}");
+        }
     }
 
     #[test]
