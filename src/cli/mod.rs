@@ -203,12 +203,43 @@ fn evaluate(
     let built = crate::deployment::build(inputs, &deployment.options()?);
     built.warnings.iter().for_each(|w| output::warn(w));
     if built.outside_window > 0 {
+        let taken = built.outside_span.map_or(String::new(), |(a, b)| {
+            format!("; they were taken {} to {}", rfc3339(a), rfc3339(b))
+        });
         output::warn(&format!(
-            "{} scrape(s) outside --start/--end (or without a time) left out",
+            "{} scrape(s) outside --start/--end (or without a time) left out{taken}",
             built.outside_window
         ));
     }
     Ok(crate::eval::pipeline::evaluate(registry, &built, options))
+}
+
+/// Unix seconds as RFC 3339 (UTC, whole seconds); the number itself outside
+/// what a date can say.
+fn rfc3339(secs: f64) -> String {
+    match std::time::Duration::try_from_secs_f64(secs) {
+        Ok(d) if secs < 253_402_300_800.0 => {
+            humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + d).to_string()
+        }
+        _ => crate::number::format_number(secs),
+    }
+}
+
+/// Why a command has no endpoint to report: every scrape outside `--start`/`--end`,
+/// else the first input that could not be read.
+fn no_endpoint(inputs: &[crate::report::InputReport], outside: usize) -> anyhow::Error {
+    if outside > 0 {
+        return anyhow::anyhow!(
+            "all {outside} scrape(s) are outside --start/--end (or have no time): widen the range"
+        );
+    }
+    let first = inputs
+        .iter()
+        .find_map(|i| i.error.as_ref().map(|e| format!("{}: {e}", i.source)));
+    anyhow::anyhow!(
+        "{}",
+        first.unwrap_or_else(|| "no input could be read".to_owned())
+    )
 }
 
 /// Unix seconds now.

@@ -109,6 +109,8 @@ pub struct Deployment {
     pub endpoints: Vec<Endpoint>,
     /// Scrapes left out by `--start`/`--end` (or without a time when a bound is set).
     pub outside_window: usize,
+    /// The earliest and latest time of the scrapes left out, when any had one.
+    pub outside_span: Option<(f64, f64)>,
     /// What the operator should know about how inputs were read, each naming its input.
     pub warnings: Vec<String>,
 }
@@ -134,6 +136,7 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
     let mut groups: BTreeMap<(IdentitySource, String), Endpoint> = BTreeMap::new();
     let mut target_keys: Vec<Vec<String>> = vec![Vec::new(); parsed.len()];
     let mut outside_window = 0;
+    let mut outside_span: Option<(f64, f64)> = None;
     let mut warnings = Vec::new();
     for (i, p) in parsed.iter().enumerate() {
         let Some(expo) = &p.expo else {
@@ -156,6 +159,10 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
             let (time, time_source) = scrape_time(&p.input, expo, samples.as_deref());
             if !in_window(time, options) {
                 outside_window += 1;
+                if let Some(t) = time {
+                    let (a, b) = outside_span.unwrap_or((t, t));
+                    outside_span = Some((a.min(t), b.max(t)));
+                }
                 continue;
             }
             let (identity, id) = identity_of(&p.input, expo, samples.as_deref(), &target);
@@ -195,6 +202,7 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
         inputs: parsed,
         endpoints,
         outside_window,
+        outside_span,
         warnings,
     }
 }
