@@ -137,12 +137,14 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
     let mut target_keys: Vec<Vec<String>> = vec![Vec::new(); parsed.len()];
     let mut outside_window = 0;
     let mut outside_span: Option<(f64, f64)> = None;
+    let mut found: std::collections::BTreeSet<String> = Default::default();
     let mut warnings = Vec::new();
     for (i, p) in parsed.iter().enumerate() {
         let Some(expo) = &p.expo else {
             continue;
         };
         let keys = target_keys_of(expo, &options.target_labels);
+        found.extend(keys.iter().cloned());
         let mut targets = split_by_target(expo, &keys);
         if targets.len() > MAX_TARGETS {
             warnings.push(format!(
@@ -195,6 +197,11 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
         });
     }
     endpoints.sort_by(|a, b| a.id.cmp(&b.id).then(a.identity.cmp(&b.identity)));
+    for k in options.target_labels.iter().filter(|k| !found.contains(*k)) {
+        warnings.push(format!(
+            "--target-label {k}: no sample of any input has this label"
+        ));
+    }
     for (p, keys) in parsed.iter_mut().zip(target_keys) {
         p.target_keys = keys;
     }
@@ -675,6 +682,22 @@ mod tests {
             let s = &d.endpoints[0].scrapes[0];
             assert_eq!(s.time_source, TimeSource::FileMtime, "{bad}");
         }
+    }
+
+    /// `--target-label` naming a label no sample has (a typo) says so.
+    #[test]
+    fn a_target_label_on_no_sample_is_a_warning() {
+        let options = BuildOptions {
+            target_labels: vec!["instnace".to_owned(), "instance".to_owned()],
+            ..BuildOptions::default()
+        };
+        let fleet = "a{instance=\"h:1\"} 1\na{instance=\"h:2\"} 1\n";
+        let d = build(vec![input("f.prom", fleet, Origin::default())], &options);
+        assert_eq!(d.endpoints.len(), 2);
+        assert_eq!(
+            d.warnings,
+            ["--target-label instnace: no sample of any input has this label"]
+        );
     }
 
     #[test]
