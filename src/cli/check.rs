@@ -7,7 +7,6 @@ use crate::eval::compat::CompatContext;
 use crate::eval::{check_report, EvalOptions};
 use crate::pack::model::Severity;
 use crate::report::{render, to_sorted_json};
-use anyhow::bail;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -45,14 +44,8 @@ pub fn run(rules: &[PathBuf], args: CheckArgs) -> anyhow::Result<Outcome> {
         }
     }
     if report.endpoints.is_empty() {
-        let first = report
-            .inputs
-            .iter()
-            .find_map(|i| i.error.as_ref().map(|e| format!("{}: {e}", i.source)));
-        bail!(
-            "{}",
-            first.unwrap_or_else(|| "no input could be read".to_owned())
-        );
+        let outside = report.deployment.scrapes_outside_window;
+        return Err(super::no_endpoint(&report.inputs, outside));
     }
     let text = match args.out.format() {
         Format::Json => to_sorted_json(&report),

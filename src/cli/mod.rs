@@ -179,18 +179,50 @@ impl DeploymentArgs {
     }
 }
 
-/// `2026-12-07T10:00:00Z` or Unix seconds.
+/// `2026-12-07T10:00:00Z`, with a UTC offset (`2026-12-07T11:00:00+01:00`), or
+/// Unix seconds.
 fn parse_time(text: &str) -> Result<f64, String> {
     if let Ok(secs) = text.parse::<f64>() {
         if secs.is_finite() {
             return Ok(secs);
         }
     }
-    humantime::parse_rfc3339_weak(text)
+    let (utc, offset) = utc_offset(text);
+    humantime::parse_rfc3339_weak(&utc)
         .map_err(|e| format!("`{text}` is neither RFC 3339 nor Unix seconds ({e})"))?
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
+        .map(|d| d.as_secs_f64() - offset)
         .map_err(|_| format!("`{text}` is before 1970"))
+}
+
+/// A time's trailing `±HH:MM` offset in seconds east of UTC, and the time with `Z`
+/// in its place; the text as it is (offset 0) when it has none.
+fn utc_offset(text: &str) -> (String, f64) {
+    let at = text.len().saturating_sub(6);
+    let (Some(head), Some(tail)) = (text.get(..at), text.get(at..)) else {
+        return (text.to_owned(), 0.0);
+    };
+    if head.is_empty() || tail.len() != 6 {
+        return (text.to_owned(), 0.0);
+    }
+    let b = tail.as_bytes();
+    let num = |i: usize| {
+        (b[i] as char)
+            .to_digit(10)
+            .zip((b[i + 1] as char).to_digit(10))
+    };
+    let sign = match b.first() {
+        Some(b'+') => 1.0,
+        Some(b'-') => -1.0,
+        _ => return (text.to_owned(), 0.0),
+    };
+    match (num(1), b[3], num(4)) {
+        (Some((h1, h2)), b':', Some((m1, m2))) if h1 * 10 + h2 < 24 && m1 * 10 + m2 < 60 => {
+            let secs = f64::from((h1 * 10 + h2) * 3600 + (m1 * 10 + m2) * 60);
+            (format!("{head}Z"), sign * secs)
+        }
+        _ => (text.to_owned(), 0.0),
+    }
 }
 
 /// The one pipeline: inputs into a deployment, evaluated.
@@ -203,12 +235,43 @@ fn evaluate(
     let built = crate::deployment::build(inputs, &deployment.options()?);
     built.warnings.iter().for_each(|w| output::warn(w));
     if built.outside_window > 0 {
+        let taken = built.outside_span.map_or(String::new(), |(a, b)| {
+            format!("; they were taken {} to {}", rfc3339(a), rfc3339(b))
+        });
         output::warn(&format!(
-            "{} scrape(s) outside --start/--end (or without a time) left out",
+            "{} scrape(s) outside --start/--end (or without a time) left out{taken}",
             built.outside_window
         ));
     }
     Ok(crate::eval::pipeline::evaluate(registry, &built, options))
+}
+
+/// Unix seconds as RFC 3339 (UTC, whole seconds); the number itself outside
+/// what a date can say.
+fn rfc3339(secs: f64) -> String {
+    match std::time::Duration::try_from_secs_f64(secs) {
+        Ok(d) if secs < 253_402_300_800.0 => {
+            humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + d).to_string()
+        }
+        _ => crate::number::format_number(secs),
+    }
+}
+
+/// Why a command has no endpoint to report: every scrape outside `--start`/`--end`,
+/// else the first input that could not be read.
+fn no_endpoint(inputs: &[crate::report::InputReport], outside: usize) -> anyhow::Error {
+    if outside > 0 {
+        return anyhow::anyhow!(
+            "all {outside} scrape(s) are outside --start/--end (or have no time): widen the range"
+        );
+    }
+    let first = inputs
+        .iter()
+        .find_map(|i| i.error.as_ref().map(|e| format!("{}: {e}", i.source)));
+    anyhow::anyhow!(
+        "{}",
+        first.unwrap_or_else(|| "no input could be read".to_owned())
+    )
 }
 
 /// Unix seconds now.
@@ -216,4 +279,42 @@ fn now_unix() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time;
+
+    /// RFC 3339 with a numeric offset, as `date -Iseconds` and
+    /// `date --rfc-3339=seconds` print it, is RFC 3339 too.
+    #[test]
+    fn times_with_a_utc_offset_are_rfc3339() {
+        for text in [
+            "1765000000",
+            "2025-12-06T05:46:40Z",
+            "2025-12-06T05:46:40+00:00",
+            "2025-12-06T06:46:40+01:00",
+            "2025-12-06T04:16:40-01:30",
+            "2025-12-06 06:46:40+01:00",
+        ] {
+            assert_eq!(parse_time(text), Ok(1_765_000_000.0), "{text}");
+        }
+        assert_eq!(
+            parse_time("2025-12-06T06:46:40.5+01:00"),
+            Ok(1_765_000_000.5)
+        );
+        for bad in [
+            "garbage",
+            "2025-12-06T06:46:40+1:00",
+            "2025-12-06T06:46:40+24:00",
+            "+01:00",
+            "+a",
+            "-",
+            "",
+            "é+01:00",
+            "2025-12-06T06:46:40+01:é",
+        ] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
+    }
 }

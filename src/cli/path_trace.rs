@@ -8,7 +8,6 @@ use crate::report::{
     render, to_sorted_json, PathTraceEndpoint, PathTraceReport, PathTraceSummary, Status,
     SupportLevel, ToolInfo, PATH_TRACE_SCHEMA_VERSION,
 };
-use anyhow::bail;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -65,14 +64,8 @@ pub fn run(rules: &[PathBuf], args: PathTraceArgs) -> anyhow::Result<Outcome> {
         });
     }
     if endpoints.is_empty() {
-        let first = evaluation
-            .inputs
-            .iter()
-            .find_map(|p| p.error.as_ref().map(|e| format!("{}: {e}", p.source)));
-        bail!(
-            "{}",
-            first.unwrap_or_else(|| "no input could be read".to_owned())
-        );
+        let outside = evaluation.outside_window;
+        return Err(super::no_endpoint(&evaluation.inputs, outside));
     }
     let report = PathTraceReport {
         schema_version: PATH_TRACE_SCHEMA_VERSION.to_owned(),

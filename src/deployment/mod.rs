@@ -110,6 +110,8 @@ pub struct Deployment {
     pub endpoints: Vec<Endpoint>,
     /// Scrapes left out by `--start`/`--end` (or without a time when a bound is set).
     pub outside_window: usize,
+    /// The earliest and latest time of the scrapes left out, when any had one.
+    pub outside_span: Option<(f64, f64)>,
     /// What the operator should know about how inputs were read, each naming its input.
     pub warnings: Vec<String>,
 }
@@ -135,12 +137,15 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
     let mut groups: BTreeMap<(IdentitySource, String), Endpoint> = BTreeMap::new();
     let mut target_keys: Vec<Vec<String>> = vec![Vec::new(); parsed.len()];
     let mut outside_window = 0;
+    let mut outside_span: Option<(f64, f64)> = None;
+    let mut found: std::collections::BTreeSet<String> = Default::default();
     let mut warnings = Vec::new();
     for (i, p) in parsed.iter().enumerate() {
         let Some(expo) = &p.expo else {
             continue;
         };
         let keys = target_keys_of(expo, &options.target_labels);
+        found.extend(keys.iter().cloned());
         let mut targets = split_by_target(expo, &keys);
         if targets.len() > MAX_TARGETS {
             warnings.push(format!(
@@ -157,6 +162,10 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
             let (time, time_source) = scrape_time(&p.input, expo, samples.as_deref());
             if !in_window(time, options) {
                 outside_window += 1;
+                if let Some(t) = time {
+                    let (a, b) = outside_span.unwrap_or((t, t));
+                    outside_span = Some((a.min(t), b.max(t)));
+                }
                 continue;
             }
             let (identity, id) = identity_of(&p.input, expo, samples.as_deref(), &target);
@@ -189,6 +198,11 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
         });
     }
     endpoints.sort_by(|a, b| a.id.cmp(&b.id).then(a.identity.cmp(&b.identity)));
+    for k in options.target_labels.iter().filter(|k| !found.contains(*k)) {
+        warnings.push(format!(
+            "--target-label {k}: no sample of any input has this label"
+        ));
+    }
     for (p, keys) in parsed.iter_mut().zip(target_keys) {
         p.target_keys = keys;
     }
@@ -196,6 +210,7 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
         inputs: parsed,
         endpoints,
         outside_window,
+        outside_span,
         warnings,
     }
 }
@@ -401,18 +416,26 @@ fn scrape_time(
     if let Some(t) = o.row_time {
         return (Some(t), TimeSource::TimelineRow);
     }
-    let stamp = |i: usize| expo.samples[i].timestamp_ms;
-    let latest = match samples {
-        Some(ids) => ids.iter().filter_map(|&i| stamp(i as usize)).max(),
-        None => (0..expo.samples.len()).filter_map(stamp).max(),
+    // Recorded times outside 2000–2100 are damage (µs written as ms, a hand-edited
+    // manifest), not times: trusted, one would reorder the scrapes.
+    let stamp = |i: usize| {
+        let t = expo.samples[i].timestamp_ms? as f64 / 1000.0;
+        PLAUSIBLE_TIMES.contains(&t).then_some(t)
     };
-    if let Some(ms) = latest {
-        return (Some(ms as f64 / 1000.0), TimeSource::SampleTimestamps);
+    let latest = match samples {
+        Some(ids) => ids
+            .iter()
+            .filter_map(|&i| stamp(i as usize))
+            .reduce(f64::max),
+        None => (0..expo.samples.len()).filter_map(stamp).reduce(f64::max),
+    };
+    if let Some(t) = latest {
+        return (Some(t), TimeSource::SampleTimestamps);
     }
     if let Some(t) = o.file_name.as_deref().and_then(time_in_file_name) {
         return (Some(t), TimeSource::FileName);
     }
-    if let Some(t) = o.manifest_time {
+    if let Some(t) = o.manifest_time.filter(|t| PLAUSIBLE_TIMES.contains(t)) {
         return (Some(t), TimeSource::PacketManifest);
     }
     if let Some(t) = o.fetched_at {
@@ -616,6 +639,70 @@ mod tests {
         assert_eq!(
             d.endpoints[0].scrapes[0].samples.as_deref(),
             Some(&[1, 2][..])
+        );
+    }
+
+    /// A per-sample timestamp or a manifest time outside 2000–2100 (an exporter
+    /// writing µs for ms, a hand-edited manifest) is not a scrape time: it would
+    /// make the oldest scrape the latest.
+    #[test]
+    fn implausible_recorded_times_are_not_scrape_times() {
+        let named = Origin {
+            file_name: Some("1765000000.prom".to_owned()),
+            ..Origin::default()
+        };
+        let text = "a 1 99999999999999\nb 2 1765000000500\n";
+        let d = build(
+            vec![input("d/1765000000.prom", text, named)],
+            &BuildOptions::default(),
+        );
+        let s = &d.endpoints[0].scrapes[0];
+        assert_eq!(
+            (s.time, s.time_source),
+            (Some(1_765_000_000.5), TimeSource::SampleTimestamps)
+        );
+        let far = input(
+            "d/1765000000.prom",
+            "a 1 99999999999999\n",
+            Origin {
+                file_name: Some("1765000000.prom".to_owned()),
+                ..Origin::default()
+            },
+        );
+        let d = build(vec![far], &BuildOptions::default());
+        let s = &d.endpoints[0].scrapes[0];
+        assert_eq!(
+            (s.time, s.time_source),
+            (Some(1_765_000_000.0), TimeSource::FileName)
+        );
+        for bad in [-1e308, 1e308, 0.0] {
+            let recorded = Origin {
+                manifest_time: Some(bad),
+                mtime: Some(1_765_000_060.0),
+                ..Origin::default()
+            };
+            let d = build(
+                vec![input("p/m.prom", "a 1\n", recorded)],
+                &BuildOptions::default(),
+            );
+            let s = &d.endpoints[0].scrapes[0];
+            assert_eq!(s.time_source, TimeSource::FileMtime, "{bad}");
+        }
+    }
+
+    /// `--target-label` naming a label no sample has (a typo) says so.
+    #[test]
+    fn a_target_label_on_no_sample_is_a_warning() {
+        let options = BuildOptions {
+            target_labels: vec!["instnace".to_owned(), "instance".to_owned()],
+            ..BuildOptions::default()
+        };
+        let fleet = "a{instance=\"h:1\"} 1\na{instance=\"h:2\"} 1\n";
+        let d = build(vec![input("f.prom", fleet, Origin::default())], &options);
+        assert_eq!(d.endpoints.len(), 2);
+        assert_eq!(
+            d.warnings,
+            ["--target-label instnace: no sample of any input has this label"]
         );
     }
 

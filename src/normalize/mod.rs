@@ -131,12 +131,13 @@ impl<'a> SeriesIndex<'a> {
     }
 
     /// One index per part of an exposition (each a list of sample ids in source
-    /// order), sharing one pass over its families. Declared families without
-    /// samples appear in every part; `hidden` label keys are not series labels.
+    /// order), sharing one pass over its families; `hidden` label keys are not
+    /// series labels. A family declared without samples carries no target label:
+    /// it goes with the part whose samples carry none, or the only part, and is
+    /// never copied into each of many parts (that grew as targets × families).
     pub fn parts(expo: &'a Exposition, parts: Vec<Vec<u32>>, hidden: Vec<String>) -> Vec<Self> {
         let views = expo.families();
         let roles = Arc::new(roles_of(expo));
-        let hidden = Arc::new(hidden);
         let mut owner: Vec<u32> = vec![u32::MAX; expo.samples.len()];
         for (p, ids) in parts.iter().enumerate() {
             for &i in ids {
@@ -145,22 +146,28 @@ impl<'a> SeriesIndex<'a> {
                 }
             }
         }
+        let home = home_of_declared(expo, &parts, &hidden);
+        let hidden = Arc::new(hidden);
         let mut per_part: Vec<Vec<FamilyView>> = (0..parts.len()).map(|_| Vec::new()).collect();
         for view in views {
-            let mut split: Vec<Vec<u32>> = vec![Vec::new(); parts.len()];
+            if view.samples.is_empty() {
+                if let Some(h) = home {
+                    per_part[h].push(view);
+                }
+                continue;
+            }
+            let mut split: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
             for &i in &view.samples {
                 if let Some(p) = owner.get(i as usize).filter(|p| **p != u32::MAX) {
-                    split[*p as usize].push(i);
+                    split.entry(*p).or_default().push(i);
                 }
             }
-            for (p, samples) in split.into_iter().enumerate() {
-                if !samples.is_empty() || view.samples.is_empty() {
-                    per_part[p].push(FamilyView {
-                        name: view.name.clone(),
-                        kind: view.kind,
-                        samples,
-                    });
-                }
+            for (p, samples) in split {
+                per_part[p as usize].push(FamilyView {
+                    name: view.name.clone(),
+                    kind: view.kind,
+                    samples,
+                });
             }
         }
         let mut out: Vec<SeriesIndex> = per_part
@@ -289,6 +296,22 @@ impl<'a> SeriesIndex<'a> {
         }
         out
     }
+}
+
+/// The part that holds the families declared without samples: the only part, or
+/// the one whose samples carry no hidden (target) label.
+fn home_of_declared(expo: &Exposition, parts: &[Vec<u32>], hidden: &[String]) -> Option<usize> {
+    if parts.len() == 1 {
+        return Some(0);
+    }
+    parts.iter().position(|ids| {
+        let first = ids.first().and_then(|&i| expo.samples.get(i as usize));
+        first.is_some_and(|s| {
+            hidden
+                .iter()
+                .all(|k| expo.label(s, k).is_none_or(str::is_empty))
+        })
+    })
 }
 
 fn roles_of(expo: &Exposition) -> Vec<SampleRole> {
@@ -931,6 +954,29 @@ mod tests {
             labels: Vec::new(),
             group_by: Vec::new(),
         }
+    }
+
+    /// A family declared without samples carries no target label: it goes with
+    /// the samples that carry none (or a dump's only target), never copied into
+    /// each of many targets (2,000 declarations × 10,000 targets took 5 GB).
+    #[test]
+    fn declared_families_without_samples_are_not_copied_into_every_target() {
+        let mut text: String = (0..2000)
+            .map(|i| format!("# TYPE e_{i} counter\n"))
+            .collect();
+        text.push_str("a{instance=\"h:1\"} 1\na{instance=\"h:2\"} 1\nb 1\n");
+        let expo = parse(text.as_bytes(), &ParseOptions::default());
+        let hidden = vec!["instance".to_owned()];
+        let parts = SeriesIndex::parts(&expo, vec![vec![0], vec![1], vec![2]], hidden.clone());
+        let counts: Vec<usize> = parts.iter().map(SeriesIndex::family_count).collect();
+        assert_eq!(counts, [1, 1, 2001]);
+        assert!(parts[2].family("e_7").is_some());
+        let one = SeriesIndex::parts(&expo, vec![vec![0]], hidden);
+        assert_eq!(
+            one[0].family_count(),
+            2001,
+            "a dump of one target holds them"
+        );
     }
 
     #[test]

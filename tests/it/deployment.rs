@@ -603,3 +603,23 @@ fn collect_lmcache_reads_a_file_given_twice_once() {
     assert!(!out.join("engine_metrics_2.prom").exists(), "stored twice");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--start` after every scrape leaves nothing: the error says so, not that no
+/// input could be read.
+#[test]
+fn a_window_that_holds_no_scrape_says_so() {
+    let dir = "fixtures/evidence/windows/vllm";
+    for command in ["check", "path-trace"] {
+        let (code, _, err) = run(&[command, dir, "--start", "2030-01-01T00:00:00Z"]);
+        assert_eq!(code, 2, "{command}: {err}");
+        assert!(
+            err.contains("error: all 4 scrape(s) are outside --start/--end"),
+            "{command}: {err}"
+        );
+        assert!(!err.contains("no input could be read"), "{command}: {err}");
+        assert!(
+            err.contains("they were taken 2025-12-06T05:46:40Z to 2025-12-06T05:48:10Z"),
+            "{command}: {err}"
+        );
+    }
+}
