@@ -57,32 +57,24 @@ pub struct SeriesIndex<'a> {
     /// Label keys that identify the target, hidden from series labels.
     hidden: Arc<Vec<String>>,
     /// Regex matches over the names of every part of one exposition, computed once
-    /// for all its targets (a fleet dump has hundreds with the same names).
-    shared: Option<Arc<SharedNames>>,
+    /// for all its targets (a fleet dump has hundreds with the same names), and
+    /// where each of this part's names is among them.
+    shared: Option<(Arc<SharedNames>, Vec<u32>)>,
 }
 
-/// The distinct names of all parts of an exposition, and each regex pattern's
-/// matches among them.
+/// The distinct names of all parts of an exposition, and whether each matches a
+/// regex pattern (per pattern, one flag per name).
 struct SharedNames {
     names: Vec<String>,
-    hits: std::sync::Mutex<HashMap<String, Arc<Vec<usize>>>>,
+    hits: std::sync::Mutex<HashMap<String, Arc<Vec<bool>>>>,
 }
 
 impl SharedNames {
-    fn hits(&self, source: &str, regex: &regex_lite::Regex) -> Arc<Vec<usize>> {
+    fn hits(&self, source: &str, regex: &regex_lite::Regex) -> Arc<Vec<bool>> {
         let mut cache = self.hits.lock().unwrap_or_else(|p| p.into_inner());
         cache
             .entry(source.to_owned())
-            .or_insert_with(|| {
-                Arc::new(
-                    self.names
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, n)| regex.is_match(n))
-                        .map(|(i, _)| i)
-                        .collect(),
-                )
-            })
+            .or_insert_with(|| Arc::new(self.names.iter().map(|n| regex.is_match(n)).collect()))
             .clone()
     }
 }
@@ -147,7 +139,9 @@ impl<'a> SeriesIndex<'a> {
             hits: std::sync::Mutex::new(HashMap::new()),
         });
         for index in &mut out {
-            index.shared = Some(shared.clone());
+            // Every name of a part is among the shared ones.
+            let at = |n: &String| shared.names.binary_search(n).map_or(u32::MAX, |i| i as u32);
+            index.shared = Some((shared.clone(), index.names.iter().map(at).collect()));
         }
         out
     }
@@ -246,12 +240,17 @@ impl<'a> SeriesIndex<'a> {
                     .collect()
             }
             Pattern::Regex { regex, source } => match &self.shared {
-                Some(shared) => shared
-                    .hits(source, regex)
-                    .iter()
-                    .map(|&g| shared.names[g].as_str())
-                    .filter(|n| self.names.binary_search_by(|x| x.as_str().cmp(n)).is_ok())
-                    .collect(),
+                // The part's own names, looked up among the shared flags: the cost
+                // is this part's names, not every match in the exposition.
+                Some((shared, at)) => {
+                    let hits = shared.hits(source, regex);
+                    self.names
+                        .iter()
+                        .zip(at)
+                        .filter(|(_, &g)| hits.get(g as usize).copied().unwrap_or(false))
+                        .map(|(n, _)| n.as_str())
+                        .collect()
+                }
                 None => self
                     .names
                     .iter()
@@ -317,15 +316,13 @@ fn build_index<'a>(
     let mut names: Vec<String> = match &part {
         None => expo.names.clone(),
         Some(ids) => {
-            let mut seen = vec![false; expo.names.len()];
-            for &i in ids {
-                seen[expo.samples[i as usize].name as usize] = true;
-            }
-            expo.names
-                .iter()
-                .zip(seen)
-                .filter(|(_, s)| *s)
-                .map(|(n, _)| n.clone())
+            // The part's own names, at a cost of its samples (not of every name in
+            // the exposition, once per part).
+            let mut own: Vec<u32> = ids.iter().map(|&i| expo.samples[i as usize].name).collect();
+            own.sort_unstable();
+            own.dedup();
+            own.iter()
+                .map(|&n| expo.names[n as usize].clone())
                 .collect()
         }
     };
@@ -961,6 +958,33 @@ mod tests {
             one[0].family_count(),
             2001,
             "a dump of one target holds them"
+        );
+    }
+
+    /// Regex matches over the parts of one exposition cost the part's own names,
+    /// not every match in the exposition: 10,000 targets with ten LMCache names
+    /// each took minutes.
+    #[test]
+    fn regex_matching_over_many_parts_is_linear() {
+        let targets = 10_000;
+        let text: String = (0..targets * 10)
+            .map(|j| format!("lmcache_zz_{j}{{instance=\"h:{}\"}} 1\n", j % targets))
+            .collect();
+        let expo = parse(text.as_bytes(), &ParseOptions::default());
+        let mut ids = vec![Vec::new(); targets];
+        for j in 0..targets * 10 {
+            ids[j % targets].push(j as u32);
+        }
+        let parts = SeriesIndex::parts(&expo, ids, vec!["instance".to_owned()]);
+        let pattern = Pattern::parse("re:^lmcache_zz_.*$").unwrap();
+        let started = std::time::Instant::now();
+        let found: usize = parts.iter().map(|p| p.matching(&pattern).len()).sum();
+        assert_eq!(found, targets * 10);
+        assert_eq!(parts[3].matching(&pattern)[0], "lmcache_zz_10003");
+        assert!(
+            started.elapsed().as_secs_f64() < 5.0,
+            "{:?}",
+            started.elapsed()
         );
     }
 
