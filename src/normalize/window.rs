@@ -347,23 +347,16 @@ fn bucket_increases(found: &Found) -> Vec<(f64, f64)> {
         }
     }
     let per = per.into_values();
-    let mut merged: Vec<(f64, f64)> = Vec::new();
+    let mut merged = super::SumByLe::default();
     let mut keys: Vec<&(u64, u64)> = per.keys().collect();
     keys.sort_unstable();
     for key in keys {
         let values = &per[key];
-        if values.len() < 2 {
-            continue;
-        }
-        let le = f64::from_bits(key.1);
-        let inc = increase(values).0;
-        match merged.iter_mut().find(|(b, _)| *b == le) {
-            Some(e) => e.1 += inc,
-            None => merged.push((le, inc)),
+        if values.len() >= 2 {
+            merged.add(f64::from_bits(key.1), increase(values).0);
         }
     }
-    merged.sort_by(|a, b| a.0.total_cmp(&b.0));
-    merged
+    merged.sorted()
 }
 
 /// Combines endpoints' window forms of one signal: counter forms and histogram
