@@ -134,57 +134,121 @@ impl Deployment {
 pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
     inputs.sort_by(|a, b| a.source.cmp(&b.source));
     let mut parsed: Vec<Parsed> = inputs.into_iter().map(parse_input).collect();
-    let mut groups: BTreeMap<(IdentitySource, String), Endpoint> = BTreeMap::new();
-    let mut target_keys: Vec<Vec<String>> = vec![Vec::new(); parsed.len()];
-    let mut outside_window = 0;
-    let mut outside_span: Option<(f64, f64)> = None;
-    let mut found: std::collections::BTreeSet<String> = Default::default();
-    let mut warnings = Vec::new();
-    for (i, p) in parsed.iter().enumerate() {
+    let mut g = Gathering::default();
+    let keys: Vec<Vec<String>> = (0..parsed.len())
+        .map(|i| g.add_input(i, &parsed[i], options))
+        .collect();
+    for (p, keys) in parsed.iter_mut().zip(keys) {
+        p.target_keys = keys;
+    }
+    for k in options
+        .target_labels
+        .iter()
+        .filter(|k| !g.found.contains(*k))
+    {
+        g.warnings.push(format!(
+            "--target-label {k}: no sample of any input has this label"
+        ));
+    }
+    let endpoints = in_order(g.groups, &parsed);
+    Deployment {
+        inputs: parsed,
+        endpoints,
+        outside_window: g.outside_window,
+        outside_span: g.outside_span,
+        warnings: g.warnings,
+    }
+}
+
+/// Endpoints as they are gathered, what `--start`/`--end` left out, and what the
+/// operator should be told.
+#[derive(Default)]
+struct Gathering {
+    groups: BTreeMap<(IdentitySource, String), Endpoint>,
+    outside_window: usize,
+    outside_span: Option<(f64, f64)>,
+    /// Target label keys some sample has.
+    found: std::collections::BTreeSet<String>,
+    warnings: Vec<String>,
+}
+
+impl Gathering {
+    /// Adds each target of an input as a scrape; returns the target keys it was
+    /// split by (none when it is read whole).
+    fn add_input(&mut self, i: usize, p: &Parsed, options: &BuildOptions) -> Vec<String> {
         let Some(expo) = &p.expo else {
-            continue;
+            return Vec::new();
         };
-        let keys = target_keys_of(expo, &options.target_labels);
-        found.extend(keys.iter().cloned());
+        let mut keys = target_keys_of(expo, &options.target_labels);
+        self.found.extend(keys.iter().cloned());
         let mut targets = split_by_target(expo, &keys);
         if targets.len() > MAX_TARGETS {
-            warnings.push(format!(
+            self.warnings.push(format!(
                 "{}: {} targets by label {}, more than {MAX_TARGETS}: read as one endpoint (choose the target labels with --target-label)",
                 p.input.source,
                 targets.len(),
                 keys.join("+")
             ));
             targets = vec![(Vec::new(), None)];
-        } else {
-            target_keys[i] = keys;
+            keys = Vec::new();
         }
-        for (target, samples) in targets {
-            let (time, time_source) = scrape_time(&p.input, expo, samples.as_deref());
-            if !in_window(time, options) {
-                outside_window += 1;
-                if let Some(t) = time {
-                    let (a, b) = outside_span.unwrap_or((t, t));
-                    outside_span = Some((a.min(t), b.max(t)));
-                }
-                continue;
-            }
-            let (identity, id) = identity_of(&p.input, expo, samples.as_deref(), &target);
-            let endpoint = groups
-                .entry((identity, id.clone()))
-                .or_insert_with(|| Endpoint {
-                    id,
-                    identity,
-                    target: target.clone(),
-                    scrapes: Vec::new(),
-                });
-            endpoint.scrapes.push(Scrape {
-                input: i,
-                samples,
-                time,
-                time_source,
-            });
+        for target in targets {
+            self.add_scrape(i, p, expo, target, options);
         }
+        keys
     }
+
+    fn add_scrape(
+        &mut self,
+        i: usize,
+        p: &Parsed,
+        expo: &Exposition,
+        (target, samples): (Target, Option<Vec<u32>>),
+        options: &BuildOptions,
+    ) {
+        let (time, time_source) = scrape_time(&p.input, expo, samples.as_deref());
+        if !in_window(time, options) {
+            self.outside_window += 1;
+            if let Some(t) = time {
+                let (a, b) = self.outside_span.unwrap_or((t, t));
+                self.outside_span = Some((a.min(t), b.max(t)));
+            }
+            return;
+        }
+        let ids = instance_ids(expo, samples.as_deref());
+        if ids.len() > 1 {
+            self.warnings.push(format!(
+                "{}: target_info names {} {RESOURCE_INSTANCE_LABEL} values ({}): not one instance, so not its identity",
+                p.input.source,
+                ids.len(),
+                ids.iter().take(5).copied().collect::<Vec<_>>().join(", ")
+                    + if ids.len() > 5 { ", …" } else { "" }
+            ));
+        }
+        let (identity, id) = identity_of(&p.input, &ids, &target);
+        let endpoint = self
+            .groups
+            .entry((identity, id.clone()))
+            .or_insert_with(|| Endpoint {
+                id,
+                identity,
+                target: target.clone(),
+                scrapes: Vec::new(),
+            });
+        endpoint.scrapes.push(Scrape {
+            input: i,
+            samples,
+            time,
+            time_source,
+        });
+    }
+}
+
+/// Endpoints sorted by identity, each one's scrapes in time order.
+fn in_order(
+    groups: BTreeMap<(IdentitySource, String), Endpoint>,
+    parsed: &[Parsed],
+) -> Vec<Endpoint> {
     let mut endpoints: Vec<Endpoint> = groups.into_values().collect();
     for e in &mut endpoints {
         // Unknown times first, then by time, then by source (`t.jsonl:9` before
@@ -198,21 +262,7 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
         });
     }
     endpoints.sort_by(|a, b| a.id.cmp(&b.id).then(a.identity.cmp(&b.identity)));
-    for k in options.target_labels.iter().filter(|k| !found.contains(*k)) {
-        warnings.push(format!(
-            "--target-label {k}: no sample of any input has this label"
-        ));
-    }
-    for (p, keys) in parsed.iter_mut().zip(target_keys) {
-        p.target_keys = keys;
-    }
-    Deployment {
-        inputs: parsed,
-        endpoints,
-        outside_window,
-        outside_span,
-        warnings,
-    }
+    endpoints
 }
 
 /// Text order with runs of digits compared as numbers (`scrape-9` before
@@ -337,14 +387,9 @@ fn split_by_target(expo: &Exposition, keys: &[String]) -> Vec<(Target, Option<Ve
         .collect()
 }
 
-fn identity_of(
-    input: &Input,
-    expo: &Exposition,
-    samples: Option<&[u32]>,
-    target: &Target,
-) -> (IdentitySource, String) {
-    if let Some(id) = instance_id(expo, samples) {
-        return (IdentitySource::ServiceInstanceId, id);
+fn identity_of(input: &Input, ids: &[&str], target: &Target) -> (IdentitySource, String) {
+    if let [id] = ids {
+        return (IdentitySource::ServiceInstanceId, (*id).to_owned());
     }
     if !target.is_empty() {
         let id: Vec<String> = target.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -382,29 +427,21 @@ fn file_identity(input: &Input) -> String {
     }
 }
 
-/// The `service_instance_id` of the scrape's `target_info`, when exactly one.
-fn instance_id(expo: &Exposition, samples: Option<&[u32]>) -> Option<String> {
-    let mut found: Option<&str> = None;
+/// The distinct non-empty `service_instance_id` values of the scrape's
+/// `target_info`, sorted: the identity when there is exactly one.
+fn instance_ids<'e>(expo: &'e Exposition, samples: Option<&[u32]>) -> Vec<&'e str> {
+    let mut ids: std::collections::BTreeSet<&str> = Default::default();
     let mut check = |i: usize| {
         let s = &expo.samples[i];
         if expo.name(s) == RESOURCE_FAMILY {
-            if let Some(v) = expo
-                .label(s, RESOURCE_INSTANCE_LABEL)
-                .filter(|v| !v.is_empty())
-            {
-                found = match found {
-                    None => Some(v),
-                    Some(f) if f == v => Some(f),
-                    Some(_) => Some(""),
-                };
-            }
+            ids.extend(label(expo, s, RESOURCE_INSTANCE_LABEL));
         }
     };
     match samples {
         Some(ids) => ids.iter().for_each(|&i| check(i as usize)),
         None => (0..expo.samples.len()).for_each(&mut check),
     }
-    found.filter(|f| !f.is_empty()).map(str::to_owned)
+    ids.into_iter().collect()
 }
 
 fn scrape_time(
@@ -703,6 +740,22 @@ mod tests {
         assert_eq!(
             d.warnings,
             ["--target-label instnace: no sample of any input has this label"]
+        );
+    }
+
+    /// A scrape whose `target_info` names two instances (two scrapes pasted into
+    /// one file) is not one instance: identity falls back, and a warning says why.
+    #[test]
+    fn two_instance_ids_in_one_scrape_are_a_warning() {
+        let text = "target_info{service_instance_id=\"b\"} 1\ntarget_info{service_instance_id=\"a\"} 1\nc_total 1\n";
+        let d = build(
+            vec![input("two.prom", text, Origin::default())],
+            &BuildOptions::default(),
+        );
+        assert_eq!(d.endpoints[0].identity, IdentitySource::File);
+        assert_eq!(
+            d.warnings,
+            ["two.prom: target_info names 2 service_instance_id values (a, b): not one instance, so not its identity"]
         );
     }
 

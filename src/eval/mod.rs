@@ -232,10 +232,27 @@ fn window_gap(sv: Option<&SignalValue>, suffix: &str) -> &'static str {
         None => "not in two scrapes of any endpoint",
         Some(w) if suffix == "_rate" && w.seconds.is_none() => "scrape times unknown",
         Some(w) if suffix == "_rate" && w.seconds == Some(0.0) => "zero-length window",
+        Some(w) if suffix.contains("_p") && !ends_in_inf(&w.buckets) => {
+            "no `+Inf` bucket in two scrapes"
+        }
         Some(_) if suffix.contains("_p") || suffix.ends_with("_avg") => {
             "no observations in the window"
         }
         Some(_) => "no series in two scrapes",
+    }
+}
+
+/// Whether cumulative buckets end in `+Inf`, without which no quantile exists.
+fn ends_in_inf(buckets: &[(f64, f64)]) -> bool {
+    buckets.last().is_some_and(|b| b.0 == f64::INFINITY)
+}
+
+/// Why a variable of a signal that is there has no value: a histogram quantile
+/// without a `+Inf` bucket, else no observations.
+fn empty_gap(sv: &SignalValue, suffix: &str) -> &'static str {
+    match &sv.histogram {
+        Some(h) if suffix.starts_with("_p") && !ends_in_inf(&h.buckets) => "no `+Inf` bucket",
+        _ => "no observations",
     }
 }
 
@@ -315,9 +332,9 @@ pub fn evaluate_rule(
                             reason = Some(NEEDS_TWO_SCRAPES.to_owned());
                         } else if window && sv.is_some() {
                             missing.push(format!("{var} ({})", window_gap(sv, suffix)));
-                        } else if sv.is_some() && !missing.contains(var) {
+                        } else if let Some(sv) = sv.filter(|_| !missing.contains(var)) {
                             // Present but empty: a histogram with no observations.
-                            missing.push(format!("{var} (no observations)"));
+                            missing.push(format!("{var} ({})", empty_gap(sv, suffix)));
                         } else if !missing.contains(&name) {
                             missing.push(name.clone());
                         }
@@ -401,5 +418,60 @@ pub fn check_report(registry: &Registry, e: pipeline::Evaluation) -> crate::repo
         summary: Summary::from_reports(&endpoints, &deployment.findings),
         endpoints,
         deployment,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::window::WindowStats;
+    use crate::normalize::{HistogramStats, SignalType, Spelling};
+
+    fn histogram(buckets: Vec<(f64, f64)>, window: Vec<(f64, f64)>) -> SignalValue {
+        SignalValue {
+            kind: SignalType::Histogram,
+            value: Some(0.2),
+            family: "h".to_owned(),
+            spelling: Spelling::Current,
+            series: 1,
+            line: 1,
+            histogram: Some(HistogramStats {
+                buckets,
+                count: 10.0,
+                sum: 2.0,
+                p50: None,
+                p90: None,
+                p95: None,
+                p99: None,
+            }),
+            groups: Vec::new(),
+            window: Some(WindowStats {
+                scrapes: 2,
+                count: Some(4.0),
+                buckets: window,
+                ..WindowStats::default()
+            }),
+        }
+    }
+
+    /// A histogram without a `+Inf` bucket has observations but no quantile: the
+    /// reason says so rather than "no observations".
+    #[test]
+    fn a_quantile_without_an_inf_bucket_says_so() {
+        let cut = histogram(vec![(0.5, 10.0)], vec![(0.5, 4.0)]);
+        assert_eq!(empty_gap(&cut, "_p99"), "no `+Inf` bucket");
+        assert_eq!(
+            window_gap(Some(&cut), "_window_p99"),
+            "no `+Inf` bucket in two scrapes"
+        );
+        let quiet = histogram(
+            vec![(0.5, 0.0), (f64::INFINITY, 0.0)],
+            vec![(f64::INFINITY, 0.0)],
+        );
+        assert_eq!(empty_gap(&quiet, "_p99"), "no observations");
+        assert_eq!(
+            window_gap(Some(&quiet), "_window_p99"),
+            "no observations in the window"
+        );
     }
 }

@@ -279,12 +279,17 @@ fn read_dir_files(dir: &Path, mut first: impl FnMut(&Path) -> bool) -> Result<Re
     if files.is_empty() && !has_manifest && !has_documents {
         return Err(InputError::EmptyDir { path: display });
     }
-    let manifest: serde_json::Value = crate::evidence::read_regular(&manifest_path)
-        .ok()
+    let root = canonical(dir);
+    let mut out = Read::default();
+    let manifest: serde_json::Value = Some(&manifest_path)
+        .filter(|m| has_manifest && inside(&root, m, &mut out.warnings))
+        .and_then(|m| crate::evidence::read_regular(m).ok())
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    let mut out = Read::default();
-    for f in files.into_iter().filter(|f| first(f)) {
+    for f in files {
+        if !inside(&root, &f, &mut out.warnings) || !first(&f) {
+            continue;
+        }
         let mut read = read_file(&f.display().to_string())?;
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         for input in &mut read.scrapes {
@@ -294,7 +299,7 @@ fn read_dir_files(dir: &Path, mut first: impl FnMut(&Path) -> bool) -> Result<Re
     }
     for (kind, name) in layout::EVIDENCE {
         let p = dir.join(name);
-        if p.is_file() {
+        if p.is_file() && inside(&root, &p, &mut out.warnings) {
             out.documents.push((kind, p));
         }
     }
@@ -303,6 +308,23 @@ fn read_dir_files(dir: &Path, mut first: impl FnMut(&Path) -> bool) -> Result<Re
             .push((dir.to_path_buf(), manifest["context"].clone()));
     }
     Ok(out)
+}
+
+/// Whether a file of a folder resolves inside it. A symlink planted in a received
+/// packet that leads out (to `~/.netrc`) is not read, so nothing of it reaches a
+/// report; a warning names it.
+fn inside(root: &Path, file: &Path, warnings: &mut Vec<String>) -> bool {
+    let target = canonical(file);
+    let ok = target.starts_with(root);
+    if !ok {
+        warnings.push(format!(
+            "{}: a symlink out of {} (to {}): not read",
+            file.display(),
+            root.display(),
+            target.display()
+        ));
+    }
+    ok
 }
 
 /// What a manifest records about one of its scrape files: the role, the source

@@ -623,3 +623,40 @@ fn a_window_that_holds_no_scrape_says_so() {
         );
     }
 }
+
+/// A symlink planted in a packet (or a folder of scrapes) that leads out of it is
+/// not read: a received packet must not pull `~/.netrc` into a report as dropped
+/// lines. Symlinks within the folder are read (once).
+#[test]
+fn a_symlink_out_of_a_packet_is_not_read() {
+    let dir = scratch("symlink-out");
+    let outside = dir.join("outside.txt");
+    std::fs::write(
+        &outside,
+        "machine example.com login bob password hunter2\nfoo 1\n",
+    )
+    .unwrap();
+    let packet = dir.join("packet");
+    std::fs::create_dir_all(&packet).unwrap();
+    std::fs::copy(
+        Path::new(ROOT).join(VLLM_WINDOW[0]),
+        packet.join("engine_metrics.prom"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&outside, packet.join("engine_metrics_2.prom")).unwrap();
+    std::os::unix::fs::symlink(&outside, packet.join("lmcache_log_evidence.json")).unwrap();
+    let p = packet.display().to_string();
+    for args in [
+        vec!["check", "--json", &p],
+        vec!["lmcache-compat", "--json", "--packet", &p],
+    ] {
+        let (code, out, err) = run(&args);
+        assert!(code == 0 || code == 1, "{args:?}: {err}");
+        assert!(!out.contains("hunter2"), "{args:?}: {out}");
+        assert!(
+            err.contains("engine_metrics_2.prom: a symlink out of"),
+            "{args:?}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
