@@ -265,8 +265,11 @@ pub fn gather(
         ("engine", &args.engine_metrics_file),
         ("lmcache", &args.lmcache_metrics_file),
     ] {
+        let mut files: Vec<&PathBuf> = files.iter().collect();
+        files.sort();
         for path in files {
-            // Read once, however often and however spelled it is given.
+            // Read once, however often and however spelled it is given; which
+            // spelling is kept never depends on the order of the flags.
             match read.add_file(&path.display().to_string()) {
                 Ok(added) => {
                     let start = read.scrapes.len() - added;

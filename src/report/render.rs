@@ -517,8 +517,12 @@ fn scrapes_line(ep: &EndpointReport) -> String {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default()
     };
-    let mut sources: Vec<String> = ep.scrapes.iter().map(times).collect();
-    sources.dedup();
+    let mut sources: Vec<String> = Vec::new();
+    for t in ep.scrapes.iter().map(times) {
+        if !sources.contains(&t) {
+            sources.push(t);
+        }
+    }
     let window = match ep.window_seconds {
         Some(s) => format!(" over {} s", format_number(s)),
         None if ep.scrapes.len() > 1 => " (times unknown: no window rate)".to_owned(),
@@ -529,4 +533,41 @@ fn scrapes_line(ep: &EndpointReport) -> String {
         ep.scrapes.len(),
         sources.join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deployment::{IdentitySource, TimeSource};
+
+    /// Each time source is named once, in order of first use, however the
+    /// scrapes interleave them.
+    #[test]
+    fn the_scrapes_line_names_each_time_source_once() {
+        let scrape = |time, time_source| super::super::ScrapeReport {
+            source: "s".to_owned(),
+            time: Some(time),
+            time_source,
+        };
+        let ep = EndpointReport {
+            endpoint: "e".to_owned(),
+            identity: IdentitySource::PacketManifest,
+            target: Default::default(),
+            source: "s".to_owned(),
+            scrapes: vec![
+                scrape(0.0, TimeSource::PacketManifest),
+                scrape(30.0, TimeSource::FileMtime),
+                scrape(60.0, TimeSource::PacketManifest),
+            ],
+            window_seconds: Some(60.0),
+            engines: Vec::new(),
+            engine_unidentified: true,
+            signals: Default::default(),
+            findings: Vec::new(),
+        };
+        assert_eq!(
+            scrapes_line(&ep),
+            "3 over 60 s; identity by packet_manifest; time from packet_manifest, file_mtime"
+        );
+    }
 }

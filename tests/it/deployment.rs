@@ -578,6 +578,23 @@ fn a_file_reached_twice_is_read_once() {
         &f0,
     ]);
     assert_eq!(r["inputs"].as_array().map(Vec::len), Some(1), "{r}");
+    // Which spelling is kept never depends on the order of the flags.
+    let (a, b) = (VLLM_WINDOW[0], format!("./{}", VLLM_WINDOW[0]));
+    let compat = |x: &str, y: &str| {
+        let args = [
+            "lmcache-compat",
+            "--json",
+            "--engine-metrics-file",
+            x,
+            "--engine-metrics-file",
+            y,
+        ];
+        run(&args).1
+    };
+    assert!(
+        compat(a, &b) == compat(&b, a),
+        "flag order changes the report"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
