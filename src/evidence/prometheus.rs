@@ -425,6 +425,13 @@ impl Exposition {
     /// declared type and its samples in source order. Declared families
     /// without samples are included.
     pub fn families(&self) -> Vec<FamilyView> {
+        self.families_and_roles().0
+    }
+
+    /// [`Exposition::families`], and the role of each distinct sample name
+    /// ([`Exposition::names`] order), from one pass of [`Exposition::family_of`].
+    pub fn families_and_roles(&self) -> (Vec<FamilyView>, Vec<SampleRole>) {
+        let mut roles: Vec<SampleRole> = Vec::with_capacity(self.names.len());
         let mut views: Vec<FamilyView> = Vec::with_capacity(self.metadata.len());
         let mut first_line: Vec<u32> = Vec::with_capacity(self.metadata.len());
         let mut by_name: HashMap<String, usize> = HashMap::with_capacity(self.metadata.len());
@@ -441,7 +448,8 @@ impl Exposition {
             .names
             .iter()
             .map(|n| {
-                let (family, _) = self.family_of(n);
+                let (family, role) = self.family_of(n);
+                roles.push(role);
                 *by_name.entry(family).or_insert_with_key(|family| {
                     views.push(FamilyView {
                         name: family.clone(),
@@ -462,7 +470,8 @@ impl Exposition {
         let mut order: Vec<usize> = (0..views.len()).collect();
         order.sort_by_key(|&i| first_line[i]);
         let mut slots: Vec<Option<FamilyView>> = views.into_iter().map(Some).collect();
-        order.into_iter().filter_map(|i| slots[i].take()).collect()
+        let views = order.into_iter().filter_map(|i| slots[i].take()).collect();
+        (views, roles)
     }
 }
 

@@ -125,8 +125,8 @@ pub fn share_matches<'x, 'a: 'x>(indexes: impl Iterator<Item = &'x mut SeriesInd
 
 impl<'a> SeriesIndex<'a> {
     pub fn new(expo: &'a Exposition) -> Self {
-        let views = expo.families();
-        let roles = Arc::new(roles_of(expo));
+        let (views, roles) = expo.families_and_roles();
+        let roles = Arc::new(roles);
         build_index(expo, views, roles, None, Arc::new(Vec::new()))
     }
 
@@ -136,8 +136,8 @@ impl<'a> SeriesIndex<'a> {
     /// it goes with the part whose samples carry none, or the only part, and is
     /// never copied into each of many parts (that grew as targets × families).
     pub fn parts(expo: &'a Exposition, parts: Vec<Vec<u32>>, hidden: Vec<String>) -> Vec<Self> {
-        let views = expo.families();
-        let roles = Arc::new(roles_of(expo));
+        let (views, roles) = expo.families_and_roles();
+        let roles = Arc::new(roles);
         let mut owner: Vec<u32> = vec![u32::MAX; expo.samples.len()];
         for (p, ids) in parts.iter().enumerate() {
             for &i in ids {
@@ -314,9 +314,6 @@ fn home_of_declared(expo: &Exposition, parts: &[Vec<u32>], hidden: &[String]) ->
     })
 }
 
-fn roles_of(expo: &Exposition) -> Vec<SampleRole> {
-    expo.names.iter().map(|n| expo.family_of(n).1).collect()
-}
 
 fn build_index<'a>(
     expo: &'a Exposition,
