@@ -150,7 +150,18 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
             "--target-label {k}: no sample of any input has this label"
         ));
     }
-    let endpoints = in_order(g.groups, &parsed);
+    let mut endpoints = in_order(g.groups, &parsed);
+    let same = same_bytes(&parsed);
+    let repeats: Vec<String> = endpoints
+        .iter_mut()
+        .flat_map(|e| drop_repeats(&mut e.scrapes, &parsed, &same))
+        .collect();
+    g.warnings.extend(repeats.iter().take(20).cloned());
+    if repeats.len() > 20 {
+        let more = repeats.len() - 20;
+        g.warnings
+            .push(format!("{more} more repeated scrape(s) read once"));
+    }
     Deployment {
         inputs: parsed,
         endpoints,
@@ -242,6 +253,58 @@ impl Gathering {
             time_source,
         });
     }
+}
+
+/// Drops each scrape that repeats an earlier one of the endpoint, the same time and
+/// content (a timeline row written twice), so a repeated input never weighs twice;
+/// says which, naming both. A file's mtime is no time of a scrape (rows without a
+/// time all take their file's): scrapes timed by it are all kept.
+fn drop_repeats(scrapes: &mut Vec<Scrape>, parsed: &[Parsed], same: &[usize]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let mut keep: Vec<bool> = Vec::with_capacity(scrapes.len());
+    let mut first: std::collections::HashMap<(u64, usize, Option<&[u32]>), usize> =
+        Default::default();
+    for s in scrapes.iter() {
+        let Some(t) = s.time.filter(|_| s.time_source != TimeSource::FileMtime) else {
+            keep.push(true);
+            continue;
+        };
+        let key = (t.to_bits(), same[s.input], s.samples.as_deref());
+        let i = *first.entry(key).or_insert(s.input);
+        if i != s.input {
+            warnings.push(format!(
+                "{}: repeats {} (same endpoint, time and content): read once",
+                parsed[s.input].input.source, parsed[i].input.source
+            ));
+        }
+        keep.push(i == s.input);
+    }
+    drop(first);
+    let mut keep = keep.into_iter();
+    scrapes.retain(|_| keep.next().unwrap_or(true));
+    warnings
+}
+
+/// For each input, the first input with the same bytes: one hash per input, and
+/// bytes compared only when hashes agree.
+fn same_bytes(parsed: &[Parsed]) -> Vec<usize> {
+    use std::hash::{Hash, Hasher};
+    let mut by_hash: std::collections::HashMap<u64, Vec<usize>> = Default::default();
+    (0..parsed.len())
+        .map(|i| {
+            let bytes = &parsed[i].input.bytes;
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            bytes.hash(&mut h);
+            let list = by_hash.entry(h.finish()).or_default();
+            match list.iter().find(|&&j| parsed[j].input.bytes == *bytes) {
+                Some(&j) => j,
+                None => {
+                    list.push(i);
+                    i
+                }
+            }
+        })
+        .collect()
 }
 
 /// Endpoints sorted by identity, each one's scrapes in time order.
@@ -756,6 +819,30 @@ mod tests {
         assert_eq!(
             d.warnings,
             ["two.prom: target_info names 2 service_instance_id values (a, b): not one instance, so not its identity"]
+        );
+    }
+
+    /// A timeline row written twice (the same endpoint, time and text) is one
+    /// scrape: a repeated input never weighs twice in a window.
+    #[test]
+    fn a_repeated_scrape_counts_once() {
+        let at = |t: f64| Origin {
+            row_time: Some(t),
+            row_endpoint: Some("e".to_owned()),
+            ..Origin::default()
+        };
+        let rows = vec![
+            input("t.jsonl:1", "g 0.2\n", at(0.0)),
+            input("t.jsonl:2", "g 0.9\n", at(30.0)),
+            input("t.jsonl:3", "g 0.2\n", at(0.0)),
+            input("t.jsonl:4", "g 0.3\n", at(0.0)),
+        ];
+        let d = build(rows, &BuildOptions::default());
+        let sources: Vec<&str> = d.endpoints[0].scrapes.iter().map(|s| d.source(s)).collect();
+        assert_eq!(sources, ["t.jsonl:1", "t.jsonl:4", "t.jsonl:2"]);
+        assert_eq!(
+            d.warnings,
+            ["t.jsonl:3: repeats t.jsonl:1 (same endpoint, time and content): read once"]
         );
     }
 

@@ -63,6 +63,7 @@ fn trace_system(
     let families: Vec<String> = signal_families(engine, index);
     let mut identity_labels: Vec<String> = Vec::new();
     let mut connectors: Vec<ConnectorLabel> = Vec::new();
+    let mut seen: std::collections::HashSet<(&str, &str)> = Default::default();
     for family in &families {
         for key in index.label_keys(family) {
             if engine.def.identity_labels.iter().any(|l| l == key)
@@ -72,10 +73,7 @@ fn trace_system(
             }
             if engine.def.connector_labels.iter().any(|l| l == key) {
                 for value in index.label_values(family, key) {
-                    if !connectors
-                        .iter()
-                        .any(|c| c.label == key && c.value == value)
-                    {
+                    if seen.insert((key, value)) {
                         connectors.push(ConnectorLabel {
                             label: key.to_owned(),
                             value: value.to_owned(),

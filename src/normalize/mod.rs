@@ -242,14 +242,11 @@ impl<'a> SeriesIndex<'a> {
         let mut values: Vec<&str> = Vec::new();
         if let Some(f) = self.families.get(family) {
             for &i in &f.samples {
-                if let Some(v) = self.expo.label(&self.expo.samples[i as usize], key) {
-                    if !values.contains(&v) {
-                        values.push(v);
-                    }
-                }
+                values.extend(self.expo.label(&self.expo.samples[i as usize], key));
             }
         }
         values.sort_unstable();
+        values.dedup();
         values
     }
 

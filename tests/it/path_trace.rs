@@ -378,3 +378,33 @@ fn temp(tag: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Connector label values are gathered in time linear in the series: 100,000
+/// distinct `storage_backend` values (a 5 MB scrape) took a quadratic search, over
+/// half a minute, before.
+#[test]
+fn many_connector_label_values_stay_linear() {
+    let dir = std::env::temp_dir().join(format!("ig-trace-many-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("sglang.prom");
+    let mut text = String::from("# TYPE sglang:num_running_reqs gauge\n");
+    for i in 0..100_000 {
+        text.push_str(&format!(
+            "sglang:num_running_reqs{{storage_backend=\"b{i}\"}} 1\n"
+        ));
+    }
+    std::fs::write(&file, text).unwrap();
+    let f = file.display().to_string();
+    let out = common::run_bounded(
+        &["path-trace", "--json", &f],
+        std::time::Duration::from_secs(20),
+    )
+    .expect("path-trace finished within 20 s");
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let connectors = report["endpoints"][0]["systems"][0]["connectors"]
+        .as_array()
+        .unwrap();
+    assert_eq!(connectors.len(), 100_000);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
