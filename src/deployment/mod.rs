@@ -133,6 +133,8 @@ impl Deployment {
 /// Parses every input and groups what it holds into endpoints.
 pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
     inputs.sort_by(|a, b| a.source.cmp(&b.source));
+    // Before parsing, while every input still has its bytes.
+    let same = same_bytes(&inputs);
     let mut parsed: Vec<Parsed> = inputs.into_iter().map(parse_input).collect();
     let mut g = Gathering::default();
     let keys: Vec<Vec<String>> = (0..parsed.len())
@@ -151,7 +153,6 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
         ));
     }
     let mut endpoints = in_order(g.groups, &parsed);
-    let same = same_bytes(&parsed);
     let repeats: Vec<String> = endpoints
         .iter_mut()
         .flat_map(|e| drop_repeats(&mut e.scrapes, &parsed, &same))
@@ -287,16 +288,16 @@ fn drop_repeats(scrapes: &mut Vec<Scrape>, parsed: &[Parsed], same: &[usize]) ->
 
 /// For each input, the first input with the same bytes: one hash per input, and
 /// bytes compared only when hashes agree.
-fn same_bytes(parsed: &[Parsed]) -> Vec<usize> {
+fn same_bytes(inputs: &[Input]) -> Vec<usize> {
     use std::hash::{Hash, Hasher};
     let mut by_hash: std::collections::HashMap<u64, Vec<usize>> = Default::default();
-    (0..parsed.len())
+    (0..inputs.len())
         .map(|i| {
-            let bytes = &parsed[i].input.bytes;
+            let bytes = &inputs[i].bytes;
             let mut h = std::collections::hash_map::DefaultHasher::new();
             bytes.hash(&mut h);
             let list = by_hash.entry(h.finish()).or_default();
-            match list.iter().find(|&&j| parsed[j].input.bytes == *bytes) {
+            match list.iter().find(|&&j| inputs[j].bytes == *bytes) {
                 Some(&j) => j,
                 None => {
                     list.push(i);
