@@ -48,11 +48,17 @@ pub fn evaluate(registry: &Registry, deployment: &Deployment, options: &EvalOpti
     let indexes = index_scrapes(deployment);
     let pairs: Vec<(&Endpoint, &Indexed)> = deployment.endpoints.iter().zip(&indexes).collect();
     let (endpoints, observed_each): (Vec<EndpointOutcome>, Vec<Observed>) =
-        par_map(&pairs, |(e, idx)| evaluate_endpoint(registry, deployment, e, idx, options))
-            .into_iter()
-            .unzip();
+        par_map(&pairs, |(e, idx)| {
+            evaluate_endpoint(registry, deployment, e, idx, options)
+        })
+        .into_iter()
+        .unzip();
     // The deployment as it stands: every endpoint's latest scrape.
-    let latest: Vec<&SeriesIndex> = indexes.iter().filter_map(|i| i.last()).map(|(i, _)| i).collect();
+    let latest: Vec<&SeriesIndex> = indexes
+        .iter()
+        .filter_map(|i| i.last())
+        .map(|(i, _)| i)
+        .collect();
     let observed = combine_observed(registry, &observed_each, options);
     let compat = compat::analyze(registry, &latest, &observed.engine_ids(), &options.compat);
     let mut facts = core_facts(&observed, &latest);
@@ -95,7 +101,9 @@ fn index_scrapes(deployment: &Deployment) -> Vec<Indexed<'_>> {
         }
     }
     let jobs: Vec<(usize, Vec<(usize, usize)>)> = by_input.into_iter().collect();
-    let built = par_map(&jobs, |(input, users)| index_input(deployment, *input, users));
+    let built = par_map(&jobs, |(input, users)| {
+        index_input(deployment, *input, users)
+    });
     for ((_, users), indexes) in jobs.iter().zip(built) {
         for (u, index) in users.iter().zip(indexes) {
             out[u.0][u.1] = Some((index, deployment.endpoints[u.0].scrapes[u.1].time));

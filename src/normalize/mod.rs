@@ -308,7 +308,6 @@ fn home_of_declared(expo: &Exposition, parts: &[Vec<u32>], hidden: &[String]) ->
     })
 }
 
-
 fn build_index<'a>(
     expo: &'a Exposition,
     views: Vec<FamilyView>,

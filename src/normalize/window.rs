@@ -274,7 +274,9 @@ fn total_increase(series: &SeriesValues) -> Option<(f64, f64)> {
 }
 
 fn counter_window(found: &Found, stats: &mut WindowStats) -> bool {
-    let series = collect(found, |r| matches!(r, SampleRole::Total | SampleRole::Value));
+    let series = collect(found, |r| {
+        matches!(r, SampleRole::Total | SampleRole::Value)
+    });
     if let Some((delta, resets)) = total_increase(&series) {
         stats.delta = Some(delta);
         stats.resets = Some(resets);
