@@ -8,7 +8,7 @@
 
 use crate::expr::{Compiled, Var};
 use crate::normalize::{SeriesIndex, Spelling};
-use crate::pack::compat::{FamilyRule, IndicatorRule};
+use crate::pack::compat::IndicatorRule;
 use crate::pack::model::{EvidenceKind, EvidenceMatch};
 use crate::pack::Registry;
 pub use crate::report::compat::*;
@@ -142,13 +142,16 @@ pub fn analyze(
     keys.retain(|k| !k.is_empty());
     keys.sort_unstable();
     keys.dedup();
-    let labels = label_values(indexes, &keys);
+    // Every scrape is read once, the scrapes in parallel; the merge keeps scrape order.
+    let scans = super::par_map(indexes, |idx| scan(registry, idx, &keys, obs));
+    let labels = merge_labels(&scans);
 
     // Indicators.
     let indicators: Vec<IndicatorOutcome> = rules
         .indicators
         .iter()
-        .map(|ind| observe(ind, indexes, &labels, &ctx.evidence))
+        .enumerate()
+        .map(|(n, ind)| observe(ind, n, &scans, &labels, &ctx.evidence))
         .collect();
 
     // Connectors: label values and launch evidence, classified first-match.
@@ -268,12 +271,12 @@ pub fn analyze(
     let mut missing_required = Vec::new();
     let mut mapped: BTreeSet<String> = BTreeSet::new();
     let mut no_traffic_yet = false;
+    let mut family_slot = 0;
     for surface in &registry.surfaces {
-        let matches: Vec<FamilyMatch> = surface
-            .families
-            .iter()
-            .map(|f| match_family(f, indexes))
+        let matches: Vec<FamilyMatch> = (0..surface.families.len())
+            .map(|f| match_family(&scans, family_slot, f))
             .collect();
+        family_slot += surface.families.len();
         for m in &matches {
             mapped.extend(m.all.iter().cloned());
         }
@@ -382,14 +385,8 @@ pub fn analyze(
     // MP observability.
     let values = |key: &str| labels.get(key).cloned().unwrap_or_default();
     let mut service_ids: BTreeSet<String> = BTreeSet::new();
-    for idx in indexes {
-        for key in &obs.service_instance_labels {
-            service_ids.extend(
-                idx.label_values(&obs.service_instance_family, key)
-                    .into_iter()
-                    .map(str::to_owned),
-            );
-        }
+    for scan in &scans {
+        service_ids.extend(scan.service_ids.iter().cloned());
     }
     let from_target_info = !service_ids.is_empty();
     if let Some(id) = &ctx.service_instance_id {
@@ -453,27 +450,14 @@ pub fn analyze(
     // Unmapped LMCache series.
     let mut unmapped: Vec<UnmappedSeries> = Vec::new();
     let mut seen: BTreeSet<&str> = BTreeSet::new();
-    for idx in indexes {
-        for name in idx.names() {
-            if !obs
-                .unmapped_prefixes
-                .iter()
-                .any(|p| name.starts_with(p.as_str()))
-                || crate::evidence::prometheus::is_created(name)
-                || mapped.contains(name)
-                || !seen.insert(name)
-            {
-                continue;
-            }
-            // Families are listed, not their sample names (`_bucket`, `_total`).
-            if idx.expo.family_of(name).0 != *name {
-                continue;
-            }
-            unmapped.push(UnmappedSeries {
-                name: name.clone(),
-                suggested_pack_file: suggest_file(registry, name),
-            });
+    for name in scans.iter().flat_map(|s| &s.unmapped) {
+        if mapped.contains(name) || !seen.insert(name) {
+            continue;
         }
+        unmapped.push(UnmappedSeries {
+            name: name.clone(),
+            suggested_pack_file: suggest_file(registry, name),
+        });
     }
 
     let family_map: Vec<(String, String)> = surfaces
@@ -616,98 +600,189 @@ struct FamilyMatch {
     all: Vec<String>,
 }
 
-fn match_family(family: &FamilyRule, indexes: &[&SeriesIndex]) -> FamilyMatch {
-    let collect = |list: &[crate::normalize::pattern::Pattern]| {
-        let mut names: BTreeSet<String> = BTreeSet::new();
-        let mut populated: BTreeSet<String> = BTreeSet::new();
-        for idx in indexes {
-            for pattern in list {
-                for fam in idx.matching_families(pattern) {
-                    if crate::evidence::prometheus::is_created(fam) {
-                        continue;
-                    }
-                    let Some(entry) = idx.family(fam) else {
-                        continue;
-                    };
-                    names.insert(fam.to_owned());
-                    let nonzero = entry.samples.iter().any(|&i| {
-                        let s = &idx.expo.samples[i as usize];
-                        s.value != 0.0
-                            && !s.value.is_nan()
-                            && !crate::evidence::prometheus::is_created(idx.expo.name(s))
-                    });
-                    if nonzero {
-                        populated.insert(fam.to_owned());
-                    }
-                }
-            }
-        }
-        (names, populated)
-    };
-    let (current, current_pop) = collect(&family.current);
-    let (legacy, legacy_pop) = collect(&family.legacy);
-    let all: Vec<String> = current.union(&legacy).cloned().collect();
-    if !current.is_empty() {
-        FamilyMatch {
-            populated: current_pop.len(),
-            names: current.into_iter().collect(),
-            spelling: Some(Spelling::Current),
-            all,
-        }
-    } else if !legacy.is_empty() {
-        FamilyMatch {
-            populated: legacy_pop.len(),
-            names: legacy.into_iter().collect(),
-            spelling: Some(Spelling::Legacy),
-            all,
-        }
-    } else {
-        FamilyMatch {
-            populated: 0,
-            names: Vec::new(),
-            spelling: None,
-            all,
-        }
+/// What one scrape holds for the compatibility analysis, read in one pass.
+struct Scan {
+    /// Distinct values of the label keys anything reads.
+    labels: BTreeMap<String, BTreeSet<String>>,
+    /// Per indicator, the first five distinct series names it matches.
+    indicators: Vec<Vec<String>>,
+    /// Per family of every surface in order: (current, legacy) matches.
+    families: Vec<[NameSets; 2]>,
+    service_ids: BTreeSet<String>,
+    /// Family names under an unmapped prefix, in name order.
+    unmapped: Vec<String>,
+}
+
+/// Family names a pattern list matches, and those with a non-zero sample.
+#[derive(Default)]
+struct NameSets {
+    names: BTreeSet<String>,
+    populated: BTreeSet<String>,
+}
+
+fn scan(
+    registry: &Registry,
+    idx: &SeriesIndex,
+    keys: &[&str],
+    obs: &crate::pack::model::ObservabilityDef,
+) -> Scan {
+    let indicators = registry
+        .modes
+        .indicators
+        .iter()
+        .map(|ind| indicator_series(ind, idx))
+        .collect();
+    let families = registry
+        .surfaces
+        .iter()
+        .flat_map(|s| &s.families)
+        .map(|f| [name_sets(&f.current, idx), name_sets(&f.legacy, idx)])
+        .collect();
+    let mut service_ids = BTreeSet::new();
+    for key in &obs.service_instance_labels {
+        let values = idx.label_values(&obs.service_instance_family, key);
+        service_ids.extend(values.into_iter().map(str::to_owned));
+    }
+    let unmapped = idx
+        .names()
+        .iter()
+        .filter(|name| {
+            let prefixed = obs
+                .unmapped_prefixes
+                .iter()
+                .any(|p| name.starts_with(p.as_str()));
+            // Families are listed, not their sample names (`_bucket`, `_total`).
+            prefixed
+                && !crate::evidence::prometheus::is_created(name)
+                && idx.expo.family_of(name).0 == **name
+        })
+        .cloned()
+        .collect();
+    Scan {
+        labels: scrape_label_values(idx, keys),
+        indicators,
+        families,
+        service_ids,
+        unmapped,
     }
 }
 
-/// Distinct values per label key over every sample of every scrape.
-fn label_values(indexes: &[&SeriesIndex], keys: &[&str]) -> BTreeMap<String, Vec<String>> {
+fn name_sets(list: &[crate::normalize::pattern::Pattern], idx: &SeriesIndex) -> NameSets {
+    let mut out = NameSets::default();
+    for pattern in list {
+        for fam in idx.matching_families(pattern) {
+            if crate::evidence::prometheus::is_created(fam) {
+                continue;
+            }
+            let Some(entry) = idx.family(fam) else {
+                continue;
+            };
+            out.names.insert(fam.to_owned());
+            let nonzero = entry.samples.iter().any(|&i| {
+                let s = &idx.expo.samples[i as usize];
+                s.value != 0.0
+                    && !s.value.is_nan()
+                    && !crate::evidence::prometheus::is_created(idx.expo.name(s))
+            });
+            if nonzero {
+                out.populated.insert(fam.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// The family at `slot + f` over every scrape: the current spelling when any
+/// scrape has it, otherwise the legacy one.
+fn match_family(scans: &[Scan], slot: usize, f: usize) -> FamilyMatch {
+    let merged = |which: usize| {
+        let mut out = NameSets::default();
+        for sets in scans.iter().map(|s| &s.families[slot + f][which]) {
+            out.names.extend(sets.names.iter().cloned());
+            out.populated.extend(sets.populated.iter().cloned());
+        }
+        out
+    };
+    let (current, legacy) = (merged(0), merged(1));
+    let all: Vec<String> = current.names.union(&legacy.names).cloned().collect();
+    let (chosen, spelling) = if !current.names.is_empty() {
+        (current, Some(Spelling::Current))
+    } else if !legacy.names.is_empty() {
+        (legacy, Some(Spelling::Legacy))
+    } else {
+        (NameSets::default(), None)
+    };
+    FamilyMatch {
+        populated: chosen.populated.len(),
+        names: chosen.names.into_iter().collect(),
+        spelling,
+        all,
+    }
+}
+
+/// Distinct values per label key over every sample of one scrape. Keys are
+/// compared by their interned id, not by text, on each sample.
+fn scrape_label_values(idx: &SeriesIndex, keys: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
+    let ids: Vec<(u32, &str)> = keys
+        .iter()
+        .filter_map(|k| idx.expo.key_id(k).map(|id| (id, *k)))
+        .collect();
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for idx in indexes {
-        for i in idx.sample_ids() {
-            for (k, v) in idx.expo.labels(&idx.expo.samples[i as usize]) {
-                if keys.contains(&k) {
-                    let set = out.entry(k.to_owned()).or_default();
-                    if !set.contains(v) {
-                        set.insert(v.to_owned());
-                    }
+    if ids.is_empty() {
+        return out;
+    }
+    for i in idx.sample_ids() {
+        for (id, v) in idx.expo.label_ids(&idx.expo.samples[i as usize]) {
+            if let Some((_, k)) = ids.iter().find(|(k, _)| *k == id) {
+                let set = out.entry((*k).to_owned()).or_default();
+                if !set.contains(v) {
+                    set.insert(v.to_owned());
                 }
             }
         }
+    }
+    out
+}
+
+fn merge_labels(scans: &[Scan]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (k, values) in scans.iter().flat_map(|s| &s.labels) {
+        out.entry(k.clone())
+            .or_default()
+            .extend(values.iter().cloned());
     }
     out.into_iter()
         .map(|(k, v)| (k, v.into_iter().collect()))
         .collect()
 }
 
+/// The first five distinct series names an indicator matches in one scrape.
+fn indicator_series(ind: &IndicatorRule, idx: &SeriesIndex) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for pattern in &ind.series {
+        for name in idx.matching(pattern) {
+            if found.len() == 5 {
+                return found;
+            }
+            if !ind.exclude.iter().any(|x| x.matches(name)) && !found.iter().any(|f| f == name) {
+                found.push(name.to_owned());
+            }
+        }
+    }
+    found
+}
+
 fn observe(
     ind: &IndicatorRule,
-    indexes: &[&SeriesIndex],
+    n: usize,
+    scans: &[Scan],
     labels: &BTreeMap<String, Vec<String>>,
     evidence: &BTreeMap<EvidenceKind, serde_json::Value>,
 ) -> IndicatorOutcome {
     let mut found: Vec<String> = Vec::new();
-    for idx in indexes {
-        for pattern in &ind.series {
-            for name in idx.matching(pattern) {
-                if ind.exclude.iter().any(|x| x.matches(name)) || found.iter().any(|f| f == name) {
-                    continue;
-                }
-                if found.len() < 5 {
-                    found.push(name.to_owned());
-                }
-            }
+    for name in scans.iter().flat_map(|s| &s.indicators[n]) {
+        if found.len() < 5 && !found.contains(name) {
+            found.push(name.clone());
         }
     }
     if let Some(l) = &ind.def.labels {

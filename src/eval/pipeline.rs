@@ -4,7 +4,7 @@
 //! deployment's signals combine the endpoints' by each signal's declared
 //! aggregation. Commands differ only in which outcomes they render.
 
-use super::{compat, core_facts, detect_over, evaluate_findings, EvalOptions, Observed};
+use super::{compat, core_facts, detect_over, evaluate_findings, par_map, EvalOptions, Observed};
 use crate::deployment::{Deployment, Endpoint};
 use crate::expr::Var;
 use crate::normalize::window::TimedIndex;
@@ -71,7 +71,7 @@ pub fn evaluate(registry: &Registry, deployment: &Deployment, options: &EvalOpti
     };
     let findings = evaluate_findings(registry, &observed, &facts, scopes);
     Evaluation {
-        inputs: deployment.inputs.iter().map(input_report).collect(),
+        inputs: par_map(&deployment.inputs, input_report),
         endpoints,
         deployment: DeploymentOutcome {
             observed,
@@ -141,26 +141,6 @@ fn index_input<'d>(
         .collect();
     let keys = deployment.inputs[input].target_keys.clone();
     SeriesIndex::parts(expo, parts, keys)
-}
-
-/// `items.iter().map(f)` on every core, in order: endpoints and inputs are
-/// independent, and the machines this runs on have a few cores.
-fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads < 2 || items.len() < 32 {
-        return items.iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let workers: Vec<_> = items
-            .chunks(chunk)
-            .map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>()))
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
 }
 
 fn timed<'s, 'a>(indexed: &'s Indexed<'a>) -> Vec<TimedIndex<'s, 'a>> {

@@ -306,6 +306,22 @@ impl Exposition {
             .map(move |e| (self.key_str(e.key), self.value_str(e)))
     }
 
+    /// The sample's labels as interned key ids (see [`Exposition::key_id`]).
+    pub fn label_ids<'a>(&'a self, s: &Sample) -> impl Iterator<Item = (u32, &'a str)> + 'a {
+        let range = s.labels.start as usize..s.labels.end as usize;
+        self.label_store
+            .get(range)
+            .unwrap_or(&[])
+            .iter()
+            .map(move |e| (e.key, self.value_str(e)))
+    }
+
+    /// The interned id of a label key, when any sample carries it: scans over
+    /// every sample compare ids, not text.
+    pub fn key_id(&self, key: &str) -> Option<u32> {
+        self.keys.iter().position(|k| k == key).map(|i| i as u32)
+    }
+
     /// One label value of the sample.
     pub fn label(&self, s: &Sample, key: &str) -> Option<&str> {
         self.labels(s).find(|(k, _)| *k == key).map(|(_, v)| v)

@@ -272,23 +272,20 @@ impl<'a> SeriesIndex<'a> {
     /// whichever way the exporter declared it: prometheus_client writes
     /// `# TYPE x_total counter`, OpenMetrics and hand-written text `# TYPE x counter`.
     pub fn matching_families<'s>(&'s self, pattern: &Pattern) -> Vec<&'s str> {
-        let mut out: Vec<&str> = self
-            .matching(pattern)
-            .into_iter()
-            .filter(|n| self.families.contains_key(*n))
-            .collect();
-        if out.is_empty() {
-            if let Pattern::Exact(n) = pattern {
-                let other = match n.strip_suffix("_total") {
-                    Some(base) => base.to_owned(),
-                    None => format!("{n}_total"),
-                };
-                if let Some((k, _)) = self.families.get_key_value(&other) {
-                    out.push(k.as_str());
-                }
-            }
-        }
-        out
+        let Pattern::Exact(n) = pattern else {
+            return self
+                .matching(pattern)
+                .into_iter()
+                .filter(|n| self.families.contains_key(*n))
+                .collect();
+        };
+        // Every family name is among the names: one lookup answers an exact name.
+        let family = |name: &str| self.families.get_key_value(name).map(|(k, _)| k.as_str());
+        let found = family(n).or_else(|| match n.strip_suffix("_total") {
+            Some(base) => family(base),
+            None => family(&format!("{n}_total")),
+        });
+        found.into_iter().collect()
     }
 }
 

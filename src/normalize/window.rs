@@ -200,17 +200,22 @@ pub fn quantile_over(q: f64, sorted: &[f64]) -> Option<f64> {
 }
 
 /// Samples of each series across the scrapes, keyed by a hash of the name and the
-/// series labels (sorted; target labels left out), as Prometheus identifies series.
-type SeriesValues = HashMap<u64, Vec<f64>>;
+/// series labels (sorted; target labels left out), as Prometheus identifies series;
+/// sorted by key, so sums add up in one order whatever the hash map's.
+type SeriesValues = Vec<(u64, Vec<f64>)>;
 
 /// Per series, its value in each scrape that has it. A series repeated within one
 /// scrape (a duplicated line, a concatenated file) is read once, at its first
 /// sample, as Prometheus ingests a scrape: the repeat is not a second scrape.
-struct PerScrape<K>(HashMap<K, (usize, Vec<f64>)>);
+/// FxHash: keys are already 64-bit hashes, and this map is filled once per sample
+/// of every window signal.
+struct PerScrape<K>(HashMap<K, (usize, Vec<f64>), Fx>);
 
-impl<K: std::hash::Hash + Eq> PerScrape<K> {
+type Fx = std::hash::BuildHasherDefault<rustc_hash::FxHasher>;
+
+impl<K: std::hash::Hash + Eq + Ord> PerScrape<K> {
     fn new() -> Self {
-        PerScrape(HashMap::new())
+        PerScrape(Default::default())
     }
 
     fn push(&mut self, key: K, scrape: usize, value: f64) {
@@ -221,18 +226,25 @@ impl<K: std::hash::Hash + Eq> PerScrape<K> {
         }
     }
 
-    fn into_values(self) -> HashMap<K, Vec<f64>> {
-        self.0.into_iter().map(|(k, (_, v))| (k, v)).collect()
+    fn into_sorted(self) -> Vec<(K, Vec<f64>)> {
+        let mut out: Vec<(K, Vec<f64>)> = self.0.into_iter().map(|(k, (_, v))| (k, v)).collect();
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 }
 
-fn series_key(index: &SeriesIndex, sample: u32, skip: &str) -> u64 {
+/// The hash identifying a sample's series; `skip` is a label left out (`le`), and
+/// `labels` a buffer reused across samples.
+fn series_key<'a>(
+    index: &SeriesIndex<'a>,
+    sample: u32,
+    skip: &str,
+    labels: &mut Vec<(&'a str, &'a str)>,
+) -> u64 {
     use std::hash::{Hash, Hasher};
     let s = &index.expo.samples[sample as usize];
-    let mut labels: Vec<(&str, &str)> = index
-        .series_labels(sample)
-        .filter(|(k, _)| *k != skip)
-        .collect();
+    labels.clear();
+    labels.extend(index.series_labels(sample).filter(|(k, _)| *k != skip));
     labels.sort_unstable();
     // FxHash: series keys are hashed once per sample of every window signal, and
     // SipHash's DoS resistance buys nothing for 64-bit keys hashed again below.
@@ -248,25 +260,24 @@ pub(super) type Found<'s, 'a> = Vec<(&'s SeriesIndex<'a>, Option<Matched>)>;
 /// Per series, the finite values of the samples whose role `keep` accepts.
 fn collect(found: &Found, keep: impl Fn(SampleRole) -> bool) -> SeriesValues {
     let mut out = PerScrape::new();
+    let mut labels = Vec::new();
     for (n, (index, m)) in found.iter().enumerate() {
         for &i in m.iter().flat_map(|m| &m.samples) {
             let value = index.expo.samples[i as usize].value;
             if keep(index.role(i)) && value.is_finite() {
-                out.push(series_key(index, i, ""), n, value);
+                out.push(series_key(index, i, "", &mut labels), n, value);
             }
         }
     }
-    out.into_values()
+    out.into_sorted()
 }
 
 /// `(sum of increases, sum of resets)` over the series seen in two or more scrapes;
 /// `None` when there is none.
 fn total_increase(series: &SeriesValues) -> Option<(f64, f64)> {
-    let mut keys: Vec<&u64> = series.keys().collect();
-    keys.sort_unstable();
     let mut total: Option<(f64, f64)> = None;
-    for k in keys.into_iter().filter(|k| series[*k].len() >= 2) {
-        let (d, r) = increase(&series[k]);
+    for (_, values) in series.iter().filter(|(_, v)| v.len() >= 2) {
+        let (d, r) = increase(values);
         let t = total.get_or_insert((0.0, 0.0));
         (t.0, t.1) = (t.0 + d, t.1 + r);
     }
@@ -334,6 +345,7 @@ fn histogram_window(found: &Found, stats: &mut WindowStats) -> bool {
 fn bucket_increases(found: &Found) -> Vec<(f64, f64)> {
     // Per series (labels without `le`) and bound, the bucket's values over time.
     let mut per = PerScrape::new();
+    let mut labels = Vec::new();
     for (n, (index, m)) in found.iter().enumerate() {
         for &i in m.iter().flat_map(|m| &m.samples) {
             if index.role(i) != SampleRole::Bucket {
@@ -344,18 +356,15 @@ fn bucket_increases(found: &Found) -> Vec<(f64, f64)> {
                 continue;
             };
             if s.value.is_finite() {
-                per.push((series_key(index, i, "le"), le.to_bits()), n, s.value);
+                let key = series_key(index, i, "le", &mut labels);
+                per.push((key, le.to_bits()), n, s.value);
             }
         }
     }
-    let per = per.into_values();
     let mut merged = super::SumByLe::default();
-    let mut keys: Vec<&(u64, u64)> = per.keys().collect();
-    keys.sort_unstable();
-    for key in keys {
-        let values = &per[key];
+    for (key, values) in per.into_sorted() {
         if values.len() >= 2 {
-            merged.add(f64::from_bits(key.1), increase(values).0);
+            merged.add(f64::from_bits(key.1), increase(&values).0);
         }
     }
     merged.sorted()
