@@ -18,3 +18,4 @@ pub mod pack;
 pub mod packet;
 pub mod redact;
 pub mod report;
+pub mod summary;

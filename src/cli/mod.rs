@@ -10,6 +10,7 @@ mod lmcache_compat;
 mod output;
 mod path_trace;
 mod rules;
+pub mod summarize;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ pub enum Command {
     LmcacheCompat(lmcache_compat::LmcacheCompatArgs),
     /// Build an evidence packet from files and live LMCache endpoints, partial-first.
     CollectLmcache(collect_lmcache::CollectArgs),
+    /// Benchmark-window statistics of every family per endpoint, the engines' latency
+    /// breakdowns and the cross-backend equivalents, from saved scrapes.
+    Summarize(summarize::SummarizeArgs),
     /// Validate, test, list, explain and document rule packs (maintainers and CI).
     #[command(subcommand)]
     Rules(rules::RulesCommand),
@@ -79,6 +83,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::PathTrace(args) => path_trace::run(&cli.rules, args),
         Command::LmcacheCompat(args) => lmcache_compat::run(&cli.rules, args),
         Command::CollectLmcache(args) => collect_lmcache::run(&cli.rules, args),
+        Command::Summarize(args) => summarize::run(&cli.rules, args),
         Command::Rules(cmd) => rules::run(&cli.rules, cmd),
     }
 }

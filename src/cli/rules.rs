@@ -379,6 +379,10 @@ pub fn generated_schemas() -> Vec<(&'static str, String)> {
             "lmcache-compat-report.schema.json",
             pretty(crate::report::lmcache_compat_report_schema()),
         ),
+        (
+            "metrics-summary.schema.json",
+            pretty(crate::summary::output::summary_schema()),
+        ),
     ]
 }
 

@@ -82,13 +82,13 @@ pub fn evaluate(registry: &Registry, deployment: &Deployment, options: &EvalOpti
     }
 }
 
-type Indexed<'a> = Vec<(SeriesIndex<'a>, Option<f64>)>;
+pub type Indexed<'a> = Vec<(SeriesIndex<'a>, Option<f64>)>;
 /// Per endpoint, per scrape: its index once built.
 type Slots<'a> = Vec<Vec<Option<(SeriesIndex<'a>, Option<f64>)>>>;
 
 /// One index per scrape, per endpoint in deployment order: an input read by one
 /// whole scrape is indexed alone; the targets of a fleet dump share one pass.
-fn index_scrapes(deployment: &Deployment) -> Vec<Indexed<'_>> {
+pub fn index_scrapes(deployment: &Deployment) -> Vec<Indexed<'_>> {
     let mut out: Slots = deployment
         .endpoints
         .iter()

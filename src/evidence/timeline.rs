@@ -1,7 +1,9 @@
 //! Timeline JSONL: one JSON object per line, each one scrape of one endpoint —
 //! a time (`ts_ms`, `timestamp_ms`, `timestamp_ns` or `time` in seconds), an endpoint
 //! (`endpoint`, `endpoint_url` or `url`) and the exposition text (`text`).
-//! `gen_exposition.py --timeline K --jsonl` writes this shape.
+//! `gen_exposition.py --timeline K --jsonl` writes this shape. AIPerf's
+//! `server_metrics_export.jsonl` rows (`endpoint_url`, `timestamp_ns`, `metrics`)
+//! are read too, their metrics written back as exposition text ([`super::aiperf`]).
 
 use serde_json::Value;
 
@@ -14,6 +16,9 @@ pub struct Row {
     pub time: Option<f64>,
     pub endpoint: Option<String>,
     pub text: String,
+    /// Samples of an AIPerf row that could not be written back (slim histograms
+    /// without their bucket labels).
+    pub unplaced: usize,
 }
 
 /// A line that is not a usable row, and why.
@@ -37,7 +42,7 @@ pub fn parse(bytes: &[u8]) -> (Vec<Row>, Vec<BadRow>) {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match row_of(line) {
+        match parse_row(line, &super::aiperf::Schemas::default()) {
             Ok(mut r) => {
                 r.line = n + 1;
                 rows.push(r);
@@ -51,13 +56,17 @@ pub fn parse(bytes: &[u8]) -> (Vec<Row>, Vec<BadRow>) {
     (rows, bad)
 }
 
-fn row_of(line: &[u8]) -> Result<Row, String> {
-    let doc: Value = serde_json::from_slice(line).map_err(|e| format!("invalid JSON: {e}"))?;
-    let text = doc
-        .get("text")
-        .and_then(Value::as_str)
-        .ok_or("no `text` (the exposition) in the row")?
-        .to_owned();
+/// One row (its `line` left 0); `schemas` places the buckets of AIPerf's slim rows.
+pub fn parse_row(line: &[u8], schemas: &super::aiperf::Schemas) -> Result<Row, String> {
+    let mut doc: Value = serde_json::from_slice(line).map_err(|e| format!("invalid JSON: {e}"))?;
+    let (text, unplaced) = if super::aiperf::is_record(&doc) {
+        super::aiperf::to_exposition(&doc, schemas)?
+    } else {
+        match doc.get_mut("text").map(Value::take) {
+            Some(Value::String(t)) => (t, 0),
+            _ => return Err("no `text` (the exposition) in the row".to_owned()),
+        }
+    };
     let time = time_of(&doc)?;
     let endpoint = ["endpoint", "endpoint_url", "url"]
         .iter()
@@ -72,6 +81,7 @@ fn row_of(line: &[u8]) -> Result<Row, String> {
         time,
         endpoint,
         text,
+        unplaced,
     })
 }
 

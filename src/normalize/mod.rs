@@ -221,6 +221,11 @@ impl<'a> SeriesIndex<'a> {
         self.families.len()
     }
 
+    /// Every family of this scrape, in no particular order.
+    pub fn families(&self) -> impl Iterator<Item = (&str, &FamilyEntry)> {
+        self.families.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
     /// Label keys present on any sample of a family, sorted.
     pub fn label_keys(&self, family: &str) -> Vec<&'a str> {
         let mut keys: std::collections::BTreeSet<&str> = Default::default();
@@ -767,7 +772,7 @@ fn histogram_value(
 }
 
 /// A bucket's upper bound; a bound that is not a number is no bucket.
-pub(crate) fn parse_le(text: &str) -> Option<f64> {
+pub fn parse_le(text: &str) -> Option<f64> {
     match text.trim() {
         "+Inf" | "Inf" | "inf" | "+inf" => Some(f64::INFINITY),
         other => other.parse().ok().filter(|le: &f64| !le.is_nan()),

@@ -173,17 +173,35 @@ pub(super) fn window_of(
 /// `increase()` without extrapolation over one series' samples in time order:
 /// `(increase, resets)`.
 pub fn increase(values: &[f64]) -> (f64, f64) {
-    let mut total = 0.0;
-    let mut resets = 0.0;
-    for pair in values.windows(2) {
-        if pair[1] >= pair[0] {
-            total += pair[1] - pair[0];
-        } else {
-            resets += 1.0;
-            total += pair[1];
+    let mut acc = Increase::default();
+    values.iter().for_each(|v| acc.push(*v));
+    (acc.total, acc.resets)
+}
+
+/// [`increase`] one sample at a time, for statistics computed as scrapes stream in
+/// (`summarize`): the same sums in the same order, so the same numbers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Increase {
+    pub last: Option<f64>,
+    pub total: f64,
+    pub resets: f64,
+    /// Samples pushed.
+    pub samples: u32,
+}
+
+impl Increase {
+    pub fn push(&mut self, v: f64) {
+        if let Some(last) = self.last {
+            if v >= last {
+                self.total += v - last;
+            } else {
+                self.resets += 1.0;
+                self.total += v;
+            }
         }
+        self.last = Some(v);
+        self.samples += 1;
     }
-    (total, resets)
 }
 
 /// Prometheus `quantile` over samples: rank `q·(n−1)`, linear interpolation between
@@ -307,13 +325,20 @@ fn gauge_window(spec: &SignalSpec, found: &Found, stats: &mut WindowStats) -> bo
     if values.is_empty() {
         return false;
     }
+    gauge_stats(&values, stats);
+    true
+}
+
+/// Gauge window statistics over samples in time order (at least one): `delta`,
+/// mean, population standard deviation, extremes and quantiles.
+pub fn gauge_stats(values: &[f64], stats: &mut WindowStats) {
     if values.len() >= 2 {
         stats.delta = Some(values[values.len() - 1] - values[0]);
     }
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
     let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
-    let mut sorted = values.clone();
+    let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     stats.avg = Some(mean);
     stats.std = Some(var.sqrt());
@@ -322,13 +347,23 @@ fn gauge_window(spec: &SignalSpec, found: &Found, stats: &mut WindowStats) -> bo
     stats.p50 = quantile_over(0.5, &sorted);
     stats.p90 = quantile_over(0.9, &sorted);
     stats.p99 = quantile_over(0.99, &sorted);
-    true
 }
 
 fn histogram_window(found: &Found, stats: &mut WindowStats) -> bool {
     let count = total_increase(&collect(found, |r| r == SampleRole::Count)).map(|t| t.0);
     let sum = total_increase(&collect(found, |r| r == SampleRole::Sum)).map(|t| t.0);
-    let buckets = bucket_increases(found);
+    histogram_stats(count, sum, bucket_increases(found), stats);
+    true
+}
+
+/// Histogram window statistics from the increases of `_count`, `_sum` and each
+/// bucket (`sum by (le)`, sorted by upper bound).
+pub fn histogram_stats(
+    count: Option<f64>,
+    sum: Option<f64>,
+    buckets: Vec<(f64, f64)>,
+    stats: &mut WindowStats,
+) {
     stats.count = count;
     stats.sum = sum;
     stats.avg = match (sum, count) {
@@ -338,7 +373,6 @@ fn histogram_window(found: &Found, stats: &mut WindowStats) -> bool {
     let q = |p| histogram_quantile(p, &buckets);
     (stats.p50, stats.p90, stats.p95, stats.p99) = (q(0.5), q(0.9), q(0.95), q(0.99));
     stats.buckets = buckets;
-    true
 }
 
 /// `sum by (le) (increase(x_bucket[w]))`, sorted by upper bound.

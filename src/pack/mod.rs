@@ -1062,6 +1062,7 @@ fn check_engine(
             group_by: sig.group_by.clone(),
         });
     }
+    check_summary(file, node, def, diags);
     // Kept even when something above was reported: the load fails anyway, and the
     // findings that use this engine are then checked against it instead of each
     // reporting it as unknown.
@@ -1073,6 +1074,62 @@ fn check_engine(
         evidence,
         signals,
     })
+}
+
+/// The summary section names this engine's signals (a breakdown of histograms) and
+/// each equivalent is one signal or one expression over its window variables.
+fn check_summary(file: &str, node: &Node, def: &EngineDef, diags: &mut Vec<Diagnostic>) {
+    let summary = &def.summary;
+    for (i, name) in summary.breakdown.iter().enumerate() {
+        let at = node.locate(&format!("/engine/summary/breakdown/{i}"));
+        match def.signals.get(name) {
+            None => diags.push(diag(file, at, unknown_signal(def, name))),
+            Some(s) if s.kind != SignalType::Histogram => diags.push(diag(
+                file,
+                at,
+                format!("breakdown signal `{name}` is a {:?}, not a histogram", s.kind),
+            )),
+            _ => {}
+        }
+    }
+    let known: Vec<String> = def
+        .signals
+        .iter()
+        .flat_map(|(name, s)| {
+            window_variables(s.kind)
+                .iter()
+                .map(move |(suffix, _)| format!("{name}{suffix}"))
+        })
+        .collect();
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    let engine = ExprEngine::new();
+    for (id, eq) in &summary.equivalents {
+        let at = |f: &str| node.locate(&format!("/engine/summary/equivalents/{id}{f}"));
+        match (&eq.signal, &eq.expr) {
+            (Some(name), None) if !def.signals.contains_key(name) => {
+                diags.push(diag(file, at("/signal"), unknown_signal(def, name)))
+            }
+            (None, Some(expr)) => {
+                if let Err(e) = engine.compile(expr, &known) {
+                    diags.push(diag(file, at("/expr"), format!("equivalent `{id}`: {e}")));
+                }
+            }
+            (Some(_), None) => {}
+            _ => diags.push(diag(
+                file,
+                at(""),
+                format!("equivalent `{id}` needs exactly one of `signal` or `expr`"),
+            )),
+        }
+    }
+}
+
+fn unknown_signal(def: &EngineDef, name: &str) -> String {
+    format!(
+        "`{name}` is not a signal of engine `{}`{}",
+        def.id,
+        suggest(name, def.signals.keys())
+    )
 }
 
 #[allow(clippy::too_many_arguments)]

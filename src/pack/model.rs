@@ -102,6 +102,40 @@ pub struct EngineDef {
     pub connector_labels: Vec<String>,
     /// Canonical signal name (`ttft`, `queue_waiting`, ...) to where it is exported.
     pub signals: BTreeMap<String, SignalDef>,
+    /// What `summarize` reports for this engine beyond each family's statistics.
+    #[serde(default)]
+    pub summary: EngineSummaryDef,
+}
+
+/// The engine's latency breakdown and its cross-backend equivalents, read from the
+/// window forms of its signals.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSummaryDef {
+    /// Histogram signals that decompose a request's latency, in the order a request
+    /// passes them (queue, prefill, decode, ...).
+    #[serde(default)]
+    pub breakdown: Vec<String>,
+    /// Equivalent id (`ttft`, `itl`, `e2e`, `queue_depth`, `kv_usage`,
+    /// `prefix_hit_ratio`) to how this engine measures it. The same id across
+    /// engines means the same quantity.
+    #[serde(default)]
+    pub equivalents: BTreeMap<String, EquivalentDef>,
+}
+
+/// One cross-backend quantity: a signal's window forms, or one number computed
+/// from window variables (`prefix_cache_hits_delta / prefix_cache_queries_delta`).
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EquivalentDef {
+    #[serde(default)]
+    pub signal: Option<String>,
+    #[serde(default)]
+    pub expr: Option<String>,
+    #[serde(default)]
+    pub unit: String,
+    #[serde(default)]
+    pub description: String,
 }
 
 /// The part a detected system plays; one scrape may hold several (a Dynamo vLLM

@@ -456,7 +456,7 @@ pub fn path_trace_report_schema() -> serde_json::Value {
     root_schema::<PathTraceReport>("path-trace-report")
 }
 
-fn root_schema<T: JsonSchema>(name: &str) -> serde_json::Value {
+pub(crate) fn root_schema<T: JsonSchema>(name: &str) -> serde_json::Value {
     let schema = schemars::generate::SchemaSettings::draft2020_12()
         .into_generator()
         .into_root_schema_for::<T>();
