@@ -108,7 +108,11 @@ pub fn human(summary: &Summary, written: Option<&Path>) -> String {
     );
     match written {
         Some(dir) => {
-            let _ = writeln!(out, "; written to {}/{{{SUMMARY_JSON},{SUMMARY_CSV}}}", dir.display());
+            let _ = writeln!(
+                out,
+                "; written to {}/{{{SUMMARY_JSON},{SUMMARY_CSV}}}",
+                dir.display()
+            );
         }
         None => out.push_str("; per-family statistics with --json or --format csv\n"),
     }
@@ -118,13 +122,19 @@ pub fn human(summary: &Summary, written: Option<&Path>) -> String {
 fn endpoint_table(out: &mut String, e: &EndpointSummary) {
     let window = e
         .window_seconds
-        .map_or("no window (one scrape)".to_owned(), |s| format!("{s:.0} s window"));
+        .map_or("no window (one scrape)".to_owned(), |s| {
+            format!("{s:.0} s window")
+        });
     let engines = if e.engines.is_empty() {
         "no engine identified".to_owned()
     } else {
         e.engines.join(", ")
     };
-    let _ = writeln!(out, "{}: {} scrape(s), {window}; {engines}", e.endpoint, e.scrapes);
+    let _ = writeln!(
+        out,
+        "{}: {} scrape(s), {window}; {engines}",
+        e.endpoint, e.scrapes
+    );
     for q in &e.equivalents {
         let what = match (&q.stats, q.value) {
             (Some(s), _) => describe(s),
@@ -140,7 +150,13 @@ fn endpoint_table(out: &mut String, e: &EndpointSummary) {
         } else {
             format!("{} {}", b.signal, group.join(","))
         };
-        let _ = writeln!(out, "  breakdown {:<30} {} {}", name, describe(&b.stats), b.unit);
+        let _ = writeln!(
+            out,
+            "  breakdown {:<30} {} {}",
+            name,
+            describe(&b.stats),
+            b.unit
+        );
     }
 }
 

@@ -290,6 +290,10 @@ fn drop_repeats(scrapes: &mut Vec<Scrape>, parsed: &[Parsed], same: &[usize]) ->
 /// bytes compared only when hashes agree.
 fn same_bytes(inputs: &[Input]) -> Vec<usize> {
     use std::hash::{Hash, Hasher};
+    // One input repeats nothing: not worth hashing (`summarize` builds per row).
+    if inputs.len() < 2 {
+        return (0..inputs.len()).collect();
+    }
     let mut by_hash: std::collections::HashMap<u64, Vec<usize>> = Default::default();
     (0..inputs.len())
         .map(|i| {

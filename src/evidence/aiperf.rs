@@ -45,7 +45,11 @@ impl Schemas {
             let families = meta
                 .get("metric_schemas")
                 .and_then(Value::as_object)
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), family_schema(v))).collect())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), family_schema(v)))
+                        .collect()
+                })
                 .unwrap_or_default();
             out.insert(url.clone(), families);
         }
@@ -61,7 +65,11 @@ fn family_schema(v: &Value) -> FamilySchema {
     let strings = |k: &str| -> Vec<String> {
         v.get(k)
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     FamilySchema {
@@ -83,7 +91,10 @@ pub fn to_exposition(doc: &Value, schemas: &Schemas) -> Result<(String, usize), 
         .get("metrics")
         .and_then(Value::as_object)
         .ok_or("no `metrics` object")?;
-    let url = doc.get("endpoint_url").and_then(Value::as_str).unwrap_or("");
+    let url = doc
+        .get("endpoint_url")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let mut w = Writer::default();
     for (family, body) in metrics {
         let schema = schemas.family(url, family);
@@ -99,7 +110,11 @@ pub fn to_exposition(doc: &Value, schemas: &Schemas) -> Result<(String, usize), 
                 let kind = schema.and_then(|s| s.kind.as_deref());
                 w.family(family, kind, samples, schema);
             }
-            _ => return Err(format!("`metrics.{family}` is neither an object nor a list")),
+            _ => {
+                return Err(format!(
+                    "`metrics.{family}` is neither an object nor a list"
+                ))
+            }
         }
     }
     Ok((w.text, w.unplaced))
@@ -123,7 +138,14 @@ impl Writer {
             self.unplaced += samples.len();
             return;
         }
-        let kind = kind.map(str::to_ascii_lowercase);
+        // Without a type (a slim row and no metadata), the samples' shape tells.
+        let shaped = |k: &str| samples.iter().any(|s| s.get(k).is_some());
+        let kind = kind.map(str::to_ascii_lowercase).or_else(|| {
+            ["histogram", "summary"]
+                .into_iter()
+                .find(|k| shaped(k))
+                .map(str::to_owned)
+        });
         let declared = match kind.as_deref() {
             Some(k @ ("counter" | "gauge" | "histogram" | "summary" | "info")) => k,
             _ => "untyped",
@@ -171,14 +193,16 @@ impl Writer {
                 return;
             }
             // Slim shape: counts in the order of the schema's bucket labels.
-            Some(Value::Array(counts)) => match schema.filter(|s| s.buckets.len() == counts.len()) {
-                Some(schema) => {
-                    for (le, v) in schema.buckets.iter().zip(counts) {
-                        self.sample(&bucket, &with_le(labels, le), Some(v));
+            Some(Value::Array(counts)) => {
+                match schema.filter(|s| s.buckets.len() == counts.len()) {
+                    Some(schema) => {
+                        for (le, v) in schema.buckets.iter().zip(counts) {
+                            self.sample(&bucket, &with_le(labels, le), Some(v));
+                        }
                     }
+                    None => self.unplaced += counts.len(),
                 }
-                None => self.unplaced += counts.len(),
-            },
+            }
             _ => {}
         }
         self.sample(&format!("{family}_sum"), labels, s.get("sum"));
@@ -203,14 +227,16 @@ impl Writer {
                 self.sample(&format!("{family}_count"), labels, q.get("count"));
                 return;
             }
-            Some(Value::Array(values)) => match schema.filter(|s| s.quantiles.len() == values.len()) {
-                Some(schema) => {
-                    for (k, v) in schema.quantiles.iter().zip(values) {
-                        self.sample(family, &quantile(labels, k), Some(v));
+            Some(Value::Array(values)) => {
+                match schema.filter(|s| s.quantiles.len() == values.len()) {
+                    Some(schema) => {
+                        for (k, v) in schema.quantiles.iter().zip(values) {
+                            self.sample(family, &quantile(labels, k), Some(v));
+                        }
                     }
+                    None => self.unplaced += values.len(),
                 }
-                None => self.unplaced += values.len(),
-            },
+            }
             _ => {}
         }
         self.sample(&format!("{family}_sum"), labels, s.get("sum"));
@@ -233,7 +259,12 @@ impl Writer {
 /// that are not valid label names are left out.
 fn labels_of(s: &Map<String, Value>) -> String {
     let mut out = String::new();
-    for (k, v) in s.get("labels").and_then(Value::as_object).into_iter().flatten() {
+    for (k, v) in s
+        .get("labels")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         if let (true, Some(v)) = (valid_name(k), v.as_str()) {
             out = with_key(&out, k, v);
         }
@@ -289,7 +320,9 @@ mod tests {
         assert_eq!(unplaced, 0);
         assert!(text.contains("vllm:prompt_tokens_total{model_name=\"m\"} 10.0\n"));
         let b = text.find("le=\"0.5\"").unwrap();
-        assert!(b < text.find("le=\"1.0\"").unwrap() && text.contains("_count{model_name=\"m\"} 3.0"));
+        assert!(
+            b < text.find("le=\"1.0\"").unwrap() && text.contains("_count{model_name=\"m\"} 3.0")
+        );
 
         let meta = br#"{"endpoints":{"http://h:8000/metrics":{"metric_schemas":{"lat":{"type":"histogram","bucket_labels":["0.5","+Inf"]}}}}}"#;
         let slim: Value = serde_json::from_str(

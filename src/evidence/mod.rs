@@ -75,6 +75,11 @@ const SNIFF_BYTES: usize = 64 * 1024;
 /// compressed, UTF-16, binary, or text with CR-only line endings. `None` for text.
 pub fn not_text(bytes: &[u8]) -> Option<String> {
     let head = &bytes[..bytes.len().min(SNIFF_BYTES)];
+    // The common case, decided in one pass: printable ASCII, tabs and LF only.
+    let plain = |b: &u8| (0x20..0x7f).contains(b) || *b == b'\n' || *b == b'\t';
+    if head.iter().all(plain) {
+        return None;
+    }
     if head.starts_with(&[0x1f, 0x8b]) {
         return Some("gzip-compressed data; decompress it first (gunzip)".to_owned());
     }

@@ -1087,7 +1087,10 @@ fn check_summary(file: &str, node: &Node, def: &EngineDef, diags: &mut Vec<Diagn
             Some(s) if s.kind != SignalType::Histogram => diags.push(diag(
                 file,
                 at,
-                format!("breakdown signal `{name}` is a {:?}, not a histogram", s.kind),
+                format!(
+                    "breakdown signal `{name}` is a {:?}, not a histogram",
+                    s.kind
+                ),
             )),
             _ => {}
         }

@@ -20,7 +20,9 @@ use crate::deployment::{self, BuildOptions, Deployment, IdentitySource, TimeSour
 use crate::eval::pipeline::index_scrapes;
 use crate::evidence::prometheus::{MetricType, SampleRole};
 use crate::evidence::Input;
-use crate::normalize::window::{gauge_stats, histogram_stats, quantile_over, Increase, WindowStats};
+use crate::normalize::window::{
+    gauge_stats, histogram_stats, quantile_over, Increase, WindowStats,
+};
 use crate::normalize::{parse_le, SeriesIndex, SignalSpec, SignalType};
 use crate::pack::Registry;
 use output::{EndpointSummary, FamilySummary, SeriesSummary, Stats, Summary};
@@ -280,7 +282,8 @@ impl<'r> Summarizer<'r> {
                 Some(&at) => at,
                 None => {
                     let (name, kind) = &s.families[family as usize];
-                    acc.series.push(new_series(expo, sample, name, *kind, hidden));
+                    acc.series
+                        .push(new_series(expo, sample, name, *kind, hidden));
                     acc.index.insert(key, acc.series.len() - 1);
                     acc.series.len() - 1
                 }
@@ -416,7 +419,10 @@ fn series_key<'a>(index: &SeriesIndex<'a>, i: u32, buf: &mut Vec<(&'a str, &'a s
     buf.extend(index.series_labels(i));
     buf.sort_unstable();
     let mut h = rustc_hash::FxHasher::default();
-    index.expo.name(&index.expo.samples[i as usize]).hash(&mut h);
+    index
+        .expo
+        .name(&index.expo.samples[i as usize])
+        .hash(&mut h);
     buf.hash(&mut h);
     h.finish()
 }
@@ -446,7 +452,10 @@ fn new_series(
     let counting = match kind {
         Some(MetricType::Counter) => matches!(role, SampleRole::Total | SampleRole::Value),
         Some(MetricType::Histogram | MetricType::Summary) => {
-            matches!(role, SampleRole::Bucket | SampleRole::Sum | SampleRole::Count)
+            matches!(
+                role,
+                SampleRole::Bucket | SampleRole::Sum | SampleRole::Count
+            )
         }
         _ => false,
     };
@@ -512,7 +521,11 @@ fn families(e: &EndpointAcc, seconds: Option<f64>) -> Vec<FamilySummary> {
         .collect()
 }
 
-fn family_series(series: &[&Series], kind: Option<MetricType>, seconds: Option<f64>) -> Vec<SeriesSummary> {
+fn family_series(
+    series: &[&Series],
+    kind: Option<MetricType>,
+    seconds: Option<f64>,
+) -> Vec<SeriesSummary> {
     let mut by_labels: BTreeMap<&[(String, String)], Vec<&Series>> = BTreeMap::new();
     for s in series {
         by_labels.entry(&s.labels).or_default().push(s);
@@ -602,4 +615,33 @@ fn histogram_of(parts: &[&Series]) -> (WindowStats, bool) {
         &mut stats,
     );
     (stats, any)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Up to the cap the quantiles are exact (the window functions'); past it
+    /// memory stays bounded, mean and extremes stay exact, quantiles are estimates.
+    #[test]
+    fn gauge_samples_are_bounded_and_exact_below_the_cap() {
+        let mut g = GaugeAcc::default();
+        (1..=5).for_each(|v| g.push(v as f64));
+        let (w, estimated) = g.stats().unwrap();
+        assert_eq!((w.p50, w.avg, estimated), (Some(3.0), Some(3.0), false));
+
+        let mut g = GaugeAcc::default();
+        let n = 3 * GAUGE_SAMPLES + 7;
+        (0..n).for_each(|v| g.push(v as f64));
+        assert!(g.values.len() <= GAUGE_SAMPLES, "{} kept", g.values.len());
+        let (w, estimated) = g.stats().unwrap();
+        assert!(estimated);
+        assert_eq!((w.min, w.max), (Some(0.0), Some((n - 1) as f64)));
+        assert!((w.avg.unwrap() - (n - 1) as f64 / 2.0).abs() < 1e-6);
+        let p50 = w.p50.unwrap();
+        assert!(
+            (p50 - (n - 1) as f64 / 2.0).abs() < n as f64 * 0.01,
+            "p50 {p50}"
+        );
+    }
 }

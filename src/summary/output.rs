@@ -342,7 +342,11 @@ impl Forms<'_> {
                 .group_by
                 .iter()
                 .map(|k| {
-                    let v = s.labels.iter().find(|(sk, _)| sk == k).map(|(_, v)| v.clone());
+                    let v = s
+                        .labels
+                        .iter()
+                        .find(|(sk, _)| sk == k)
+                        .map(|(_, v)| v.clone());
                     (k.clone(), v.unwrap_or_default())
                 })
                 .collect();
@@ -402,11 +406,11 @@ impl Forms<'_> {
         let names: Vec<&str> = vars.iter().map(|(k, _)| k.as_str()).collect();
         let compiled = registry.expr.compile(expr, &names).ok()?;
         let refs: Vec<(&str, Var)> = vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-        row.value = registry
-            .expr
-            .eval(&compiled, &refs)
-            .ok()
-            .and_then(|d| d.as_float().ok().or_else(|| d.as_int().ok().map(|i| i as f64)));
+        row.value = registry.expr.eval(&compiled, &refs).ok().and_then(|d| {
+            d.as_float()
+                .ok()
+                .or_else(|| d.as_int().ok().map(|i| i as f64))
+        });
         row.value.map(|_| row)
     }
 }
@@ -416,8 +420,25 @@ impl Forms<'_> {
 pub fn csv(summary: &Summary) -> Result<String, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
-        "section", "endpoint", "name", "type", "labels", "total", "rate", "resets", "count",
-        "sum", "avg", "min", "max", "std", "p50", "p90", "p95", "p99", "estimated",
+        "section",
+        "endpoint",
+        "name",
+        "type",
+        "labels",
+        "total",
+        "rate",
+        "resets",
+        "count",
+        "sum",
+        "avg",
+        "min",
+        "max",
+        "std",
+        "p50",
+        "p90",
+        "p95",
+        "p99",
+        "estimated",
     ])?;
     for e in &summary.endpoints {
         for f in &e.families {
@@ -437,7 +458,14 @@ pub fn csv(summary: &Summary) -> Result<String, csv::Error> {
                 ..Stats::default()
             };
             let stats = stats.unwrap_or(&fallback);
-            w.write_record(row("equivalent", e, &name, &q.unit, &BTreeMap::new(), stats))?;
+            w.write_record(row(
+                "equivalent",
+                e,
+                &name,
+                &q.unit,
+                &BTreeMap::new(),
+                stats,
+            ))?;
         }
     }
     let bytes = w.into_inner().map_err(|e| e.into_error())?;

@@ -12,8 +12,8 @@
 use super::{Summarizer, SummaryOptions};
 use crate::evidence::aiperf::{Schemas, METADATA_FILE};
 use crate::evidence::{timeline, Input, Origin};
-use crate::packet::{self, InputError};
 use crate::pack::Registry;
+use crate::packet::{self, InputError};
 use std::io::{BufRead, Read as _, Seek as _};
 use std::path::Path;
 
@@ -68,7 +68,12 @@ pub fn summarize(
     s.inputs.extend(memory.iter().map(|i| i.source.clone()));
     s.warnings.extend(read.warnings);
     let mut times: Vec<(f64, Unit)> = Vec::new();
-    feed(&mut s, &files, memory.into_iter().map(Unit::Memory), &mut times)?;
+    feed(
+        &mut s,
+        &files,
+        memory.into_iter().map(Unit::Memory),
+        &mut times,
+    )?;
     for (i, f) in files.iter().enumerate() {
         let rows = rows_of(i, &f.path)?;
         feed(&mut s, &files, rows, &mut times)?;
@@ -79,12 +84,17 @@ pub fn summarize(
     // Second pass, every input in the order of its scrape time.
     let mut again = Summarizer::new(registry, options.clone());
     again.inputs = std::mem::take(&mut s.inputs);
-    again.warnings.push(
-        "scrapes were not in time order: read a second time, in time order".to_owned(),
-    );
+    again
+        .warnings
+        .push("scrapes were not in time order: read a second time, in time order".to_owned());
     let mut units = times;
     units.sort_by(|a, b| a.0.total_cmp(&b.0));
-    feed(&mut again, &files, units.into_iter().map(|u| u.1), &mut Vec::new())?;
+    feed(
+        &mut again,
+        &files,
+        units.into_iter().map(|u| u.1),
+        &mut Vec::new(),
+    )?;
     Ok(again.finish())
 }
 
@@ -177,7 +187,8 @@ fn feed(
                     bad[file] += 1;
                     if bad[file] <= BAD_ROWS_NAMED {
                         let path = &files[file].path;
-                        s.warnings.push(format!("{path}: line {line}: {reason} (row skipped)"));
+                        s.warnings
+                            .push(format!("{path}: line {line}: {reason} (row skipped)"));
                     }
                 }
             }
@@ -186,7 +197,8 @@ fn feed(
     for (f, n) in files.iter().zip(bad) {
         if n > BAD_ROWS_NAMED {
             let more = n - BAD_ROWS_NAMED;
-            s.warnings.push(format!("{}: {more} more bad rows skipped", f.path));
+            s.warnings
+                .push(format!("{}: {more} more bad rows skipped", f.path));
         }
     }
     Ok(())
@@ -289,7 +301,11 @@ fn clone_input(i: &Input) -> Input {
 fn hint(i: &Input) -> f64 {
     let o = &i.origin;
     o.row_time
-        .or_else(|| o.file_name.as_deref().and_then(crate::deployment::time_in_file_name))
+        .or_else(|| {
+            o.file_name
+                .as_deref()
+                .and_then(crate::deployment::time_in_file_name)
+        })
         .or(o.manifest_time)
         .or(o.fetched_at)
         .or(o.mtime)

@@ -20,3 +20,4 @@ mod packs;
 mod path_trace;
 mod registry;
 mod scanner;
+mod summary;

@@ -291,6 +291,20 @@ const LAYERS: &[(&str, &[&str])] = &[
             "report",
         ],
     ),
+    (
+        "summary",
+        &[
+            "deployment",
+            "eval",
+            "evidence",
+            "expr",
+            "normalize",
+            "pack",
+            "packet",
+            "report",
+            "redact",
+        ],
+    ),
 ];
 
 /// Every `crate::module` a file names outside its test module (tests may use the
