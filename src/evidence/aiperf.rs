@@ -146,10 +146,8 @@ impl Writer {
                 .find(|k| shaped(k))
                 .map(str::to_owned)
         });
-        let declared = match kind.as_deref() {
-            Some(k @ ("counter" | "gauge" | "histogram" | "summary" | "info")) => k,
-            _ => "untyped",
-        };
+        let known = |k: &&str| matches!(*k, "counter" | "gauge" | "histogram" | "summary" | "info");
+        let declared = kind.as_deref().filter(known).unwrap_or("untyped");
         let _ = writeln!(self.text, "# TYPE {family} {declared}");
         for s in samples.iter().filter_map(Value::as_object) {
             let labels = labels_of(s);

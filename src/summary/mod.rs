@@ -62,14 +62,14 @@ impl GaugeAcc {
         self.mean += d / self.n as f64;
         self.m2 += d * (v - self.mean);
         (self.min, self.max, self.last) = (self.min.min(v), self.max.max(v), v);
-        if (self.n - 1) % self.stride != 0 {
+        if !(self.n - 1).is_multiple_of(self.stride) {
             return;
         }
         if self.values.len() == GAUGE_SAMPLES {
             let kept: Vec<f64> = self.values.iter().step_by(2).copied().collect();
             self.values = kept;
             self.stride *= 2;
-            if (self.n - 1) % self.stride != 0 {
+            if !(self.n - 1).is_multiple_of(self.stride) {
                 return;
             }
         }

@@ -33,7 +33,7 @@ enum Unit {
         len: usize,
         line: usize,
     },
-    Memory(Input),
+    Memory(Box<Input>),
 }
 
 /// A timeline file being streamed.
