@@ -71,7 +71,7 @@ pub fn summarize(
     feed(
         &mut s,
         &files,
-        memory.into_iter().map(Unit::Memory),
+        memory.into_iter().map(|i| Unit::Memory(Box::new(i))),
         &mut times,
     )?;
     for (i, f) in files.iter().enumerate() {
