@@ -29,7 +29,9 @@ fn main() {
         let _ = std::fs::remove_dir_all(&tmp);
         return;
     }
-    let full = match common::reference_timeline(&tmp, 10, 720) {
+    // INFERGUARD_BENCH_TIMELINE: an already generated timeline (saves minutes).
+    let given = std::env::var_os("INFERGUARD_BENCH_TIMELINE").map(PathBuf::from);
+    let full = match given.map_or_else(|| common::reference_timeline(&tmp, 10, 720), Ok) {
         Ok(path) => path,
         Err(why) => {
             eprintln!("gen_exposition.py unavailable ({why}): using the benchmark's generator");

@@ -71,7 +71,9 @@ pub fn summarize(
     feed(
         &mut s,
         &files,
-        memory.into_iter().map(|i| Unit::Memory(Box::new(i))),
+        memory
+            .into_iter()
+            .map(|i| (Unit::Memory(Box::new(i)), None)),
         &mut times,
     )?;
     for (i, f) in files.iter().enumerate() {
@@ -92,7 +94,7 @@ pub fn summarize(
     feed(
         &mut again,
         &files,
-        units.into_iter().map(|u| u.1),
+        units.into_iter().map(|u| (u.1, None)),
         &mut Vec::new(),
     )?;
     Ok(again.finish())
@@ -125,8 +127,12 @@ fn timeline_file(path: &str) -> TimelineFile {
     }
 }
 
-/// The rows of a timeline file, lazily: offset, length and line of each.
-fn rows_of(file: usize, path: &str) -> Result<impl Iterator<Item = Unit>, InputError> {
+/// The rows of a timeline file, lazily: offset, length and line of each, with the
+/// bytes read on the way (a second pass reads them again by offset).
+fn rows_of(
+    file: usize,
+    path: &str,
+) -> Result<impl Iterator<Item = (Unit, Option<Vec<u8>>)>, InputError> {
     let f = std::fs::File::open(path).map_err(|source| InputError::Read {
         path: path.to_owned(),
         source,
@@ -134,9 +140,8 @@ fn rows_of(file: usize, path: &str) -> Result<impl Iterator<Item = Unit>, InputE
     let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
     let mut offset = 0u64;
     let mut line = 0usize;
-    let mut buf = Vec::new();
     Ok(std::iter::from_fn(move || loop {
-        buf.clear();
+        let mut buf = Vec::new();
         let n = reader.read_until(b'\n', &mut buf).ok()?;
         if n == 0 {
             return None;
@@ -145,12 +150,13 @@ fn rows_of(file: usize, path: &str) -> Result<impl Iterator<Item = Unit>, InputE
         let at = offset;
         offset += n as u64;
         if !buf.iter().all(u8::is_ascii_whitespace) {
-            return Some(Unit::Row {
+            let unit = Unit::Row {
                 file,
                 offset: at,
                 len: n,
                 line,
-            });
+            };
+            return Some((unit, Some(buf)));
         }
     }))
 }
@@ -160,7 +166,7 @@ fn rows_of(file: usize, path: &str) -> Result<impl Iterator<Item = Unit>, InputE
 fn feed(
     s: &mut Summarizer,
     files: &[TimelineFile],
-    units: impl Iterator<Item = Unit>,
+    units: impl Iterator<Item = (Unit, Option<Vec<u8>>)>,
     times: &mut Vec<(f64, Unit)>,
 ) -> Result<(), InputError> {
     let mut open: Vec<Option<std::fs::File>> = files.iter().map(|_| None).collect();
@@ -170,7 +176,11 @@ fn feed(
     let mut units = units.peekable();
     while units.peek().is_some() {
         while let Some(u) = units.next_if(|_| batch.len() < BATCH_INPUTS && bytes < BATCH_BYTES) {
-            let data = read_unit(&u, files, &mut open)?;
+            let (u, data) = u;
+            let data = match data {
+                Some(data) => data,
+                None => read_unit(&u, files, &mut open)?,
+            };
             bytes += data.len();
             batch.push((u, data));
         }
