@@ -129,7 +129,25 @@ pub(super) fn collect(selected: &[(String, &[Parsed])], diags: &mut Vec<Diagnost
             }
         }
     }
+    ids_are_not_spellings(&out, diags);
     out
+}
+
+/// An id that is some entry's spelling would read as an upstream name in prose.
+fn ids_are_not_spellings(cat: &Catalogues, diags: &mut Vec<Diagnostic>) {
+    for rule in &cat.entries {
+        if let Some(other) = cat.by_name.get(&rule.def.id).map(|i| &cat.entries[*i]) {
+            let msg = format!(
+                "catalogue id `{}` is the spelling of `{}`; an id must not look like an upstream name",
+                rule.def.id, other.def.name
+            );
+            diags.push(Diagnostic {
+                file: rule.file.clone(),
+                pos: None,
+                message: msg,
+            });
+        }
+    }
 }
 
 fn check_entry(

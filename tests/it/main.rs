@@ -4,6 +4,7 @@
 
 mod common;
 
+mod catalogue;
 mod cli;
 mod collect_lmcache;
 mod deployment;
