@@ -13,7 +13,7 @@
 //! - in a detection item's `match:`, the name, or with `legacy: true` the entry's
 //!   aliases (the name itself when it has none: a deprecated series);
 //! - in prose (descriptions, notes, messages, remediation, docs), the name, so
-//!   `${mp_lookup_hit_tokens}_total` reads as the series an operator greps for;
+//!   `${requests}_total` reads as the series an operator greps for;
 //!   `${id|legacy}` is the entry's newest alias (for "was called … before").
 //!
 //! An exact name in a pattern position, or a catalogued spelling in prose, is a

@@ -7,6 +7,7 @@
 
 pub mod catalogue;
 pub mod compat;
+pub mod diff;
 mod fixture;
 pub mod model;
 pub mod routes;

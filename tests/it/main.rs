@@ -20,4 +20,5 @@ mod lmcache_compat_packs;
 mod packs;
 mod path_trace;
 mod registry;
+mod rules_diff;
 mod scanner;
