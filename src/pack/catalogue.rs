@@ -32,6 +32,8 @@ use std::collections::HashMap;
 pub struct CatalogueRule {
     pub pack: String,
     pub file: String,
+    /// Where the entry's `id` is.
+    pub pos: super::yaml::Pos,
     pub def: CatalogueEntry,
 }
 
@@ -123,6 +125,7 @@ pub(super) fn collect(selected: &[(String, &[Parsed])], diags: &mut Vec<Diagnost
                 let rule = CatalogueRule {
                     pack: pack.clone(),
                     file: file.clone(),
+                    pos: node.locate(&format!("{at}/id")),
                     def: def.clone(),
                 };
                 out.add(rule, node, &at, diags);
@@ -135,17 +138,14 @@ pub(super) fn collect(selected: &[(String, &[Parsed])], diags: &mut Vec<Diagnost
 
 /// An id that is some entry's spelling would read as an upstream name in prose.
 fn ids_are_not_spellings(cat: &Catalogues, diags: &mut Vec<Diagnostic>) {
-    for rule in &cat.entries {
-        if let Some(other) = cat.by_name.get(&rule.def.id).map(|i| &cat.entries[*i]) {
+    for (i, rule) in cat.entries.iter().enumerate() {
+        let other = cat.by_name.get(&rule.def.id).filter(|j| **j != i);
+        if let Some(other) = other.map(|j| &cat.entries[*j]) {
             let msg = format!(
                 "catalogue id `{}` is the spelling of `{}`; an id must not look like an upstream name",
                 rule.def.id, other.def.name
             );
-            diags.push(Diagnostic {
-                file: rule.file.clone(),
-                pos: None,
-                message: msg,
-            });
+            diags.push(diag(&rule.file, rule.pos, msg));
         }
     }
 }
