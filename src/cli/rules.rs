@@ -1,5 +1,5 @@
 //! `inferguard rules …`: the maintainer commands (validate, test, list, explain,
-//! schemas).
+//! schemas, diff).
 
 use super::output::emit;
 use super::{load_registry, Outcome};
@@ -39,6 +39,16 @@ pub enum RulesCommand {
         #[arg(long)]
         engine: Option<String>,
     },
+    /// Classify the change from one pack tree to another as major, minor or patch
+    /// (`--check`: exit 1 when a pack.yaml version bump is smaller than needed).
+    Diff {
+        /// The packs before (a pack folder or a folder of packs).
+        old: PathBuf,
+        /// The packs after.
+        new: PathBuf,
+        #[arg(long)]
+        check: bool,
+    },
     /// Write the JSON Schemas generated from the code (`--check`: fail when stale).
     Schemas {
         #[arg(long, value_name = "DIR", default_value = "schemas")]
@@ -59,6 +69,7 @@ pub fn run(rules: &[PathBuf], cmd: RulesCommand) -> anyhow::Result<Outcome> {
             engine,
         } => explain(rules, &code, evidence.as_deref(), engine),
         RulesCommand::Schemas { out, check } => schemas(&out, check),
+        RulesCommand::Diff { old, new, check } => diff(&old, &new, check),
     }
 }
 
@@ -384,6 +395,57 @@ pub fn generated_schemas() -> Vec<(&'static str, String)> {
             pretty(crate::summary::output::summary_schema()),
         ),
     ]
+}
+
+fn diff(old: &Path, new: &Path, check: bool) -> anyhow::Result<Outcome> {
+    let packs = crate::pack::diff::diff_trees(old, new).map_err(anyhow::Error::msg)?;
+    let mut text = String::new();
+    let mut short = Vec::new();
+    for p in packs.iter().filter(|p| p.required().is_some()) {
+        let enough = diff_pack_header(&mut text, p);
+        if !enough {
+            short.push(p.id.clone());
+        }
+        for c in &p.changes {
+            let _ = writeln!(text, "  {:<5}  {}: {}", c.class.as_str(), c.item, c.what);
+        }
+    }
+    let overall = packs.iter().filter_map(|p| p.required()).max();
+    let _ = match overall {
+        Some(c) => writeln!(text, "smallest bump that fits: {}", c.as_str()),
+        None => writeln!(text, "no change"),
+    };
+    if check && !short.is_empty() {
+        let _ = writeln!(text, "version bump too small: {}", short.join(", "));
+    }
+    emit(&text, None)?;
+    Ok(if check && !short.is_empty() {
+        Outcome::Failed
+    } else {
+        Outcome::Ok
+    })
+}
+
+/// `pack <id> 0.1.0 -> 0.1.0: needs minor (0.1.1), bumped: none`; whether the
+/// bump is big enough.
+fn diff_pack_header(text: &mut String, p: &crate::pack::diff::PackDiff) -> bool {
+    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+    let required = p.required();
+    let (bumped, enough) = match p.bumped() {
+        Ok(b) => (b.map_or("none", |c| c.as_str()).to_owned(), b >= required),
+        Err(e) => (e, false),
+    };
+    let need = required.map_or("nothing", |c| c.as_str());
+    let suggested = p.suggested().map(|v| format!(" ({v})")).unwrap_or_default();
+    let _ = writeln!(
+        text,
+        "pack {} {} -> {}: needs {need}{suggested}, bumped: {bumped}{}",
+        p.id,
+        show(&p.old_version),
+        show(&p.new_version),
+        if enough { "" } else { "  <- too small" }
+    );
+    enough
 }
 
 fn schemas(out: &Path, check: bool) -> anyhow::Result<Outcome> {

@@ -5,7 +5,9 @@
 //! Every problem in a pack is a [`Diagnostic`] at `file:line:col`; loading collects
 //! all of them before giving up, so a maintainer fixes a pack in one pass.
 
+pub mod catalogue;
 pub mod compat;
+pub mod diff;
 mod fixture;
 pub mod model;
 pub mod routes;
@@ -171,6 +173,8 @@ pub struct Registry {
     /// `--rules` pack replaces the pack that declared it: the safety floor no pack
     /// can loosen (see [`routes`]).
     pub http_route_floor: Vec<HttpRouteDef>,
+    /// Every catalogue entry of the selected packs.
+    pub catalogues: catalogue::Catalogues,
 }
 
 /// What a load checks beyond what every run needs.
@@ -453,6 +457,7 @@ enum Parsed {
     HttpRoutes(String, Node, HttpRoutesFile),
     /// `(index in the file, finding)` for every finding that passed the schema.
     Findings(String, Node, Vec<(usize, FindingDef)>),
+    Catalogue(String, Node, CatalogueFile),
 }
 
 fn build(
@@ -512,6 +517,7 @@ fn build(
         selected.retain(|(p, _)| p.manifest.id != pack.manifest.id);
         selected.push((pack, parsed));
     }
+    let catalogues = resolve_references(&mut selected, &mut diags);
 
     // Signals first: expressions compile against the union of all signal names.
     let mut engines = Vec::new();
@@ -566,6 +572,7 @@ fn build(
         logs: compat::LogRules::default(),
         http_routes: Vec::new(),
         http_route_floor: floor,
+        catalogues,
     };
     for (pack, files) in &selected {
         // Only packs from outside the binary are held to the floor.
@@ -711,6 +718,25 @@ fn build(
         diags.dedup();
         Err(LoadError(diags))
     }
+}
+
+/// The catalogues of the selected packs, with every reference in their files
+/// rewritten to the spellings it stands for (see [`catalogue`]).
+fn resolve_references(
+    selected: &mut [(LoadedPack, Vec<Parsed>)],
+    diags: &mut Vec<Diagnostic>,
+) -> catalogue::Catalogues {
+    let view: Vec<(String, &[Parsed])> = selected
+        .iter()
+        .map(|(p, files)| (p.manifest.id.clone(), &files[..]))
+        .collect();
+    let catalogues = catalogue::collect(&view, diags);
+    for (pack, files) in selected.iter_mut() {
+        for p in files.iter_mut() {
+            catalogue::resolve(&catalogues, &pack.manifest.id, p, diags);
+        }
+    }
+    catalogues
 }
 
 fn diag(file: &str, pos: Pos, message: String) -> Diagnostic {
@@ -911,6 +937,8 @@ fn parse_rule_file(
             .map(|v| Parsed::Logs(file.to_owned(), node, v)),
         Some("http_routes") => parse_typed::<HttpRoutesFile>(file, &node, json, &bad, diags)
             .map(|v| Parsed::HttpRoutes(file.to_owned(), node, v)),
+        Some("catalogue") => parse_typed::<CatalogueFile>(file, &node, json, &bad, diags)
+            .map(|v| Parsed::Catalogue(file.to_owned(), node, v)),
         _ => {
             if !strict {
                 diags.push(diag(

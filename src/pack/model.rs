@@ -46,16 +46,18 @@ pub enum FileKind {
     Modes,
     Logs,
     HttpRoutes,
+    Catalogue,
 }
 
 impl FileKind {
-    pub const ALL: [FileKind; 6] = [
+    pub const ALL: [FileKind; 7] = [
         FileKind::Engine,
         FileKind::Findings,
         FileKind::Families,
         FileKind::Modes,
         FileKind::Logs,
         FileKind::HttpRoutes,
+        FileKind::Catalogue,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,8 +68,63 @@ impl FileKind {
             FileKind::Modes => "modes",
             FileKind::Logs => "logs",
             FileKind::HttpRoutes => "http_routes",
+            FileKind::Catalogue => "catalogue",
         }
     }
+}
+
+/// `kind: catalogue` — every upstream series the pack reads, each spelled once:
+/// the current name, the spellings upstream used before, type, unit and labels.
+/// Everything else in the packs refers to an entry as `${id}` (own pack) or
+/// `${pack.id}` (another pack's catalogue), never by its spelling.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueFile {
+    pub kind: FileKind,
+    pub metrics: Vec<CatalogueEntry>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueEntry {
+    /// Stable id, lowercase snake_case, unique in the pack; never an upstream spelling.
+    pub id: String,
+    /// The current upstream name, exactly as exposed (counters as the rules matched
+    /// them before: with or without `_total`, both spellings match).
+    pub name: String,
+    /// Older spellings of the same series, newest first; a reference in `metrics:`
+    /// also matches them, reported as legacy.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<CatalogueAlias>,
+    /// The series type, when known; a signal that refers to the entry must agree.
+    #[serde(rename = "type")]
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<SignalType>,
+    /// Unit of the value (`seconds`, `tokens`, `ratio`, `bytes`).
+    #[serde(default)]
+    pub unit: String,
+    /// Label keys of interest on this series.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    /// The upstream release that removed the series without a successor; such an
+    /// entry is only referred to from `legacy:` lists.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_in: Option<String>,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueAlias {
+    pub name: String,
+    /// The upstream release that renamed it (`vLLM 0.10.0`, `LMCache 0.3.9`), or
+    /// `unknown` when the history is not known.
+    pub renamed_in: String,
 }
 
 /// `kind: engine` — one serving system: how to recognise it and where its signals live.

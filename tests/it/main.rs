@@ -4,6 +4,7 @@
 
 mod common;
 
+mod catalogue;
 mod cli;
 mod collect_lmcache;
 mod deployment;
@@ -19,5 +20,6 @@ mod lmcache_compat_packs;
 mod packs;
 mod path_trace;
 mod registry;
+mod rules_diff;
 mod scanner;
 mod summary;

@@ -417,17 +417,28 @@ fn override_pack_differs_from_the_shipped_one_by_one_line() {
     let stale = "refresh it from rules/vllm/ (see the commands in the test)";
 
     let (a, b) = (
-        read(shipped.join("engine.yaml")),
-        read(copy.join("engine.yaml")),
+        read(shipped.join("catalogue.yaml")),
+        read(copy.join("catalogue.yaml")),
     );
     let changed: Vec<(&str, &str)> = a.lines().zip(b.lines()).filter(|(x, y)| x != y).collect();
-    assert_eq!(a.lines().count(), b.lines().count(), "engine.yaml: {stale}");
     assert_eq!(
-        changed,
-        [(
-            "      metrics: [\"vllm:kv_cache_usage_perc\"]",
-            "      metrics: [\"vllm:kv_cache_usage_ratio\", \"vllm:kv_cache_usage_perc\"]"
-        )],
+        a.lines().count(),
+        b.lines().count(),
+        "catalogue.yaml: {stale}"
+    );
+    assert_eq!(changed.len(), 1, "catalogue.yaml: {stale}: {changed:?}");
+    assert!(
+        changed[0]
+            .1
+            .contains(r#"name: "vllm:kv_cache_usage_ratio""#)
+            && changed[0]
+                .1
+                .contains(r#"{ name: "vllm:kv_cache_usage_perc", renamed_in: test rename }"#),
+        "catalogue.yaml: the one changed line renames the entry: {changed:?}"
+    );
+    assert_eq!(
+        read(copy.join("engine.yaml")),
+        read(shipped.join("engine.yaml")),
         "engine.yaml: {stale}"
     );
     // Unchanged: a copied pack still finds the shipped fixtures it names.

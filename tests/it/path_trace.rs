@@ -280,13 +280,14 @@ fn renamed_metric_is_followed_after_a_one_line_override() {
 
     let pack = dir.join("packs/vllm");
     std::fs::create_dir_all(&pack).unwrap();
-    for f in ["pack.yaml", "findings.yaml"] {
+    for f in ["pack.yaml", "findings.yaml", "engine.yaml"] {
         std::fs::copy(Path::new(ROOT).join("rules/vllm").join(f), pack.join(f)).unwrap();
     }
-    let engine = std::fs::read_to_string(Path::new(ROOT).join("rules/vllm/engine.yaml")).unwrap();
+    let engine =
+        std::fs::read_to_string(Path::new(ROOT).join("rules/vllm/catalogue.yaml")).unwrap();
     let edited = engine.replace(
-        r#"metrics: ["vllm:time_to_first_token_seconds"]"#,
-        r#"metrics: ["vllm:ttft_seconds", "vllm:time_to_first_token_seconds"]"#,
+        r#"name: "vllm:time_to_first_token_seconds", type: histogram, unit: seconds }"#,
+        r#"name: "vllm:ttft_seconds", type: histogram, unit: seconds, aliases: [{ name: "vllm:time_to_first_token_seconds", renamed_in: test }] }"#,
     );
     assert_eq!(
         engine
@@ -297,7 +298,7 @@ fn renamed_metric_is_followed_after_a_one_line_override() {
         1,
         "the edit is one line"
     );
-    std::fs::write(pack.join("engine.yaml"), edited).unwrap();
+    std::fs::write(pack.join("catalogue.yaml"), edited).unwrap();
 
     let after = json(&[
         "--rules",
