@@ -291,6 +291,19 @@ const LAYERS: &[(&str, &[&str])] = &[
             "report",
         ],
     ),
+    (
+        "summary",
+        &[
+            "deployment",
+            "eval",
+            "evidence",
+            "expr",
+            "normalize",
+            "pack",
+            "packet",
+            "report",
+        ],
+    ),
 ];
 
 /// Every `crate::module` a file names outside its test module (tests may use the
