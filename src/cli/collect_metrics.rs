@@ -362,7 +362,10 @@ fn collect(
         let at = plan
             .interval
             .saturating_mul(u32::try_from(tick).unwrap_or(u32::MAX));
-        if !wait_until(start + at, stop) {
+        let Some(when) = start.checked_add(at) else {
+            break;
+        };
+        if !wait_until(when, stop) {
             break;
         }
         let scraped = scrape_all(&mut plan.endpoints, &plan.limits);

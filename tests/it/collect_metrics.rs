@@ -468,7 +468,8 @@ fn bad_collect_metrics_input_names_the_input() {
     }
 }
 
-/// Nothing answered: the failures are still written, then exit 2.
+/// Nothing answered: the failures are still written, then exit 2; a secret in
+/// the URL reaches no file and no message.
 #[test]
 fn nothing_answered_writes_the_failures_and_exits_2() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -476,13 +477,14 @@ fn nothing_answered_writes_the_failures_and_exits_2() {
         .local_addr()
         .unwrap()
         .port();
-    let url = format!("http://127.0.0.1:{port}/metrics");
+    let secret = "SECRETVALUE123";
+    let given = format!("http://127.0.0.1:{port}/metrics?api_key={secret}");
     let dir = scratch("none");
     let d = dir.display().to_string();
     let args = [
         "collect-metrics",
         "--endpoint",
-        &url,
+        &given,
         "--count",
         "2",
         "--interval",
@@ -496,10 +498,16 @@ fn nothing_answered_writes_the_failures_and_exits_2() {
     assert!(stderr.contains("no endpoint answered"), "{stderr}");
     let rows = rows(&dir.join(TIMELINE));
     assert_eq!(rows.len(), 2);
+    let at = format!("http://127.0.0.1:{port}/metrics?api_key=");
     assert!(
-        rows.iter()
-            .all(|r| r["error"] == "connect_error" && r["endpoint"] == url.as_str()),
+        rows.iter().all(|r| r["error"] == "connect_error"
+            && r["endpoint"].as_str().is_some_and(|e| e.starts_with(&at))),
         "{rows:?}"
     );
+    for name in [TIMELINE, "metrics_summary.json", "metrics_summary.csv"] {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        assert!(!text.contains(secret), "{name}: {text}");
+    }
+    assert!(!stderr.contains(secret) && !String::from_utf8_lossy(&out.stdout).contains(secret));
     let _ = std::fs::remove_dir_all(&dir);
 }
