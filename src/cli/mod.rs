@@ -6,6 +6,7 @@
 
 mod check;
 mod collect_lmcache;
+mod collect_metrics;
 mod lmcache_compat;
 mod output;
 mod path_trace;
@@ -38,6 +39,9 @@ pub enum Command {
     LmcacheCompat(lmcache_compat::LmcacheCompatArgs),
     /// Build an evidence packet from files and live LMCache endpoints, partial-first.
     CollectLmcache(collect_lmcache::CollectArgs),
+    /// Scrape endpoints every interval: a timeline of every scrape and the
+    /// benchmark-window statistics of what was collected, partial-first.
+    CollectMetrics(collect_metrics::CollectMetricsArgs),
     /// Benchmark-window statistics of every family per endpoint, the engines' latency
     /// breakdowns and the cross-backend equivalents, from saved scrapes.
     Summarize(summarize::SummarizeArgs),
@@ -83,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::PathTrace(args) => path_trace::run(&cli.rules, args),
         Command::LmcacheCompat(args) => lmcache_compat::run(&cli.rules, args),
         Command::CollectLmcache(args) => collect_lmcache::run(&cli.rules, args),
+        Command::CollectMetrics(args) => collect_metrics::run(&cli.rules, args),
         Command::Summarize(args) => summarize::run(&cli.rules, args),
         Command::Rules(cmd) => rules::run(&cli.rules, cmd),
     }

@@ -64,7 +64,7 @@ pub fn parse_row(line: &[u8], schemas: &super::aiperf::Schemas) -> Result<Row, S
     } else {
         match doc.get_mut("text").map(Value::take) {
             Some(Value::String(t)) => (t, 0),
-            _ => return Err("no `text` (the exposition) in the row".to_owned()),
+            _ => return Err(no_text(&doc)),
         }
     };
     let time = time_of(&doc)?;
@@ -83,6 +83,16 @@ pub fn parse_row(line: &[u8], schemas: &super::aiperf::Schemas) -> Result<Row, S
         text,
         unplaced,
     })
+}
+
+/// Why a row has no exposition: a scrape that failed (its `error` class, as
+/// `collect-metrics` records it), or a timeline written without the text.
+fn no_text(doc: &Value) -> String {
+    match doc.get("error").and_then(Value::as_str) {
+        Some(class) => format!("a failed scrape (`error`: {class}), no exposition text"),
+        None => "no `text` (the exposition) in the row (collect-metrics writes it with --keep-raw)"
+            .to_owned(),
+    }
 }
 
 /// The row's time in seconds from the first time field it has; a field that is
@@ -116,6 +126,16 @@ mod tests {
         assert_eq!(rows[0].endpoint.as_deref(), Some("10.0.0.1:8000"));
         assert_eq!((rows[0].line, rows[0].text.as_str()), (1, "a 1\n"));
         assert_eq!(bad.iter().map(|b| b.line).collect::<Vec<_>>(), [3, 4]);
+    }
+
+    /// A failed scrape's row says so instead of "no text".
+    #[test]
+    fn a_failed_scrape_row_names_its_error() {
+        let (_, bad) = parse(b"{\"ts_ms\":1,\"endpoint\":\"e\",\"error\":\"timeout\"}\n");
+        assert_eq!(
+            bad[0].reason,
+            "a failed scrape (`error`: timeout), no exposition text"
+        );
     }
 
     /// An empty endpoint names nothing: the next field, else none.

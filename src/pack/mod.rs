@@ -1091,6 +1091,7 @@ fn check_engine(
         });
     }
     check_summary(file, node, def, diags);
+    check_scrape(file, node, def, diags);
     // Kept even when something above was reported: the load fails anyway, and the
     // findings that use this engine are then checked against it instead of each
     // reporting it as unknown.
@@ -1151,6 +1152,27 @@ fn check_summary(file: &str, node: &Node, def: &EngineDef, diags: &mut Vec<Diagn
                 at(""),
                 format!("equivalent `{id}` needs exactly one of `signal` or `expr`"),
             )),
+        }
+    }
+}
+
+/// Alternative exposition paths are plain absolute paths: a collector appends
+/// them to the scraped URL's own origin, so none may name another server, a
+/// query, a fragment or a parent folder.
+fn check_scrape(file: &str, node: &Node, def: &EngineDef, diags: &mut Vec<Diagnostic>) {
+    for (i, path) in def.scrape.alternative_paths.iter().enumerate() {
+        let plain = path.starts_with('/')
+            && !path.starts_with("//")
+            && !path.split('/').any(|seg| seg == "..")
+            && !path.chars().any(|c| {
+                matches!(c, '?' | '#' | '\\' | '%') || c.is_whitespace() || c.is_control()
+            });
+        if !plain {
+            diags.push(diag(
+                file,
+                node.locate(&format!("/engine/scrape/alternative_paths/{i}")),
+                format!("alternative path `{path}` must be an absolute path (`/prometheus/metrics`) without `//`, `..`, a query, a fragment or escapes"),
+            ));
         }
     }
 }

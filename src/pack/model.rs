@@ -162,6 +162,22 @@ pub struct EngineDef {
     /// What `summarize` reports for this engine beyond each family's statistics.
     #[serde(default)]
     pub summary: EngineSummaryDef,
+    /// How the engine is scraped, where that differs from a plain `/metrics`.
+    #[serde(default)]
+    pub scrape: EngineScrapeDef,
+}
+
+/// Where a live collector finds the engine's exposition when the URL it was given
+/// answers something else.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EngineScrapeDef {
+    /// Paths (`/prometheus/metrics`) tried in order, with GET on the same scheme,
+    /// host and port, when a metrics URL answers JSON instead of exposition text
+    /// (some engines serve JSON statistics at `/metrics` and Prometheus text
+    /// elsewhere). Absolute paths without a query or fragment.
+    #[serde(default)]
+    pub alternative_paths: Vec<String>,
 }
 
 /// The engine's latency breakdown and its cross-backend equivalents, read from the

@@ -189,6 +189,28 @@ fn parse(url: &str) -> Result<Target, FetchError> {
     })
 }
 
+/// Checks that `url` is one this client requests (`http://` or `https://`, a
+/// host, no user-info), before anything is sent.
+pub fn check_url(url: &str) -> Result<(), FetchError> {
+    parse(url).map(|_| ())
+}
+
+/// `path` (and nothing of `url`'s path or query) on `url`'s scheme, host and port:
+/// another resource of the same server, never another server.
+pub fn on_same_origin(url: &str, path: &str) -> Result<String, FetchError> {
+    let bad = || FetchError::BadUrl(url.to_owned());
+    parse(url)?;
+    let uri: Uri = url.parse().map_err(|_| bad())?;
+    let (scheme, authority) = (
+        uri.scheme_str().ok_or_else(bad)?,
+        uri.authority().ok_or_else(bad)?,
+    );
+    if !path.starts_with('/') || path.starts_with("//") {
+        return Err(FetchError::BadUrl(path.to_owned()));
+    }
+    Ok(format!("{scheme}://{authority}{path}"))
+}
+
 /// Where a `Location` header points, resolved against the URL that sent it.
 fn resolve(current: &str, location: &str) -> String {
     if location.contains("://") {
@@ -256,6 +278,12 @@ pub fn get_exposition(
     deadline: Deadline,
 ) -> Result<Response, FetchError> {
     let r = get(url, limits, deadline, &same_resource(url))?;
+    as_exposition(url, r)
+}
+
+/// An answer to a GET of `url` as a scrape: a 200 whose body is exposition text
+/// (what [`get_exposition`] checks, for callers that look at the answer first).
+pub fn as_exposition(url: &str, r: Response) -> Result<Response, FetchError> {
     // 204, 206 and the like are not a scrape either.
     if r.status != 200 {
         return Err(FetchError::HttpStatus(url.to_owned(), r.status));
@@ -421,6 +449,22 @@ mod tests {
         assert!(parse("ftp://x/").is_err());
         assert!(parse("http://user:pw@x/").is_err());
         assert!(parse("/metrics").is_err());
+    }
+
+    #[test]
+    fn another_path_stays_on_the_same_origin() {
+        let on = |u, p| on_same_origin(u, p).map_err(|e| e.class());
+        assert_eq!(
+            on("http://h:1/metrics?x=1", "/prometheus/metrics"),
+            Ok("http://h:1/prometheus/metrics".to_owned())
+        );
+        assert_eq!(
+            on("https://[::1]:8/m", "/p"),
+            Ok("https://[::1]:8/p".to_owned())
+        );
+        assert_eq!(on("http://h:1/metrics", "//evil/x"), Err("bad_url"));
+        assert_eq!(on("http://h:1/metrics", "http://evil/x"), Err("bad_url"));
+        assert_eq!(on("ftp://h/metrics", "/p"), Err("bad_url"));
     }
 
     #[test]

@@ -476,7 +476,7 @@ mod tests {
         assert_eq!(read.scrapes.len(), 1);
         assert_eq!(
             read.warnings[0],
-            "t.jsonl: line 1: no `text` (the exposition) in the row (row skipped)"
+            "t.jsonl: line 1: no `text` (the exposition) in the row (collect-metrics writes it with --keep-raw) (row skipped)"
         );
         // An exposition with a quoted first name is not a timeline: no warnings.
         let quoted = b"{\"a.b\"} 1\n";

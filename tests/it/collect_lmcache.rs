@@ -33,17 +33,18 @@ const SERVER_LIFETIME: Duration = Duration::from_secs(120);
 const RUN_LIMIT: Duration = Duration::from_secs(180);
 
 // ---------------------------------------------------------------------------
-// A bounded HTTP/1.1 server that records every request line.
+// A bounded HTTP/1.1 server that records every request line (`collect_metrics`
+// serves its timelines with it too).
 // ---------------------------------------------------------------------------
 
 #[derive(Clone, Debug)]
-struct Request {
-    method: String,
+pub(crate) struct Request {
+    pub(crate) method: String,
     /// The request target exactly as sent (path and any query).
-    target: String,
+    pub(crate) target: String,
 }
 
-enum Reply {
+pub(crate) enum Reply {
     /// Status, content type, body.
     Body(u16, &'static str, Vec<u8>),
     /// 200 announcing `n` bytes, streamed in 64 KiB chunks until done or the
@@ -60,7 +61,7 @@ enum Reply {
     Drip(Vec<u8>, Duration),
 }
 
-fn json(status: u16, body: &str) -> Reply {
+pub(crate) fn json(status: u16, body: &str) -> Reply {
     Reply::Body(status, "application/json", body.as_bytes().to_vec())
 }
 
@@ -70,7 +71,7 @@ fn not_found() -> Reply {
 
 type Routes = Arc<dyn Fn(&str, &str) -> Reply + Send + Sync>;
 
-struct Server {
+pub(crate) struct Server {
     addr: SocketAddr,
     log: Arc<Mutex<Vec<Request>>>,
     stop: Arc<AtomicBool>,
@@ -80,7 +81,7 @@ struct Server {
 impl Server {
     /// Binds `ip:0` and serves at most `max_connections` connections, one thread
     /// each (so a stalled route does not hold up the next request).
-    fn start(
+    pub(crate) fn start(
         ip: &str,
         max_connections: usize,
         routes: impl Fn(&str, &str) -> Reply + Send + Sync + 'static,
@@ -128,13 +129,13 @@ impl Server {
         })
     }
 
-    fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Stops accepting, waits for the workers and returns every request seen,
     /// in arrival order.
-    fn finish(&mut self) -> Vec<Request> {
+    pub(crate) fn finish(&mut self) -> Vec<Request> {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(h) = self.accept.take() {
             let _ = h.join();

@@ -7,6 +7,7 @@ mod common;
 mod catalogue;
 mod cli;
 mod collect_lmcache;
+mod collect_metrics;
 mod deployment;
 mod engines;
 mod evidence_launch;

@@ -169,6 +169,8 @@ fn every_kind_of_mistake_has_a_broken_pack() {
         "route-clear-new-id",
         "route-loglevel-read-only",
         "route-bad-path",
+        // issue 12: an alternative exposition path stays on the scraped server.
+        "scrape-bad-path",
         // issue 10, item 10: log patterns are matched as one set, which has its own
         // size limit; outgrowing it is a located load error.
         "log-set-too-large",
