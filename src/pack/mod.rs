@@ -7,6 +7,7 @@
 
 pub mod compat;
 mod fixture;
+pub mod launch;
 pub mod model;
 pub mod routes;
 pub mod schema;
@@ -171,6 +172,8 @@ pub struct Registry {
     /// `--rules` pack replaces the pack that declared it: the safety floor no pack
     /// can loosen (see [`routes`]).
     pub http_route_floor: Vec<HttpRouteDef>,
+    /// What launch programs, flags, config keys and variables mean (`kind: launch`).
+    pub launch: crate::evidence::launch::knowledge::LaunchKnowledge,
 }
 
 /// What a load checks beyond what every run needs.
@@ -451,6 +454,7 @@ enum Parsed {
     Modes(String, Node, ModesFile),
     Logs(String, Node, LogsFile),
     HttpRoutes(String, Node, HttpRoutesFile),
+    Launch(String, Node, LaunchFile),
     /// `(index in the file, finding)` for every finding that passed the schema.
     Findings(String, Node, Vec<(usize, FindingDef)>),
 }
@@ -566,7 +570,19 @@ fn build(
         logs: compat::LogRules::default(),
         http_routes: Vec::new(),
         http_route_floor: floor,
+        launch: Default::default(),
     };
+    {
+        let sources: Vec<launch::LaunchSource> = selected
+            .iter()
+            .flat_map(|(_, files)| files)
+            .filter_map(|p| match p {
+                Parsed::Launch(file, node, lf) => Some(launch::LaunchSource { file, node, lf }),
+                _ => None,
+            })
+            .collect();
+        registry.launch = launch::build_launch(&sources, &mut diags);
+    }
     for (pack, files) in &selected {
         // Only packs from outside the binary are held to the floor.
         let floor = (pack.origin != Origin::Embedded).then_some(&registry.http_route_floor[..]);
@@ -911,6 +927,8 @@ fn parse_rule_file(
             .map(|v| Parsed::Logs(file.to_owned(), node, v)),
         Some("http_routes") => parse_typed::<HttpRoutesFile>(file, &node, json, &bad, diags)
             .map(|v| Parsed::HttpRoutes(file.to_owned(), node, v)),
+        Some("launch") => parse_typed::<LaunchFile>(file, &node, json, &bad, diags)
+            .map(|v| Parsed::Launch(file.to_owned(), node, v)),
         _ => {
             if !strict {
                 diags.push(diag(

@@ -46,16 +46,18 @@ pub enum FileKind {
     Modes,
     Logs,
     HttpRoutes,
+    Launch,
 }
 
 impl FileKind {
-    pub const ALL: [FileKind; 6] = [
+    pub const ALL: [FileKind; 7] = [
         FileKind::Engine,
         FileKind::Findings,
         FileKind::Families,
         FileKind::Modes,
         FileKind::Logs,
         FileKind::HttpRoutes,
+        FileKind::Launch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +68,7 @@ impl FileKind {
             FileKind::Modes => "modes",
             FileKind::Logs => "logs",
             FileKind::HttpRoutes => "http_routes",
+            FileKind::Launch => "launch",
         }
     }
 }
@@ -653,6 +656,28 @@ pub struct LogCategoryDef {
     /// `disaggregated_prefill`).
     #[serde(default)]
     pub proves: Vec<String>,
+}
+
+/// `kind: launch` — which programs start which system, and what launch flags,
+/// config keys and environment variables mean (see `docs/rules.md`).
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LaunchFile {
+    pub kind: FileKind,
+    #[serde(default)]
+    pub programs: Vec<crate::evidence::launch::knowledge::ProgramDef>,
+    /// Fields always present in `launch_evidence.json`, with their initial values.
+    #[serde(default)]
+    pub document: serde_json::Map<String, serde_json::Value>,
+    /// Top-level objects of the document that stay `null` until a setting writes
+    /// into them, with their fields' initial values.
+    #[serde(default)]
+    pub sections: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub settings: Vec<crate::evidence::launch::knowledge::SettingDef>,
+    /// Setting names whose values are secrets, on top of the built-in secret words.
+    #[serde(default)]
+    pub secret_names: Vec<String>,
 }
 
 /// `kind: http_routes` — the LMCache HTTP API as the collector may use it.

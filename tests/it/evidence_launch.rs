@@ -6,11 +6,14 @@
 use crate::common;
 
 use common::Lcg;
+use inferguard::evidence::launch::knowledge::LaunchKnowledge;
 use inferguard::evidence::launch::{self, LaunchEvidence, NO_LITERAL};
 use inferguard::evidence::lct::{Location, MAX_UNREADABLE};
+use inferguard::pack::Registry;
 use inferguard::redact::REDACTED;
 use serde_json::{json, Value};
 use std::path::Path;
+use std::sync::OnceLock;
 
 const VLLM_EMBEDDED: &str = "fixtures/evidence/launch/vllm-embedded.sh";
 const VLLM_OFFLOAD: &str = "fixtures/evidence/launch/vllm-offload.sh";
@@ -36,6 +39,12 @@ const ALL: &[&str] = &[
     SECRETS,
 ];
 
+/// What the shipped packs know about launches.
+fn know() -> &'static LaunchKnowledge {
+    static KNOW: OnceLock<LaunchKnowledge> = OnceLock::new();
+    KNOW.get_or_init(|| Registry::load(&[]).unwrap().launch)
+}
+
 fn read(rel: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).unwrap()
 }
@@ -48,11 +57,11 @@ fn parse_fixtures(rels: &[&str]) -> Value {
         .zip(&bytes)
         .map(|(r, b)| (*r, b.as_slice()))
         .collect();
-    check(&launch::parse(&files))
+    check(&launch::parse(&files, know()))
 }
 
 fn parse_text(text: &str) -> Value {
-    check(&launch::parse(&[("inline", text.as_bytes())]))
+    check(&launch::parse(&[("inline", text.as_bytes())], know()))
 }
 
 /// Invariants every document keeps, whatever the input; returns its JSON.
@@ -366,12 +375,15 @@ fn secrets_never_reach_the_output() {
         "command": ["vllm", "serve", "m", "--kv-transfer-config.kv_connector_extra_config={\"token\": \"SECRET-dotted-V22\"}"]}"#;
     let mp = "lmcache server --otlp-endpoint https://collector:SECRET-mp-otlp-T20@otel:4318 --trace-level storage\n";
     let secrets = read(SECRETS);
-    let ev = launch::parse(&[
-        (SECRETS, secrets.as_slice()),
-        ("inline.yaml", yaml.as_bytes()),
-        ("inline.json", json_doc.as_bytes()),
-        ("mp.sh", mp.as_bytes()),
-    ]);
+    let ev = launch::parse(
+        &[
+            (SECRETS, secrets.as_slice()),
+            ("inline.yaml", yaml.as_bytes()),
+            ("inline.json", json_doc.as_bytes()),
+            ("mp.sh", mp.as_bytes()),
+        ],
+        know(),
+    );
     let doc = check(&ev);
     let text = serde_json::to_string(&doc).unwrap();
     let debug = format!("{ev:?}");
@@ -502,10 +514,10 @@ fn nothing_recognized_is_not_proven() {
     );
     assert_eq!(doc["engine"], "unknown");
 
-    let doc = check(&launch::parse(&[]));
+    let doc = check(&launch::parse(&[], know()));
     assert_eq!(doc["reason"], "no launch inputs");
 
-    let doc = check(&launch::parse(&[("empty.sh", b"")]));
+    let doc = check(&launch::parse(&[("empty.sh", b"")], know()));
     assert_eq!(doc["claim_status"], "not_proven");
     assert_eq!(doc["sources"], json!([{"path": "empty.sh", "bytes": 0}]));
 }
@@ -516,7 +528,7 @@ fn invalid_utf8_is_reported_at_its_offset_and_the_rest_read() {
     let at = bytes.len();
     bytes.extend([0xff, 0xfe]);
     bytes.extend(b" --kv-offloading-backend lmcache\n");
-    let ev = launch::parse(&[("bad.sh", &bytes)]);
+    let ev = launch::parse(&[("bad.sh", &bytes)], know());
     let doc = check(&ev);
     assert_eq!(
         ev.problems.unreadable[0].offset_or_line,
@@ -528,7 +540,7 @@ fn invalid_utf8_is_reported_at_its_offset_and_the_rest_read() {
 #[test]
 fn unreadable_list_is_capped_and_counted() {
     let text = "lmcache server --event-bus-queue-size many\n".repeat(MAX_UNREADABLE + 30);
-    let ev = launch::parse(&[("many.sh", text.as_bytes())]);
+    let ev = launch::parse(&[("many.sh", text.as_bytes())], know());
     check(&ev);
     assert_eq!(ev.problems.unreadable.len(), MAX_UNREADABLE);
     assert_eq!(ev.problems.unreadable_total, MAX_UNREADABLE as u64 + 30);
@@ -573,7 +585,7 @@ fn random_input_never_panics() {
     for _ in 0..300 {
         let len = (rng.next() % 2048) as usize;
         let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-        check(&launch::parse(&[("random.bin", &bytes)]));
+        check(&launch::parse(&[("random.bin", &bytes)], know()));
     }
     // Shell, YAML and JSON shaped noise from the pieces the parser cares about.
     let pieces = [
@@ -638,7 +650,7 @@ fn random_input_never_panics() {
         for _ in 0..n {
             text.push_str(pieces[(rng.next() as usize) % pieces.len()]);
         }
-        let ev = launch::parse(&[("noise", text.as_bytes())]);
+        let ev = launch::parse(&[("noise", text.as_bytes())], know());
         check(&ev);
     }
 }
