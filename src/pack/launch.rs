@@ -82,6 +82,13 @@ fn slot_type(kind: SettingKind) -> Option<&'static str> {
     })
 }
 
+fn kind_name(kind: SettingKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 fn type_of(v: &Json) -> &'static str {
     match v {
         Json::Null => "null",
@@ -127,7 +134,7 @@ fn check_pointer(
         }
         Some(v) if type_of(v) != want => {
             let msg = format!(
-                "`{pointer}` starts as {} in the launch document; this setting needs {want}",
+                "`{pointer}` starts as {} in the launch document; this setting writes where it starts as {want}",
                 type_of(v)
             );
             diags.push(diag(s.file, pos, msg));

@@ -66,6 +66,11 @@ fn parse_text(text: &str) -> Value {
 
 /// Invariants every document keeps, whatever the input; returns its JSON.
 fn check(ev: &LaunchEvidence) -> Value {
+    check_with(ev, know())
+}
+
+/// [`check`] with the knowledge the document was read with.
+fn check_with(ev: &LaunchEvidence, know: &LaunchKnowledge) -> Value {
     assert!(ev.problems.unreadable.len() <= MAX_UNREADABLE);
     assert!(ev.problems.unreadable_total >= ev.problems.unreadable.len() as u64);
     let doc = serde_json::to_value(ev).unwrap();
@@ -77,8 +82,10 @@ fn check(ev: &LaunchEvidence) -> Value {
     }
     // The pointers `lmcache-compat` reads are always there, with their types.
     assert!(doc["connectors"].is_array());
+    let engine = doc["engine"].as_str().unwrap();
     assert!(
-        ["vllm", "sglang", "lmcache_server", "unknown"].contains(&doc["engine"].as_str().unwrap())
+        engine == "unknown" || know.program(engine).is_some(),
+        "{engine}"
     );
     for flag in ["enable_lmcache", "enable_p2p", "enable_pd"] {
         assert!(doc["flags"][flag].is_boolean(), "{flag}");
@@ -652,5 +659,103 @@ fn random_input_never_panics() {
         }
         let ev = launch::parse(&[("noise", text.as_bytes())], know());
         check(&ev);
+    }
+}
+
+/// Writes a pack folder `name` holding `launch.yaml`, for `Registry::load`.
+fn launch_pack(dir: &Path, id: &str, launch_yaml: &str) -> std::path::PathBuf {
+    let pack = dir.join(id);
+    std::fs::create_dir_all(&pack).unwrap();
+    let manifest = format!(
+        "id: {id}\nversion: 0.1.0\nrequires:\n  inferguard: \">=0.1.0\"\ndescription: a test pack\n"
+    );
+    std::fs::write(pack.join("pack.yaml"), manifest).unwrap();
+    std::fs::write(pack.join("launch.yaml"), launch_yaml).unwrap();
+    pack
+}
+
+/// issue 13, item 2: a new program, flag, environment variable and document field
+/// declared in a pack are read without any Rust change.
+#[test]
+fn a_pack_declared_program_and_flag_are_honoured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = launch_pack(
+        tmp.path(),
+        "toy",
+        "kind: launch\nprograms:\n  - id: toyserve\n    serving: true\n    commands: [[toy, serve]]\n    modules: [\"toy.server*\"]\n\
+         document:\n  toy: {cache_gb: null, tiers: [], fast: false}\n\
+         settings:\n  - names: [toy_cache_gb]\n    env: [TOY_CACHE_GB]\n    kind: number\n    to: /toy/cache_gb\n    programs: [toyserve]\n\
+         \x20 - names: [tier]\n    kind: append\n    to: /toy/tiers\n    hint: toyserve\n\
+         \x20 - names: [fast_path]\n    kind: any_true\n    to: /toy/fast\n\
+         secret_names: [toy_license]\n",
+    );
+    let registry = Registry::load(&[pack]).unwrap_or_else(|e| panic!("{e}"));
+    let doc = |text: &str| {
+        check_with(
+            &launch::parse(&[("toy.sh", text.as_bytes())], &registry.launch),
+            &registry.launch,
+        )
+    };
+    let d = doc(
+        "toy serve m --toy-cache-gb 12.5 --tier hbm --tier=ssd --fast-path --toy-license L-77\n",
+    );
+    assert_eq!(d["engine"], "toyserve");
+    assert_eq!(
+        d["toy"],
+        json!({"cache_gb": 12.5, "tiers": ["hbm", "ssd"], "fast": true})
+    );
+    assert!(
+        !d.to_string().contains("L-77"),
+        "a pack-declared secret is redacted"
+    );
+    assert!(d["redacted"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("--toy-license")));
+    // The shipped knowledge is still there, next to the new pack's.
+    let d = doc("python -m toy.server.main --kv-offloading-backend lmcache\nvllm serve m --toy-cache-gb 3\n");
+    assert_eq!(d["engines"], json!(["toyserve", "vllm"]));
+    assert_eq!(d["connectors"], json!(["LMCacheConnectorV1"]));
+    // `programs: [toyserve]`: not read from another program's command.
+    assert_eq!(d["toy"]["cache_gb"], Value::Null);
+    // The pack's environment name, from an input that names no program.
+    assert_eq!(doc("TOY_CACHE_GB=4\n")["toy"]["cache_gb"], 4.0);
+    // A config that names no program: the hint decides the engine.
+    let d = doc("tier: dram\n");
+    assert_eq!(d["engine"], "toyserve");
+    assert_eq!(d["toy"]["tiers"], json!(["dram"]));
+}
+
+/// The built-in secret words are a floor: a pack that replaces the shipped launch
+/// knowledge (and lists no secret names) still gets every secret redacted.
+#[test]
+fn a_pack_cannot_loosen_launch_redaction() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Same id as the shipped core pack: replaces its launch file.
+    let core = tmp.path().join("core");
+    std::fs::create_dir_all(&core).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(root.join("rules/core/pack.yaml"), core.join("pack.yaml")).unwrap();
+    std::fs::copy(
+        root.join("rules/core/findings.yaml"),
+        core.join("findings.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        core.join("launch.yaml"),
+        "kind: launch\ndocument:\n  connectors: []\nsettings:\n  - names: [api_key, hf_token]\n    kind: append\n    to: /connectors\n",
+    )
+    .unwrap();
+    let registry = Registry::load(&[core]).unwrap_or_else(|e| panic!("{e}"));
+    let ev = launch::parse(
+        &[(
+            "s.sh",
+            b"HF_TOKEN=SECRET-Z1 vllm serve m --api-key SECRET-Z2 --hf-token SECRET-Z3\n",
+        )],
+        &registry.launch,
+    );
+    let text = serde_json::to_string(&check_with(&ev, &registry.launch)).unwrap();
+    for s in ["SECRET-Z1", "SECRET-Z2", "SECRET-Z3"] {
+        assert!(!text.contains(s), "{s} leaked: {text}");
     }
 }
