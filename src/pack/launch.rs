@@ -171,10 +171,16 @@ fn check_setting(
         diags.push(diag(s.file, s.node.locate(&format!("{at}/{field}")), msg));
     };
     match (slot_type(def.kind), def.to.as_deref()) {
-        (Some(_), None) => err("kind", format!("a `{:?}` setting needs `to`", def.kind)),
+        (Some(_), None) => err(
+            "kind",
+            format!("a `{}` setting needs `to`", kind_name(def.kind)),
+        ),
         (None, Some(_)) => err(
             "to",
-            format!("a `{:?}` setting writes nowhere; drop `to`", def.kind),
+            format!(
+                "a `{}` setting writes nowhere; drop `to`",
+                kind_name(def.kind)
+            ),
         ),
         (Some(want), Some(p)) => check_pointer(s, &format!("{at}/to"), p, want, know, diags),
         (None, None) => {}

@@ -286,6 +286,12 @@ impl Registry {
         let mut out = self.modes.variables(&engine_ids);
         out.extend(compat::CONTEXT_VARS.iter().map(|(n, _)| (*n).to_owned()));
         out.extend(compat::COMPAT_FACTS.iter().map(|(n, _)| (*n).to_owned()));
+        out.extend(compat::ANALYSIS_VARS.iter().map(|(n, _)| (*n).to_owned()));
+        // Every declared derived fact, compiled or not: a broken one is reported
+        // once, at its own `value`, not again at each finding that reads it.
+        if let Some((obs, _)) = &self.modes.observability {
+            out.extend(obs.derived.iter().map(|d| d.id.clone()));
+        }
         out
     }
 
@@ -664,6 +670,21 @@ fn build(
                         &mut diags,
                     );
                     registry.surfaces.extend(compiled);
+                }
+            }
+        }
+    }
+    // Derived facts: over everything the analysis knows, before findings read them.
+    {
+        let mut known = mode_vars.clone();
+        known.extend(compat::CONTEXT_VARS.iter().map(|(n, _)| (*n).to_owned()));
+        known.extend(compat::COMPAT_FACTS.iter().map(|(n, _)| (*n).to_owned()));
+        known.extend(compat::ANALYSIS_VARS.iter().map(|(n, _)| (*n).to_owned()));
+        for (_, files) in &selected {
+            for p in files {
+                if let Parsed::Modes(file, node, _) = p {
+                    let (modes, expr) = (&mut registry.modes, &registry.expr);
+                    compat::compile_derived(modes, expr, &known, file, node, &mut diags);
                 }
             }
         }

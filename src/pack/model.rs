@@ -493,8 +493,6 @@ pub struct ObservabilityDef {
     pub service_instance_labels: Vec<String>,
     /// The label whose distinct values are the cache salts.
     pub cache_salt_label: String,
-    /// More distinct salts than this is a cardinality risk.
-    pub cache_salt_cardinality_risk: usize,
     /// Labels naming L2 adapters.
     #[serde(default)]
     pub l2_adapter_labels: Vec<String>,
@@ -504,6 +502,23 @@ pub struct ObservabilityDef {
     /// Signal-name prefixes of the report's L2 and CacheBlend summaries.
     pub l2_signal_prefix: String,
     pub cacheblend_signal_prefix: String,
+    /// Facts derived from the analysis, in order: each is a variable of findings
+    /// and of the facts after it; the report reads some by id.
+    #[serde(default)]
+    pub derived: Vec<DerivedFactDef>,
+}
+
+/// A fact computed from the analysis by a pack expression.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DerivedFactDef {
+    /// The variable name (snake_case, unique among variables).
+    pub id: String,
+    pub description: String,
+    /// Rhai over context, mode variables, compatibility facts, the analysis maps
+    /// (`family_series`, `surface_series`, `label_values`, …) and earlier derived
+    /// facts; a boolean or a number.
+    pub value: String,
 }
 
 /// One observation, true or false per endpoint, with the evidence that made it true.
