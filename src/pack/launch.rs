@@ -247,3 +247,52 @@ fn check_names(
         }
     }
 }
+
+/// Checks every pointer a `modes` file's indicators read from the launch evidence
+/// against the document the packs declare (plus the fields every launch document
+/// has): a typo is a located load error, not an indicator that never holds.
+pub fn check_launch_pointers(
+    know: &LaunchKnowledge,
+    file: &str,
+    node: &Node,
+    mf: &super::model::ModesFile,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let fixed = fixed_fields();
+    for (i, ind) in mf.indicators.iter().enumerate() {
+        for (j, m) in ind.evidence.iter().enumerate() {
+            if m.file != super::model::EvidenceKind::Launch {
+                continue;
+            }
+            let head = m
+                .pointer
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or("");
+            if fixed.iter().any(|f| f == head) || initial(know, &m.pointer).is_some() {
+                continue;
+            }
+            let mut known = declared_pointers(know);
+            known.extend(fixed.iter().map(|f| format!("/{f}")));
+            let hint = super::suggest(&m.pointer, known.iter());
+            let at = node.locate(&format!("/indicators/{i}/evidence/{j}/pointer"));
+            let msg = format!(
+                "`{}` is not a field of the launch evidence document{hint}",
+                m.pointer
+            );
+            diags.push(diag(file, at, msg));
+        }
+    }
+}
+
+/// The top-level fields every launch evidence document has, from its schema (the
+/// pack-declared ones are flattened in and checked against `document`/`sections`).
+fn fixed_fields() -> Vec<String> {
+    let schema = schemars::schema_for!(crate::evidence::launch::LaunchEvidence);
+    schema
+        .get("properties")
+        .and_then(Json::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
+}

@@ -616,6 +616,7 @@ fn build(
         for p in files {
             if let Parsed::Modes(file, node, mf) = p {
                 compat::add_modes_file(&mut modes, &pack.manifest.id, file, node, mf, &mut diags);
+                launch::check_launch_pointers(&registry.launch, file, node, mf, &mut diags);
             }
         }
     }

@@ -695,3 +695,34 @@ fn observability_facts_are_derived_by_the_pack() {
         "{err}"
     );
 }
+
+/// issue 13, item 3: an indicator's pointer into the launch evidence is checked
+/// against the document the launch packs declare: a typo is a located load error
+/// with a did-you-mean, not an indicator that silently never holds.
+#[test]
+fn a_misspelt_launch_pointer_is_a_located_load_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = lmcache_pack_with(
+        tmp.path(),
+        "pointer: /flags/enable_p2p }",
+        "pointer: /flags/enable_pp2p }",
+    );
+    let text = std::fs::read_to_string(pack.join("modes.yaml")).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.contains("enable_pp2p"))
+        .unwrap()
+        + 1;
+    let col = text.lines().nth(line - 1).unwrap().find("/flags").unwrap() + 1;
+    let err = Registry::load(&[pack]).err().expect("must not load");
+    let all: Vec<String> = err.0.iter().map(|d| d.to_string()).collect();
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert!(
+        all[0].contains(&format!("modes.yaml:{line}:{col}:")),
+        "{all:#?}"
+    );
+    assert!(
+        all[0].contains("did you mean `/flags/enable_p2p`"),
+        "{all:#?}"
+    );
+}
