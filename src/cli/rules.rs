@@ -379,7 +379,36 @@ pub fn generated_schemas() -> Vec<(&'static str, String)> {
             "lmcache-compat-report.schema.json",
             pretty(crate::report::lmcache_compat_report_schema()),
         ),
+        // Evidence documents a pack's indicators read by JSON pointer. The launch
+        // document's pack-declared fields are open (`additionalProperties`): the
+        // loader checks pointers into them against the launch packs.
+        (
+            "launch-evidence.schema.json",
+            pretty(evidence_schema::<crate::evidence::launch::LaunchEvidence>()),
+        ),
+        (
+            "otel-evidence.schema.json",
+            pretty(evidence_schema::<crate::evidence::otel::OtelEvidence>()),
+        ),
+        (
+            "trace-evidence.schema.json",
+            pretty(evidence_schema::<crate::evidence::lct::TraceEvidence>()),
+        ),
+        (
+            "trace-replay-evidence.schema.json",
+            pretty(evidence_schema::<crate::evidence::replay::ReplayEvidence>()),
+        ),
+        (
+            "lookup-hash-evidence.schema.json",
+            pretty(evidence_schema::<
+                crate::evidence::lookup_hash::LookupHashEvidence,
+            >()),
+        ),
     ]
+}
+
+fn evidence_schema<T: schemars::JsonSchema>() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(T)).expect("schemas serialize")
 }
 
 fn schemas(out: &Path, check: bool) -> anyhow::Result<Outcome> {

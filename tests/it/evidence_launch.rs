@@ -759,3 +759,24 @@ fn a_pack_cannot_loosen_launch_redaction() {
         assert!(!text.contains(s), "{s} leaked: {text}");
     }
 }
+
+/// issue 13, item 3: every launch document the fixtures read into is valid under
+/// the published `schemas/launch-evidence.schema.json`.
+#[test]
+fn launch_documents_follow_the_published_schema() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("schemas/launch-evidence.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for rel in ALL {
+        let doc = parse_fixtures(&[rel]);
+        let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{rel}: {errors:?}");
+    }
+    // The schema is not vacuous: a document without its engine fails it.
+    let mut doc = parse_fixtures(&[VLLM_EMBEDDED]);
+    doc.as_object_mut().unwrap().remove("engine");
+    assert!(!validator.is_valid(&doc));
+}
