@@ -92,7 +92,7 @@ impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let spanned = Spanned::<Tree>::deserialize(d)?;
         Ok(Node {
-            line: Some(spanned.referenced.line() as u64),
+            line: Some(spanned.referenced.line()),
             tree: spanned.value,
         })
     }
