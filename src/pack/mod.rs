@@ -519,7 +519,18 @@ fn build(
             display: raw.display.clone(),
             root: raw.root.clone(),
         };
-        selected.retain(|(p, _)| p.manifest.id != pack.manifest.id);
+        // A replacing pack without a launch file keeps the replaced pack's: an
+        // override written for a metric rename must not drop what launch flags mean.
+        let launch_of = |p: &Parsed| matches!(p, Parsed::Launch(..));
+        if let Some(i) = selected
+            .iter()
+            .position(|(p, _)| p.manifest.id == pack.manifest.id)
+        {
+            let (_, old) = selected.remove(i);
+            if !parsed.iter().any(launch_of) {
+                parsed.extend(old.into_iter().filter(launch_of));
+            }
+        }
         selected.push((pack, parsed));
     }
 

@@ -780,3 +780,22 @@ fn launch_documents_follow_the_published_schema() {
     doc.as_object_mut().unwrap().remove("engine");
     assert!(!validator.is_valid(&doc));
 }
+
+/// An override pack written for a metric rename (no launch file) keeps what the
+/// replaced pack says about launches.
+#[test]
+fn an_override_without_a_launch_file_keeps_the_shipped_launch_knowledge() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let pack = root.join("fixtures/packs/override/vllm-rename");
+    assert!(!pack.join("launch.yaml").exists());
+    let registry = Registry::load(&[pack]).unwrap_or_else(|e| panic!("{e}"));
+    let doc = check_with(
+        &launch::parse(
+            &[("v.sh", b"vllm serve m --kv-offloading-backend lmcache\n")],
+            &registry.launch,
+        ),
+        &registry.launch,
+    );
+    assert_eq!(doc["engine"], "vllm");
+    assert_eq!(doc["connectors"], json!(["LMCacheConnectorV1"]));
+}
