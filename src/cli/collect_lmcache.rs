@@ -259,7 +259,7 @@ pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
     )?;
     let inputs = write_metrics(&mut packet, &scrapes)?;
     collect_logs(&args, &registry, &mut packet, &mut evidence)?;
-    collect_structured(&args, &mut packet, &mut evidence)?;
+    collect_structured(&args, &registry, &mut packet, &mut evidence)?;
 
     let measured =
         |doc: &Value| doc.get("claim_status").and_then(Value::as_str) == Some("measured");
@@ -732,6 +732,7 @@ fn collect_logs(
 /// OTel spans, trace recording, replay outputs, lookup hashes, launch.
 fn collect_structured(
     args: &CollectArgs,
+    registry: &crate::pack::Registry,
     packet: &mut Packet,
     evidence: &mut BTreeMap<EvidenceKind, Value>,
 ) -> anyhow::Result<()> {
@@ -806,7 +807,8 @@ fn collect_structured(
                 .iter()
                 .map(|(p, b)| (p.as_str(), b.as_slice()))
                 .collect();
-            let doc = serde_json::to_value(crate::evidence::launch::parse(&refs))?;
+            let doc =
+                serde_json::to_value(crate::evidence::launch::parse(&refs, &registry.launch))?;
             for (path, _) in &files {
                 packet.sources.push(
                     json!({"kind": "launch", "source": path, "artifact": layout::EVIDENCE[6].1}),

@@ -401,7 +401,6 @@ pub fn analyze(
     l2_labels.sort();
     let event_bus = find_family(&surfaces, &obs.surface, &obs.event_bus_family);
     let mp_surface = surfaces.iter().find(|s| s.id == obs.surface);
-    let mp_observed = mp_surface.is_some_and(|s| s.families.iter().any(|f| f.series > 0));
     let event_bus_series: Vec<String> = event_bus.map(|f| f.names.clone()).unwrap_or_default();
     let sampled_with_data: Vec<String> = mp_surface
         .map(|s| {
@@ -412,40 +411,6 @@ pub fn analyze(
                 .collect()
         })
         .unwrap_or_default();
-    let counters_move = mp_surface.is_some_and(|s| {
-        s.families
-            .iter()
-            .any(|f| !f.sampled && !f.boot && f.populated_series > 0)
-    });
-    let taildrop = mp_observed && ctx.event_bus_queue_size > 0.0 && event_bus_series.is_empty();
-    let sparse =
-        mp_observed && counters_move && sampled_with_data.is_empty() && ctx.sample_rate <= 0.01;
-    let observability = MpObservability {
-        service_instance_id_source: match (from_target_info, ctx.service_instance_id.is_some()) {
-            (true, true) => "target_info_and_flag",
-            (true, false) => "target_info",
-            (false, true) => "flag",
-            (false, false) => "missing",
-        }
-        .to_owned(),
-        service_instance_ids: service_ids.into_iter().collect(),
-        cache_salt_cardinality: salts.len(),
-        cache_salt_cardinality_risk: salts.len() > obs.cache_salt_cardinality_risk,
-        cache_salt_values: salts.iter().take(20).cloned().collect(),
-        l2_adapter_labels: l2_labels,
-        event_bus_queue_size: ctx.event_bus_queue_size,
-        event_bus_series,
-        event_bus_taildrop_risk: taildrop,
-        sample_rate: ctx.sample_rate,
-        sampled_histograms_with_data: sampled_with_data,
-        sampled_histograms_sparse: sparse,
-        metrics_disabled: ctx.metrics_disabled,
-        observability_disabled: ctx.observability_disabled,
-        logging_disabled: ctx.logging_disabled,
-        tracing_enabled: ctx.tracing_enabled,
-        trace_recording_enabled: ctx.trace_recording_enabled,
-        prometheus_port: ctx.prometheus_port,
-    };
 
     // Unmapped LMCache series.
     let mut unmapped: Vec<UnmappedSeries> = Vec::new();
@@ -482,13 +447,7 @@ pub fn analyze(
             missing_required.join(", ").into(),
         ),
         ("no_traffic_yet".to_owned(), no_traffic_yet.into()),
-        (
-            "cache_salt_cardinality".to_owned(),
-            (salts.len() as f64).into(),
-        ),
         ("empty_cache_salt".to_owned(), empty_salt.into()),
-        ("event_bus_taildrop_risk".to_owned(), taildrop.into()),
-        ("sampled_histograms_sparse".to_owned(), sparse.into()),
         (
             "unmapped_lmcache_series".to_owned(),
             (unmapped.len() as f64).into(),
@@ -512,6 +471,35 @@ pub fn analyze(
             unhealthy.join(", ").into(),
         ),
     ]);
+    vars.extend(analysis_maps(&surfaces, &labels, &keys));
+    derive_facts(registry, &mut vars);
+    let fact = |id: &str| vars.iter().any(|(k, v)| k == id && *v == Var::Bool(true));
+    let observability = MpObservability {
+        service_instance_id_source: match (from_target_info, ctx.service_instance_id.is_some()) {
+            (true, true) => "target_info_and_flag",
+            (true, false) => "target_info",
+            (false, true) => "flag",
+            (false, false) => "missing",
+        }
+        .to_owned(),
+        service_instance_ids: service_ids.into_iter().collect(),
+        cache_salt_cardinality: salts.len(),
+        cache_salt_cardinality_risk: fact("cache_salt_cardinality_risk"),
+        cache_salt_values: salts.iter().take(20).cloned().collect(),
+        l2_adapter_labels: l2_labels,
+        event_bus_queue_size: ctx.event_bus_queue_size,
+        event_bus_series,
+        event_bus_taildrop_risk: fact("event_bus_taildrop_risk"),
+        sample_rate: ctx.sample_rate,
+        sampled_histograms_with_data: sampled_with_data,
+        sampled_histograms_sparse: fact("sampled_histograms_sparse"),
+        metrics_disabled: ctx.metrics_disabled,
+        observability_disabled: ctx.observability_disabled,
+        logging_disabled: ctx.logging_disabled,
+        tracing_enabled: ctx.tracing_enabled,
+        trace_recording_enabled: ctx.trace_recording_enabled,
+        prometheus_port: ctx.prometheus_port,
+    };
     Compat {
         analysis: CompatAnalysis {
             detected_mode,
@@ -529,6 +517,78 @@ pub fn analyze(
             evidence_surfaces,
         },
         vars,
+    }
+}
+
+/// The analysis as maps for derived facts: series per family and surface, moving
+/// counters and sampled histograms with data per surface, distinct label values.
+fn analysis_maps(
+    surfaces: &[SurfaceReport],
+    labels: &BTreeMap<String, Vec<String>>,
+    keys: &[&str],
+) -> Vec<(String, Var)> {
+    let mut family_series = Vec::new();
+    let mut family_populated = Vec::new();
+    let mut surface_series = Vec::new();
+    let mut moving = Vec::new();
+    let mut sampled = Vec::new();
+    for s in surfaces {
+        for f in &s.families {
+            let id = format!("{}.{}", s.id, f.id);
+            family_series.push((id.clone(), f.series as f64));
+            family_populated.push((id, f.populated_series as f64));
+        }
+        let count =
+            |p: &dyn Fn(&FamilyReport) -> bool| s.families.iter().filter(|f| p(f)).count() as f64;
+        surface_series.push((
+            s.id.clone(),
+            s.families.iter().map(|f| f.series as f64).sum(),
+        ));
+        moving.push((
+            s.id.clone(),
+            count(&|f| !f.sampled && !f.boot && f.populated_series > 0),
+        ));
+        sampled.push((
+            s.id.clone(),
+            count(&|f| f.sampled && f.populated_series > 0),
+        ));
+    }
+    let label_values = keys
+        .iter()
+        .map(|k| ((*k).to_owned(), labels.get(*k).map_or(0, Vec::len) as f64))
+        .collect();
+    vec![
+        ("family_series".to_owned(), Var::Nums(family_series)),
+        ("family_populated".to_owned(), Var::Nums(family_populated)),
+        ("surface_series".to_owned(), Var::Nums(surface_series)),
+        ("surface_moving_counters".to_owned(), Var::Nums(moving)),
+        ("surface_sampled_with_data".to_owned(), Var::Nums(sampled)),
+        ("label_values".to_owned(), Var::Nums(label_values)),
+    ]
+}
+
+/// Evaluates the packs' derived facts in order, each seeing the ones before it; a
+/// fact whose expression fails (a map key the scrape lacks) is left out.
+fn derive_facts(registry: &Registry, vars: &mut Vec<(String, Var)>) {
+    for (id, c) in &registry.modes.derived {
+        let refs: Vec<(&str, Var)> = vars
+            .iter()
+            .filter(|(k, _)| c.variables.iter().any(|v| v == k))
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        let Ok(value) = registry.expr.eval(c, &refs) else {
+            continue;
+        };
+        let var = if let Ok(b) = value.as_bool() {
+            Var::Bool(b)
+        } else if let Ok(x) = value.as_float() {
+            Var::Num(x)
+        } else if let Ok(n) = value.as_int() {
+            Var::Num(n as f64)
+        } else {
+            continue;
+        };
+        vars.push((id.clone(), var));
     }
 }
 

@@ -67,6 +67,8 @@ pub enum Var {
     Str(String),
     /// String keys to string values (`family["lmcache_mp.lookup_tokens"]`).
     Map(Vec<(String, String)>),
+    /// String keys to numbers (`family_series["lmcache_mp.event_bus"]`).
+    Nums(Vec<(String, f64)>),
 }
 
 impl From<f64> for Var {
@@ -106,6 +108,13 @@ impl Var {
                 }
                 Dynamic::from_map(map)
             }
+            Var::Nums(entries) => {
+                let mut map = rhai::Map::new();
+                for (k, v) in entries {
+                    map.insert(k.as_str().into(), Dynamic::from_float(*v));
+                }
+                Dynamic::from_map(map)
+            }
         }
     }
 
@@ -125,6 +134,7 @@ impl Var {
             Var::Bool(b) => b.to_string(),
             Var::Str(s) => format!("{s:?}"),
             Var::Map(entries) => format!("{} entries", entries.len()),
+            Var::Nums(entries) => format!("{} entries", entries.len()),
         }
     }
 }

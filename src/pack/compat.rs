@@ -56,15 +56,22 @@ pub const COMPAT_FACTS: &[(&str, &str)] = &[
     ("missing_required_count", "applicable required families that are missing"),
     ("missing_required_families", "those families as `surface.family`, comma-separated"),
     ("no_traffic_yet", "an MP server exports its boot series but no lookup or L1 counter yet"),
-    ("cache_salt_cardinality", "distinct `cache_salt` label values"),
     ("empty_cache_salt", "a series carries `cache_salt=\"\"`"),
-    ("event_bus_taildrop_risk", "MP observed, EventBus queue size > 0 and no EventBus series"),
-    ("sampled_histograms_sparse", "MP counters move, no sampled histogram has data, sample rate <= 0.01"),
     ("unmapped_lmcache_series", "LMCache series no family matched"),
     ("family", "map from `surface.family` to its status (populated, zero, missing, not_applicable)"),
     ("evidence", "map from evidence kind (http, logs, trace, otel, trace_replay, lookup_hash, launch) to populated, zero or missing"),
     ("http_unhealthy_count", "LMCache HTTP endpoints the HTTP evidence marks unhealthy"),
     ("http_unhealthy_endpoints", "their names, comma-separated"),
+];
+
+/// Maps of the analysis, for derived facts and findings (packs declare what they mean).
+pub const ANALYSIS_VARS: &[(&str, &str)] = &[
+    ("family_series", "map from `surface.family` to the number of series it matched"),
+    ("family_populated", "map from `surface.family` to its series with a non-zero value"),
+    ("surface_series", "map from surface to the series its families matched"),
+    ("surface_moving_counters", "map from surface to its families that are neither sampled nor boot-time and have populated series"),
+    ("surface_sampled_with_data", "map from surface to its sampled families with populated series"),
+    ("label_values", "map from each label key the modes pack reads to its number of distinct values"),
 ];
 
 #[derive(Clone, Debug)]
@@ -94,6 +101,8 @@ pub struct ModesRules {
     pub architectures: Vec<(ArchitectureRule, Compiled, Compiled)>,
     /// The MP observability names, and the file that declared them.
     pub observability: Option<(crate::pack::model::ObservabilityDef, String)>,
+    /// The observability section's derived facts, compiled, in order.
+    pub derived: Vec<(String, Compiled)>,
 }
 
 impl ModesRules {
@@ -546,4 +555,42 @@ pub fn add_logs_file(
             ),
         ));
     }
+}
+
+/// Compiles the derived facts of the `observability` section: each may read the
+/// variables `known` gives and the facts before it. Ids must be new variables.
+pub fn compile_derived(
+    rules: &mut ModesRules,
+    expr: &ExprEngine,
+    known: &[String],
+    file: &str,
+    node: &Node,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let Some((obs, declared_in)) = &rules.observability else {
+        return;
+    };
+    if declared_in != file {
+        return;
+    }
+    let mut vars: Vec<&str> = known.iter().map(String::as_str).collect();
+    let mut out = Vec::new();
+    for (i, d) in obs.derived.iter().enumerate() {
+        let at = format!("/observability/derived/{i}");
+        if vars.contains(&d.id.as_str()) {
+            let msg = format!("derived fact `{}` has the name of another variable", d.id);
+            diags.push(diag(file, node.locate(&format!("{at}/id")), msg));
+            continue;
+        }
+        match expr.compile(&d.value, &vars) {
+            Ok(c) => out.push((d.id.clone(), c)),
+            Err(e) => diags.push(diag(
+                file,
+                node.locate(&format!("{at}/value")),
+                format!("`value` does not compile: {}", e.message),
+            )),
+        }
+        vars.push(d.id.as_str());
+    }
+    rules.derived = out;
 }

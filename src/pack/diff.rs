@@ -245,6 +245,13 @@ fn engine_items(doc: &mut Value, out: &mut BTreeMap<String, Value>) {
             out.insert(format!("equivalent {id}.{eq}"), def.clone());
         }
     }
+    // Alternative scrape paths: adding one is minor, dropping one major.
+    if let Some(scrape) = engine.as_object_mut().and_then(|m| m.remove("scrape")) {
+        for path in scrape["alternative_paths"].as_array().into_iter().flatten() {
+            let path = path.as_str().unwrap_or_default();
+            out.insert(format!("scrape path {id} {path}"), Value::Bool(true));
+        }
+    }
     out.insert(format!("engine {id}"), engine);
 }
 

@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod compat;
 pub mod diff;
 mod fixture;
+pub mod launch;
 pub mod model;
 pub mod routes;
 pub mod schema;
@@ -175,6 +176,8 @@ pub struct Registry {
     pub http_route_floor: Vec<HttpRouteDef>,
     /// Every catalogue entry of the selected packs.
     pub catalogues: catalogue::Catalogues,
+    /// What launch programs, flags, config keys and variables mean (`kind: launch`).
+    pub launch: crate::evidence::launch::knowledge::LaunchKnowledge,
 }
 
 /// What a load checks beyond what every run needs.
@@ -287,6 +290,12 @@ impl Registry {
         let mut out = self.modes.variables(&engine_ids);
         out.extend(compat::CONTEXT_VARS.iter().map(|(n, _)| (*n).to_owned()));
         out.extend(compat::COMPAT_FACTS.iter().map(|(n, _)| (*n).to_owned()));
+        out.extend(compat::ANALYSIS_VARS.iter().map(|(n, _)| (*n).to_owned()));
+        // Every declared derived fact, compiled or not: a broken one is reported
+        // once, at its own `value`, not again at each finding that reads it.
+        if let Some((obs, _)) = &self.modes.observability {
+            out.extend(obs.derived.iter().map(|d| d.id.clone()));
+        }
         out
     }
 
@@ -455,6 +464,7 @@ enum Parsed {
     Modes(String, Node, ModesFile),
     Logs(String, Node, LogsFile),
     HttpRoutes(String, Node, HttpRoutesFile),
+    Launch(String, Node, LaunchFile),
     /// `(index in the file, finding)` for every finding that passed the schema.
     Findings(String, Node, Vec<(usize, FindingDef)>),
     Catalogue(String, Node, CatalogueFile),
@@ -514,7 +524,18 @@ fn build(
             display: raw.display.clone(),
             root: raw.root.clone(),
         };
-        selected.retain(|(p, _)| p.manifest.id != pack.manifest.id);
+        // A replacing pack without a launch file keeps the replaced pack's: an
+        // override written for a metric rename must not drop what launch flags mean.
+        let launch_of = |p: &Parsed| matches!(p, Parsed::Launch(..));
+        if let Some(i) = selected
+            .iter()
+            .position(|(p, _)| p.manifest.id == pack.manifest.id)
+        {
+            let (_, old) = selected.remove(i);
+            if !parsed.iter().any(launch_of) {
+                parsed.extend(old.into_iter().filter(launch_of));
+            }
+        }
         selected.push((pack, parsed));
     }
     let catalogues = resolve_references(&mut selected, &mut diags);
@@ -573,7 +594,19 @@ fn build(
         http_routes: Vec::new(),
         http_route_floor: floor,
         catalogues,
+        launch: Default::default(),
     };
+    {
+        let sources: Vec<launch::LaunchSource> = selected
+            .iter()
+            .flat_map(|(_, files)| files)
+            .filter_map(|p| match p {
+                Parsed::Launch(file, node, lf) => Some(launch::LaunchSource { file, node, lf }),
+                _ => None,
+            })
+            .collect();
+        registry.launch = launch::build_launch(&sources, &mut diags);
+    }
     for (pack, files) in &selected {
         // Only packs from outside the binary are held to the floor.
         let floor = (pack.origin != Origin::Embedded).then_some(&registry.http_route_floor[..]);
@@ -601,6 +634,7 @@ fn build(
         for p in files {
             if let Parsed::Modes(file, node, mf) = p {
                 compat::add_modes_file(&mut modes, &pack.manifest.id, file, node, mf, &mut diags);
+                launch::check_launch_pointers(&registry.launch, file, node, mf, &mut diags);
             }
         }
     }
@@ -655,6 +689,21 @@ fn build(
                         &mut diags,
                     );
                     registry.surfaces.extend(compiled);
+                }
+            }
+        }
+    }
+    // Derived facts: over everything the analysis knows, before findings read them.
+    {
+        let mut known = mode_vars.clone();
+        known.extend(compat::CONTEXT_VARS.iter().map(|(n, _)| (*n).to_owned()));
+        known.extend(compat::COMPAT_FACTS.iter().map(|(n, _)| (*n).to_owned()));
+        known.extend(compat::ANALYSIS_VARS.iter().map(|(n, _)| (*n).to_owned()));
+        for (_, files) in &selected {
+            for p in files {
+                if let Parsed::Modes(file, node, _) = p {
+                    let (modes, expr) = (&mut registry.modes, &registry.expr);
+                    compat::compile_derived(modes, expr, &known, file, node, &mut diags);
                 }
             }
         }
@@ -939,6 +988,8 @@ fn parse_rule_file(
             .map(|v| Parsed::HttpRoutes(file.to_owned(), node, v)),
         Some("catalogue") => parse_typed::<CatalogueFile>(file, &node, json, &bad, diags)
             .map(|v| Parsed::Catalogue(file.to_owned(), node, v)),
+        Some("launch") => parse_typed::<LaunchFile>(file, &node, json, &bad, diags)
+            .map(|v| Parsed::Launch(file.to_owned(), node, v)),
         _ => {
             if !strict {
                 diags.push(diag(

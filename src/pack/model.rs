@@ -47,10 +47,11 @@ pub enum FileKind {
     Logs,
     HttpRoutes,
     Catalogue,
+    Launch,
 }
 
 impl FileKind {
-    pub const ALL: [FileKind; 7] = [
+    pub const ALL: [FileKind; 8] = [
         FileKind::Engine,
         FileKind::Findings,
         FileKind::Families,
@@ -58,6 +59,7 @@ impl FileKind {
         FileKind::Logs,
         FileKind::HttpRoutes,
         FileKind::Catalogue,
+        FileKind::Launch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +71,7 @@ impl FileKind {
             FileKind::Logs => "logs",
             FileKind::HttpRoutes => "http_routes",
             FileKind::Catalogue => "catalogue",
+            FileKind::Launch => "launch",
         }
     }
 }
@@ -597,8 +600,6 @@ pub struct ObservabilityDef {
     pub service_instance_labels: Vec<String>,
     /// The label whose distinct values are the cache salts.
     pub cache_salt_label: String,
-    /// More distinct salts than this is a cardinality risk.
-    pub cache_salt_cardinality_risk: usize,
     /// Labels naming L2 adapters.
     #[serde(default)]
     pub l2_adapter_labels: Vec<String>,
@@ -608,6 +609,23 @@ pub struct ObservabilityDef {
     /// Signal-name prefixes of the report's L2 and CacheBlend summaries.
     pub l2_signal_prefix: String,
     pub cacheblend_signal_prefix: String,
+    /// Facts derived from the analysis, in order: each is a variable of findings
+    /// and of the facts after it; the report reads some by id.
+    #[serde(default)]
+    pub derived: Vec<DerivedFactDef>,
+}
+
+/// A fact computed from the analysis by a pack expression.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DerivedFactDef {
+    /// The variable name (snake_case, unique among variables).
+    pub id: String,
+    pub description: String,
+    /// Rhai over context, mode variables, compatibility facts, the analysis maps
+    /// (`family_series`, `surface_series`, `label_values`, …) and earlier derived
+    /// facts; a boolean or a number.
+    pub value: String,
 }
 
 /// One observation, true or false per endpoint, with the evidence that made it true.
@@ -760,6 +778,28 @@ pub struct LogCategoryDef {
     /// `disaggregated_prefill`).
     #[serde(default)]
     pub proves: Vec<String>,
+}
+
+/// `kind: launch` — which programs start which system, and what launch flags,
+/// config keys and environment variables mean (see `docs/rules.md`).
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LaunchFile {
+    pub kind: FileKind,
+    #[serde(default)]
+    pub programs: Vec<crate::evidence::launch::knowledge::ProgramDef>,
+    /// Fields always present in `launch_evidence.json`, with their initial values.
+    #[serde(default)]
+    pub document: serde_json::Map<String, serde_json::Value>,
+    /// Top-level objects of the document that stay `null` until a setting writes
+    /// into them, with their fields' initial values.
+    #[serde(default)]
+    pub sections: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub settings: Vec<crate::evidence::launch::knowledge::SettingDef>,
+    /// Setting names whose values are secrets, on top of the built-in secret words.
+    #[serde(default)]
+    pub secret_names: Vec<String>,
 }
 
 /// `kind: http_routes` — the LMCache HTTP API as the collector may use it.

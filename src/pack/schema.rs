@@ -22,6 +22,7 @@ pub fn rule_pack_schema() -> Value {
     let logs = generator.subschema_for::<super::model::LogsFile>();
     let http_routes = generator.subschema_for::<super::model::HttpRoutesFile>();
     let catalogue = generator.subschema_for::<super::model::CatalogueFile>();
+    let launch = generator.subschema_for::<super::model::LaunchFile>();
     let defs = generator.take_definitions(true);
     let kinds: Vec<&str> = FileKind::ALL.iter().map(|k| k.as_str()).collect();
     json!({
@@ -40,7 +41,8 @@ pub fn rule_pack_schema() -> Value {
                 { "if": { "properties": { "kind": { "const": "modes" } } }, "then": modes },
                 { "if": { "properties": { "kind": { "const": "logs" } } }, "then": logs },
                 { "if": { "properties": { "kind": { "const": "http_routes" } } }, "then": http_routes },
-                { "if": { "properties": { "kind": { "const": "catalogue" } } }, "then": catalogue }
+                { "if": { "properties": { "kind": { "const": "catalogue" } } }, "then": catalogue },
+                { "if": { "properties": { "kind": { "const": "launch" } } }, "then": launch }
             ]
         },
         "else": manifest,

@@ -6,11 +6,14 @@
 use crate::common;
 
 use common::Lcg;
+use inferguard::evidence::launch::knowledge::LaunchKnowledge;
 use inferguard::evidence::launch::{self, LaunchEvidence, NO_LITERAL};
 use inferguard::evidence::lct::{Location, MAX_UNREADABLE};
+use inferguard::pack::Registry;
 use inferguard::redact::REDACTED;
 use serde_json::{json, Value};
 use std::path::Path;
+use std::sync::OnceLock;
 
 const VLLM_EMBEDDED: &str = "fixtures/evidence/launch/vllm-embedded.sh";
 const VLLM_OFFLOAD: &str = "fixtures/evidence/launch/vllm-offload.sh";
@@ -36,6 +39,12 @@ const ALL: &[&str] = &[
     SECRETS,
 ];
 
+/// What the shipped packs know about launches.
+fn know() -> &'static LaunchKnowledge {
+    static KNOW: OnceLock<LaunchKnowledge> = OnceLock::new();
+    KNOW.get_or_init(|| Registry::load(&[]).unwrap().launch)
+}
+
 fn read(rel: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).unwrap()
 }
@@ -48,15 +57,20 @@ fn parse_fixtures(rels: &[&str]) -> Value {
         .zip(&bytes)
         .map(|(r, b)| (*r, b.as_slice()))
         .collect();
-    check(&launch::parse(&files))
+    check(&launch::parse(&files, know()))
 }
 
 fn parse_text(text: &str) -> Value {
-    check(&launch::parse(&[("inline", text.as_bytes())]))
+    check(&launch::parse(&[("inline", text.as_bytes())], know()))
 }
 
 /// Invariants every document keeps, whatever the input; returns its JSON.
 fn check(ev: &LaunchEvidence) -> Value {
+    check_with(ev, know())
+}
+
+/// [`check`] with the knowledge the document was read with.
+fn check_with(ev: &LaunchEvidence, know: &LaunchKnowledge) -> Value {
     assert!(ev.problems.unreadable.len() <= MAX_UNREADABLE);
     assert!(ev.problems.unreadable_total >= ev.problems.unreadable.len() as u64);
     let doc = serde_json::to_value(ev).unwrap();
@@ -68,8 +82,10 @@ fn check(ev: &LaunchEvidence) -> Value {
     }
     // The pointers `lmcache-compat` reads are always there, with their types.
     assert!(doc["connectors"].is_array());
+    let engine = doc["engine"].as_str().unwrap();
     assert!(
-        ["vllm", "sglang", "lmcache_server", "unknown"].contains(&doc["engine"].as_str().unwrap())
+        engine == "unknown" || know.program(engine).is_some(),
+        "{engine}"
     );
     for flag in ["enable_lmcache", "enable_p2p", "enable_pd"] {
         assert!(doc["flags"][flag].is_boolean(), "{flag}");
@@ -366,12 +382,15 @@ fn secrets_never_reach_the_output() {
         "command": ["vllm", "serve", "m", "--kv-transfer-config.kv_connector_extra_config={\"token\": \"SECRET-dotted-V22\"}"]}"#;
     let mp = "lmcache server --otlp-endpoint https://collector:SECRET-mp-otlp-T20@otel:4318 --trace-level storage\n";
     let secrets = read(SECRETS);
-    let ev = launch::parse(&[
-        (SECRETS, secrets.as_slice()),
-        ("inline.yaml", yaml.as_bytes()),
-        ("inline.json", json_doc.as_bytes()),
-        ("mp.sh", mp.as_bytes()),
-    ]);
+    let ev = launch::parse(
+        &[
+            (SECRETS, secrets.as_slice()),
+            ("inline.yaml", yaml.as_bytes()),
+            ("inline.json", json_doc.as_bytes()),
+            ("mp.sh", mp.as_bytes()),
+        ],
+        know(),
+    );
     let doc = check(&ev);
     let text = serde_json::to_string(&doc).unwrap();
     let debug = format!("{ev:?}");
@@ -502,10 +521,10 @@ fn nothing_recognized_is_not_proven() {
     );
     assert_eq!(doc["engine"], "unknown");
 
-    let doc = check(&launch::parse(&[]));
+    let doc = check(&launch::parse(&[], know()));
     assert_eq!(doc["reason"], "no launch inputs");
 
-    let doc = check(&launch::parse(&[("empty.sh", b"")]));
+    let doc = check(&launch::parse(&[("empty.sh", b"")], know()));
     assert_eq!(doc["claim_status"], "not_proven");
     assert_eq!(doc["sources"], json!([{"path": "empty.sh", "bytes": 0}]));
 }
@@ -516,7 +535,7 @@ fn invalid_utf8_is_reported_at_its_offset_and_the_rest_read() {
     let at = bytes.len();
     bytes.extend([0xff, 0xfe]);
     bytes.extend(b" --kv-offloading-backend lmcache\n");
-    let ev = launch::parse(&[("bad.sh", &bytes)]);
+    let ev = launch::parse(&[("bad.sh", &bytes)], know());
     let doc = check(&ev);
     assert_eq!(
         ev.problems.unreadable[0].offset_or_line,
@@ -528,7 +547,7 @@ fn invalid_utf8_is_reported_at_its_offset_and_the_rest_read() {
 #[test]
 fn unreadable_list_is_capped_and_counted() {
     let text = "lmcache server --event-bus-queue-size many\n".repeat(MAX_UNREADABLE + 30);
-    let ev = launch::parse(&[("many.sh", text.as_bytes())]);
+    let ev = launch::parse(&[("many.sh", text.as_bytes())], know());
     check(&ev);
     assert_eq!(ev.problems.unreadable.len(), MAX_UNREADABLE);
     assert_eq!(ev.problems.unreadable_total, MAX_UNREADABLE as u64 + 30);
@@ -573,7 +592,7 @@ fn random_input_never_panics() {
     for _ in 0..300 {
         let len = (rng.next() % 2048) as usize;
         let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-        check(&launch::parse(&[("random.bin", &bytes)]));
+        check(&launch::parse(&[("random.bin", &bytes)], know()));
     }
     // Shell, YAML and JSON shaped noise from the pieces the parser cares about.
     let pieces = [
@@ -638,7 +657,145 @@ fn random_input_never_panics() {
         for _ in 0..n {
             text.push_str(pieces[(rng.next() as usize) % pieces.len()]);
         }
-        let ev = launch::parse(&[("noise", text.as_bytes())]);
+        let ev = launch::parse(&[("noise", text.as_bytes())], know());
         check(&ev);
     }
+}
+
+/// Writes a pack folder `name` holding `launch.yaml`, for `Registry::load`.
+fn launch_pack(dir: &Path, id: &str, launch_yaml: &str) -> std::path::PathBuf {
+    let pack = dir.join(id);
+    std::fs::create_dir_all(&pack).unwrap();
+    let manifest = format!(
+        "id: {id}\nversion: 0.1.0\nrequires:\n  inferguard: \">=0.1.0\"\ndescription: a test pack\n"
+    );
+    std::fs::write(pack.join("pack.yaml"), manifest).unwrap();
+    std::fs::write(pack.join("launch.yaml"), launch_yaml).unwrap();
+    pack
+}
+
+/// issue 13, item 2: a new program, flag, environment variable and document field
+/// declared in a pack are read without any Rust change.
+#[test]
+fn a_pack_declared_program_and_flag_are_honoured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = launch_pack(
+        tmp.path(),
+        "toy",
+        "kind: launch\nprograms:\n  - id: toyserve\n    serving: true\n    commands: [[toy, serve]]\n    modules: [\"toy.server*\"]\n\
+         document:\n  toy: {cache_gb: null, tiers: [], fast: false}\n\
+         settings:\n  - names: [toy_cache_gb]\n    env: [TOY_CACHE_GB]\n    kind: number\n    to: /toy/cache_gb\n    programs: [toyserve]\n\
+         \x20 - names: [tier]\n    kind: append\n    to: /toy/tiers\n    hint: toyserve\n\
+         \x20 - names: [fast_path]\n    kind: any_true\n    to: /toy/fast\n\
+         secret_names: [toy_license]\n",
+    );
+    let registry = Registry::load(&[pack]).unwrap_or_else(|e| panic!("{e}"));
+    let doc = |text: &str| {
+        check_with(
+            &launch::parse(&[("toy.sh", text.as_bytes())], &registry.launch),
+            &registry.launch,
+        )
+    };
+    let d = doc(
+        "toy serve m --toy-cache-gb 12.5 --tier hbm --tier=ssd --fast-path --toy-license L-77\n",
+    );
+    assert_eq!(d["engine"], "toyserve");
+    assert_eq!(
+        d["toy"],
+        json!({"cache_gb": 12.5, "tiers": ["hbm", "ssd"], "fast": true})
+    );
+    assert!(
+        !d.to_string().contains("L-77"),
+        "a pack-declared secret is redacted"
+    );
+    assert!(d["redacted"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("--toy-license")));
+    // The shipped knowledge is still there, next to the new pack's.
+    let d = doc("python -m toy.server.main --kv-offloading-backend lmcache\nvllm serve m --toy-cache-gb 3\n");
+    assert_eq!(d["engines"], json!(["toyserve", "vllm"]));
+    assert_eq!(d["connectors"], json!(["LMCacheConnectorV1"]));
+    // `programs: [toyserve]`: not read from another program's command.
+    assert_eq!(d["toy"]["cache_gb"], Value::Null);
+    // The pack's environment name, from an input that names no program.
+    assert_eq!(doc("TOY_CACHE_GB=4\n")["toy"]["cache_gb"], 4.0);
+    // A config that names no program: the hint decides the engine.
+    let d = doc("tier: dram\n");
+    assert_eq!(d["engine"], "toyserve");
+    assert_eq!(d["toy"]["tiers"], json!(["dram"]));
+}
+
+/// The built-in secret words are a floor: a pack that replaces the shipped launch
+/// knowledge (and lists no secret names) still gets every secret redacted.
+#[test]
+fn a_pack_cannot_loosen_launch_redaction() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Same id as the shipped core pack: replaces its launch file.
+    let core = tmp.path().join("core");
+    std::fs::create_dir_all(&core).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(root.join("rules/core/pack.yaml"), core.join("pack.yaml")).unwrap();
+    std::fs::copy(
+        root.join("rules/core/findings.yaml"),
+        core.join("findings.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        core.join("launch.yaml"),
+        "kind: launch\ndocument:\n  connectors: []\nsettings:\n  - names: [api_key, hf_token]\n    kind: append\n    to: /connectors\n",
+    )
+    .unwrap();
+    let registry = Registry::load(&[core]).unwrap_or_else(|e| panic!("{e}"));
+    let ev = launch::parse(
+        &[(
+            "s.sh",
+            b"HF_TOKEN=SECRET-Z1 vllm serve m --api-key SECRET-Z2 --hf-token SECRET-Z3\n",
+        )],
+        &registry.launch,
+    );
+    let text = serde_json::to_string(&check_with(&ev, &registry.launch)).unwrap();
+    for s in ["SECRET-Z1", "SECRET-Z2", "SECRET-Z3"] {
+        assert!(!text.contains(s), "{s} leaked: {text}");
+    }
+}
+
+/// issue 13, item 3: every launch document the fixtures read into is valid under
+/// the published `schemas/launch-evidence.schema.json`.
+#[test]
+fn launch_documents_follow_the_published_schema() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("schemas/launch-evidence.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for rel in ALL {
+        let doc = parse_fixtures(&[rel]);
+        let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{rel}: {errors:?}");
+    }
+    // The schema is not vacuous: a document without its engine fails it.
+    let mut doc = parse_fixtures(&[VLLM_EMBEDDED]);
+    doc.as_object_mut().unwrap().remove("engine");
+    assert!(!validator.is_valid(&doc));
+}
+
+/// An override pack written for a metric rename (no launch file) keeps what the
+/// replaced pack says about launches.
+#[test]
+fn an_override_without_a_launch_file_keeps_the_shipped_launch_knowledge() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let pack = root.join("fixtures/packs/override/vllm-rename");
+    assert!(!pack.join("launch.yaml").exists());
+    let registry = Registry::load(&[pack]).unwrap_or_else(|e| panic!("{e}"));
+    let doc = check_with(
+        &launch::parse(
+            &[("v.sh", b"vllm serve m --kv-offloading-backend lmcache\n")],
+            &registry.launch,
+        ),
+        &registry.launch,
+    );
+    assert_eq!(doc["engine"], "vllm");
+    assert_eq!(doc["connectors"], json!(["LMCacheConnectorV1"]));
 }

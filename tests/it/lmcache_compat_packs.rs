@@ -605,3 +605,124 @@ const TABLE: &[(Scenario, &str)] = &[
         "mode=unknown candidates=[] architecture=unknown/not_proven missing=[] no_traffic=false unmapped=[] connectors=[]",
     ),
 ];
+
+/// A copy of the shipped `lmcache` pack with one edit to its `modes.yaml`.
+fn lmcache_pack_with(dir: &Path, from: &str, to: &str) -> std::path::PathBuf {
+    let pack = dir.join("lmcache");
+    std::fs::create_dir_all(&pack).unwrap();
+    for entry in std::fs::read_dir(Path::new(ROOT).join("rules/lmcache")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        if path.file_name().unwrap() == "modes.yaml" {
+            assert!(text.contains(from), "modes.yaml has no `{from}`");
+            text = text.replace(from, to);
+        }
+        std::fs::write(pack.join(path.file_name().unwrap()), text).unwrap();
+    }
+    pack
+}
+
+/// issue 13, item 3: the MP observability facts (EventBus tail-drop risk, sampled
+/// histogram sparsity, cache-salt cardinality) are the pack's derived facts: the
+/// shipped expressions decide them, an edited pack changes them without Rust, and a
+/// typo in one is a located load error.
+#[test]
+fn observability_facts_are_derived_by_the_pack() {
+    let registry = registry();
+    let many = Scenario::new(
+        "many salts",
+        &["fixtures/evidence/lmcache-compat/mp-many-salts.prom"],
+    );
+    let o = run(&registry, &many).lmcache_mp_observability;
+    assert_eq!(o.cache_salt_cardinality, 110);
+    assert!(o.cache_salt_cardinality_risk);
+    let legacy = Scenario::new(
+        "legacy",
+        &["fixtures/evidence/lmcache-compat/mp-legacy-generation.prom"],
+    );
+    assert!(
+        run(&registry, &legacy)
+            .lmcache_mp_observability
+            .event_bus_taildrop_risk
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = lmcache_pack_with(
+        tmp.path(),
+        "value: cache_salt_cardinality > 100",
+        "value: cache_salt_cardinality > 1000",
+    );
+    let edited = Registry::load(&[pack]).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !run(&edited, &many)
+            .lmcache_mp_observability
+            .cache_salt_cardinality_risk
+    );
+    // With the queue-size condition dropped the risk still holds; with the
+    // EventBus family required to be populated instead, it no longer does.
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = lmcache_pack_with(
+        tmp.path(),
+        "family_series[\"lmcache_mp.event_bus\"] == 0",
+        "family_series[\"lmcache_mp.event_bus\"] > 0",
+    );
+    let edited = Registry::load(&[pack]).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !run(&edited, &legacy)
+            .lmcache_mp_observability
+            .event_bus_taildrop_risk
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = lmcache_pack_with(
+        tmp.path(),
+        "family_series[\"lmcache_mp.event_bus\"]",
+        "family_seriez[\"lmcache_mp.event_bus\"]",
+    );
+    let text = std::fs::read_to_string(pack.join("modes.yaml")).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.contains("family_seriez"))
+        .unwrap()
+        + 1;
+    let err = Registry::load(&[pack])
+        .err()
+        .expect("a typo must not load")
+        .to_string();
+    assert!(err.contains(&format!("modes.yaml:{line}:")), "{err}");
+    assert!(
+        err.contains("does not compile") && err.contains("family_seriez"),
+        "{err}"
+    );
+}
+
+/// issue 13, item 3: an indicator's pointer into the launch evidence is checked
+/// against the document the launch packs declare: a typo is a located load error
+/// with a did-you-mean, not an indicator that silently never holds.
+#[test]
+fn a_misspelt_launch_pointer_is_a_located_load_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = lmcache_pack_with(
+        tmp.path(),
+        "pointer: /flags/enable_p2p }",
+        "pointer: /flags/enable_pp2p }",
+    );
+    let text = std::fs::read_to_string(pack.join("modes.yaml")).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.contains("enable_pp2p"))
+        .unwrap()
+        + 1;
+    let col = text.lines().nth(line - 1).unwrap().find("/flags").unwrap() + 1;
+    let err = Registry::load(&[pack]).err().expect("must not load");
+    let all: Vec<String> = err.0.iter().map(|d| d.to_string()).collect();
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert!(
+        all[0].contains(&format!("modes.yaml:{line}:{col}:")),
+        "{all:#?}"
+    );
+    assert!(
+        all[0].contains("did you mean `/flags/enable_p2p`"),
+        "{all:#?}"
+    );
+}

@@ -174,6 +174,9 @@ fn every_kind_of_mistake_has_a_broken_pack() {
         // issue 10, item 10: log patterns are matched as one set, which has its own
         // size limit; outgrowing it is a located load error.
         "log-set-too-large",
+        // issue 13, item 2: a launch setting that writes to a field the launch
+        // document does not declare (or of another type) is a located load error.
+        "launch-bad-pointer",
     ] {
         assert!(
             names.iter().any(|n| n == needed),
