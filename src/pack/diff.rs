@@ -237,7 +237,12 @@ fn engine_items(doc: &mut Value, out: &mut BTreeMap<String, Value>) {
     // The summary section: each breakdown signal and equivalent its own item, so
     // adding one is minor and dropping one major.
     if let Some(summary) = engine.as_object_mut().and_then(|m| m.remove("summary")) {
-        for (i, signal) in summary["breakdown"].as_array().into_iter().flatten().enumerate() {
+        for (i, signal) in summary["breakdown"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let name = signal.as_str().unwrap_or_default();
             out.insert(format!("breakdown {id}.{name}"), Value::from(i));
         }
