@@ -163,6 +163,19 @@ struct PreparedScrape {
     signals: Vec<(String, String, f64)>,
 }
 
+/// Parses and reduces inputs for a [`Summarizer`], on any thread.
+#[derive(Clone)]
+pub struct Preparer {
+    gauges: Vec<(String, SignalSpec)>,
+    build: BuildOptions,
+}
+
+impl Preparer {
+    pub fn prepare(&self, input: Input) -> Prepared {
+        prepare(&self.gauges, input, &self.build)
+    }
+}
+
 /// What `summarize` and `collect-metrics` were asked.
 #[derive(Clone, Debug, Default)]
 pub struct SummaryOptions {
@@ -214,7 +227,16 @@ impl<'r> Summarizer<'r> {
     /// Parses and reduces one input; independent of every other input, so callers
     /// prepare many in parallel and [`Summarizer::add`] them in time order.
     pub fn prepare(&self, input: Input) -> Prepared {
-        prepare(&self.gauges, input, &self.options.build)
+        self.preparer().prepare(input)
+    }
+
+    /// What preparing needs, apart from the accumulators: inputs can be prepared
+    /// on other threads while earlier ones are added.
+    pub fn preparer(&self) -> Preparer {
+        Preparer {
+            gauges: self.gauges.clone(),
+            build: self.options.build.clone(),
+        }
     }
 
     /// Adds a prepared input's scrapes.

@@ -20,7 +20,7 @@ use std::path::Path;
 /// Rows (or files) parsed in parallel before they are added in order.
 const BATCH_INPUTS: usize = 64;
 /// Bytes of text per batch, whatever the row count: memory stays bounded.
-const BATCH_BYTES: usize = 48 << 20;
+const BATCH_BYTES: usize = 16 << 20;
 /// Bad timeline rows named one by one per file; the rest are counted.
 const BAD_ROWS_NAMED: usize = 20;
 
@@ -140,9 +140,13 @@ fn rows_of(
     let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
     let mut offset = 0u64;
     let mut line = 0usize;
+    // Rows of one timeline are alike in size: the last one's length sizes the next
+    // buffer, so a 200 KB row is not grown (and copied) a dozen times.
+    let mut hint = 4096;
     Ok(std::iter::from_fn(move || loop {
-        let mut buf = Vec::new();
+        let mut buf = Vec::with_capacity(hint);
         let n = reader.read_until(b'\n', &mut buf).ok()?;
+        hint = hint.max(n + n / 8);
         if n == 0 {
             return None;
         }
@@ -171,39 +175,32 @@ fn feed(
 ) -> Result<(), InputError> {
     let mut open: Vec<Option<std::fs::File>> = files.iter().map(|_| None).collect();
     let mut bad: Vec<usize> = vec![0; files.len()];
-    let mut batch: Vec<(Unit, Vec<u8>)> = Vec::new();
-    let mut bytes = 0;
     let mut units = units.peekable();
-    while units.peek().is_some() {
-        while let Some(u) = units.next_if(|_| batch.len() < BATCH_INPUTS && bytes < BATCH_BYTES) {
-            let (u, data) = u;
-            let data = match data {
-                Some(data) => data,
-                None => read_unit(&u, files, &mut open)?,
+    let preparer = s.preparer();
+    // One batch is prepared on the other threads while the one before is added.
+    std::thread::scope(|scope| -> Result<(), InputError> {
+        let mut pending: Option<std::thread::ScopedJoinHandle<Vec<(Unit, Outcome)>>> = None;
+        loop {
+            let batch = next_batch(&mut units, files, &mut open)?;
+            let next = (!batch.is_empty()).then(|| {
+                let preparer = &preparer;
+                scope.spawn(move || prepare_all(preparer, files, batch))
+            });
+            let Some(done) = pending.take() else {
+                if next.is_none() {
+                    return Ok(());
+                }
+                pending = next;
+                continue;
             };
-            bytes += data.len();
-            batch.push((u, data));
-        }
-        let taken = std::mem::take(&mut batch);
-        bytes = 0;
-        let prepared = prepare_all(s, files, taken);
-        for (unit, p) in prepared {
-            match p {
-                Ok(p) => {
-                    times.push((p.first_time().unwrap_or(f64::NEG_INFINITY), unit));
-                    s.add(p);
-                }
-                Err((file, line, reason)) => {
-                    bad[file] += 1;
-                    if bad[file] <= BAD_ROWS_NAMED {
-                        let path = &files[file].path;
-                        s.warnings
-                            .push(format!("{path}: line {line}: {reason} (row skipped)"));
-                    }
-                }
+            let prepared = done.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            add_prepared(s, files, prepared, times, &mut bad);
+            pending = next;
+            if pending.is_none() {
+                return Ok(());
             }
         }
-    }
+    })?;
     for (f, n) in files.iter().zip(bad) {
         if n > BAD_ROWS_NAMED {
             let more = n - BAD_ROWS_NAMED;
@@ -212,6 +209,52 @@ fn feed(
         }
     }
     Ok(())
+}
+
+/// The next units to prepare: up to [`BATCH_INPUTS`] or [`BATCH_BYTES`].
+fn next_batch(
+    units: &mut std::iter::Peekable<impl Iterator<Item = (Unit, Option<Vec<u8>>)>>,
+    files: &[TimelineFile],
+    open: &mut [Option<std::fs::File>],
+) -> Result<Vec<(Unit, Vec<u8>)>, InputError> {
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    while let Some((u, data)) = units.next_if(|_| batch.len() < BATCH_INPUTS && bytes < BATCH_BYTES)
+    {
+        let data = match data {
+            Some(data) => data,
+            None => read_unit(&u, files, open)?,
+        };
+        bytes += data.len();
+        batch.push((u, data));
+    }
+    Ok(batch)
+}
+
+/// Adds prepared units in order; a bad row is named (the first few per file).
+fn add_prepared(
+    s: &mut Summarizer,
+    files: &[TimelineFile],
+    prepared: Vec<(Unit, Outcome)>,
+    times: &mut Vec<(f64, Unit)>,
+    bad: &mut [usize],
+) {
+    for (unit, p) in prepared {
+        match p {
+            Ok(p) => {
+                times.push((p.first_time().unwrap_or(f64::NEG_INFINITY), unit));
+                s.add(p);
+            }
+            Err((file, line, reason)) => {
+                bad[file] += 1;
+                if bad[file] <= BAD_ROWS_NAMED {
+                    let path = &files[file].path;
+                    s.warnings
+                        .push(format!("{path}: line {line}: {reason} (row skipped)"));
+                }
+            }
+        }
+    }
 }
 
 /// A row's bytes (a memory input has its own).
@@ -245,7 +288,7 @@ type Outcome = Result<super::Prepared, (usize, usize, String)>;
 
 /// Each unit parsed and prepared, on every core, in order.
 fn prepare_all(
-    s: &Summarizer,
+    s: &super::Preparer,
     files: &[TimelineFile],
     batch: Vec<(Unit, Vec<u8>)>,
 ) -> Vec<(Unit, Outcome)> {
