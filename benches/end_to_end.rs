@@ -209,7 +209,7 @@ fn command_row(
 ) {
     let mb = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
     let best = best_of(runs, || run(BIN, args));
-    let peak = peak_rss_mb(args);
+    let peak = common::peak_rss_mb(BIN, args);
     let endpoints = match endpoints {
         Ok((out, expected)) => {
             let json: serde_json::Value =
@@ -507,18 +507,4 @@ fn run(bin: &str, args: &[String]) {
         status.code().is_some_and(|c| c <= 1),
         "{args:?} failed: {status}"
     );
-}
-
-/// Peak resident memory of one run, from `/usr/bin/time -f %M` (KiB), when present.
-fn peak_rss_mb(args: &[String]) -> Option<f64> {
-    let o = Command::new("/usr/bin/time")
-        .args(["-f", "%M"])
-        .arg(BIN)
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&o.stderr);
-    let kib: f64 = text.lines().last()?.trim().parse().ok()?;
-    Some(kib * 1024.0 / 1e6)
 }

@@ -55,7 +55,7 @@ fn main() {
             out.display().to_string(),
         ];
         let best = (0..2).map(|_| timed(&args)).min().unwrap_or_default();
-        let peak = peak_rss_mb(&args);
+        let peak = common::peak_rss_mb(BIN, &args);
         let ratio = best.as_secs_f64() / scan.as_secs_f64();
         let over = ratio > 2.0 || peak.is_some_and(|p| p > 300.0);
         println!(
@@ -144,18 +144,4 @@ fn timed(args: &[String]) -> Duration {
         .expect("binary runs");
     assert!(status.success(), "{args:?} failed: {status}");
     t.elapsed()
-}
-
-/// Peak resident memory of one run, from `/usr/bin/time -f %M` (KiB), when present.
-fn peak_rss_mb(args: &[String]) -> Option<f64> {
-    let o = Command::new("/usr/bin/time")
-        .args(["-f", "%M"])
-        .arg(BIN)
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&o.stderr);
-    let kib: f64 = text.lines().last()?.trim().parse().ok()?;
-    Some(kib * 1024.0 / 1e6)
 }

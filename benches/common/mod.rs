@@ -695,3 +695,18 @@ fn run_generator(
     }
     Ok(())
 }
+
+/// Peak resident memory of one run of `bin`, from `/usr/bin/time -f %M` (KiB),
+/// when present.
+pub fn peak_rss_mb(bin: &str, args: &[String]) -> Option<f64> {
+    let o = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .arg(bin)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&o.stderr);
+    let kib: f64 = text.lines().last()?.trim().parse().ok()?;
+    Some(kib * 1024.0 / 1e6)
+}
