@@ -17,6 +17,7 @@ pub mod timeline;
 use std::path::Path;
 
 /// One input read into memory.
+#[derive(Clone)]
 pub struct Input {
     /// The path as the user gave it, `-` for standard input, a URL, or
     /// `FILE:ROW` for a timeline row.

@@ -253,7 +253,7 @@ impl<K: std::hash::Hash + Eq + Ord> PerScrape<K> {
 
 /// The hash identifying a sample's series; `skip` is a label left out (`le`), and
 /// `labels` a buffer reused across samples.
-fn series_key<'a>(
+pub(crate) fn series_key<'a>(
     index: &SeriesIndex<'a>,
     sample: u32,
     skip: &str,

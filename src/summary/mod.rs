@@ -21,7 +21,7 @@ use crate::eval::pipeline::index_scrapes;
 use crate::evidence::prometheus::{MetricType, SampleRole};
 use crate::evidence::Input;
 use crate::normalize::window::{
-    gauge_stats, histogram_stats, quantile_over, Increase, WindowStats,
+    gauge_stats, histogram_stats, quantile_over, series_key, Increase, WindowStats,
 };
 use crate::normalize::{parse_le, SeriesIndex, SignalSpec, SignalType};
 use crate::pack::Registry;
@@ -414,7 +414,7 @@ fn prepare_scrape(
         families.push((name.to_owned(), entry.kind));
         for &i in &entry.samples {
             if index.role(i) != SampleRole::Created {
-                samples.push((series_key(index, i, &mut labels), i, f));
+                samples.push((series_key(index, i, "", &mut labels), i, f));
             }
         }
     }
@@ -431,22 +431,6 @@ fn prepare_scrape(
         families,
         signals,
     }
-}
-
-/// FxHash of the sample name and its sorted series labels (`le` included: each
-/// bucket is its own series).
-fn series_key<'a>(index: &SeriesIndex<'a>, i: u32, buf: &mut Vec<(&'a str, &'a str)>) -> u64 {
-    use std::hash::{Hash, Hasher};
-    buf.clear();
-    buf.extend(index.series_labels(i));
-    buf.sort_unstable();
-    let mut h = rustc_hash::FxHasher::default();
-    index
-        .expo
-        .name(&index.expo.samples[i as usize])
-        .hash(&mut h);
-    buf.hash(&mut h);
-    h.finish()
 }
 
 fn new_series(

@@ -292,32 +292,13 @@ fn prepare_all(
     files: &[TimelineFile],
     batch: Vec<(Unit, Vec<u8>)>,
 ) -> Vec<(Unit, Outcome)> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = batch.len().div_ceil(threads).max(1);
-    let mut chunks: Vec<Vec<(Unit, Vec<u8>)>> = Vec::new();
-    let mut batch = batch.into_iter().peekable();
-    while batch.peek().is_some() {
-        chunks.push(batch.by_ref().take(chunk).collect());
-    }
-    let one = |(u, data): (Unit, Vec<u8>)| -> (Unit, Outcome) {
-        let outcome = match &u {
-            Unit::Row { file, line, .. } => row_input(&files[*file], *line, &data)
-                .map(|input| s.prepare(input))
-                .map_err(|reason| (*file, *line, reason)),
-            Unit::Memory(input) => Ok(s.prepare(clone_input(input))),
-        };
-        (u, outcome)
-    };
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = chunks
-            .into_iter()
-            .map(|c| scope.spawn(move || c.into_iter().map(one).collect::<Vec<_>>()))
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
+    let outcomes = crate::eval::par_map(&batch, |(u, data)| match u {
+        Unit::Row { file, line, .. } => row_input(&files[*file], *line, data)
+            .map(|input| s.prepare(input))
+            .map_err(|reason| (*file, *line, reason)),
+        Unit::Memory(input) => Ok(s.prepare((**input).clone())),
+    });
+    batch.into_iter().map(|(u, _)| u).zip(outcomes).collect()
 }
 
 /// A timeline row as the input every command makes of it.
@@ -339,15 +320,6 @@ fn row_input(f: &TimelineFile, line: usize, data: &[u8]) -> Result<Input, String
             ..f.origin.clone()
         },
     })
-}
-
-fn clone_input(i: &Input) -> Input {
-    Input {
-        source: i.source.clone(),
-        endpoint: i.endpoint.clone(),
-        bytes: i.bytes.clone(),
-        origin: i.origin.clone(),
-    }
 }
 
 /// The time an input's origin suggests, before it is parsed.
