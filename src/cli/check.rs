@@ -1,6 +1,6 @@
 //! `inferguard check`: detection and findings over scrapes or a packet, one report.
 
-use super::lmcache_compat::{load_documents, ContextArgs};
+use super::cache_compat::{load_documents, ContextArgs};
 use super::output::{self, Format};
 use super::{load_registry, resolve_engine, Outcome};
 use crate::eval::compat::CompatContext;

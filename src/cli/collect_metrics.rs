@@ -15,6 +15,8 @@
 //! paths the engine packs declare (`scrape.alternative_paths`) are tried on the same
 //! origin, once, and the one that answers is scraped from then on.
 
+use crate::pack::names::CACHE;
+use const_format::concatcp;
 use super::{load_registry, output, Outcome};
 use crate::evidence::{Input, Origin};
 use crate::packet::fetch::{self, Deadline, FetchError, FetchLimits, Response};
@@ -45,8 +47,8 @@ pub struct CollectMetricsArgs {
     #[arg(long, value_name = "URL")]
     pub engine_metrics_url: Vec<String>,
     /// Same as `--endpoint URL=lmcache`; repeatable.
-    #[arg(long, value_name = "URL")]
-    pub lmcache_metrics_url: Vec<String>,
+    #[arg(long = concatcp!(CACHE, "-metrics-url"), value_name = "URL")]
+    pub cache_metrics_url: Vec<String>,
     /// Seconds between two scrapes of an endpoint.
     #[arg(long, value_name = "SECS")]
     pub interval: f64,
@@ -221,12 +223,12 @@ fn endpoints(
     }
     for (role, urls) in [
         ("engine", &args.engine_metrics_url),
-        ("lmcache", &args.lmcache_metrics_url),
+        (CACHE, &args.cache_metrics_url),
     ] {
         given.extend(urls.iter().map(|u| (u.clone(), Some(role.to_owned()))));
     }
     if given.is_empty() {
-        bail!("nothing to scrape: give --endpoint URL (or --engine-metrics-url / --lmcache-metrics-url)");
+        bail!("nothing to scrape: give --endpoint URL (or --engine-metrics-url / --{CACHE}-metrics-url)");
     }
     let mut out: Vec<Endpoint> = Vec::new();
     for (url, role) in given {

@@ -4,16 +4,19 @@
 //! Exit codes are a contract: 0 success, 1 a `--fail-on` condition met, 2 the tool
 //! could not do its job. A closed pipe on stdout is not an error.
 
+mod cache_compat;
 mod check;
-mod collect_lmcache;
+mod collect_cache;
 mod collect_metrics;
-mod lmcache_compat;
+mod context;
 mod output;
 mod path_trace;
 mod rules;
 pub mod summarize;
 
-use clap::{Parser, Subcommand};
+use crate::pack::names::CACHE;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use const_format::concatcp;
 use std::path::PathBuf;
 
 /// Reads LLM-serving telemetry, works out what is running and how well it is
@@ -34,11 +37,14 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Per endpoint: systems detected, TTFT/TPOT sources, support level, connector.
     PathTrace(path_trace::PathTraceArgs),
-    /// LMCache families expected for the mode versus the evidence; mode, connector
-    /// and MP observability.
-    LmcacheCompat(lmcache_compat::LmcacheCompatArgs),
-    /// Build an evidence packet from files and live LMCache endpoints, partial-first.
-    CollectLmcache(collect_lmcache::CollectArgs),
+    /// The cache system's families expected for the mode versus the evidence;
+    /// mode, connector and observability.
+    #[command(name = concatcp!(CACHE, "-compat"))]
+    CacheCompat(cache_compat::CompatArgs),
+    /// Build an evidence packet from files and live endpoints of the cache system,
+    /// partial-first.
+    #[command(name = concatcp!("collect-", CACHE))]
+    CollectCache(collect_cache::CollectArgs),
     /// Scrape endpoints every interval: a timeline of every scrape and the
     /// benchmark-window statistics of what was collected, partial-first.
     CollectMetrics(collect_metrics::CollectMetricsArgs),
@@ -60,7 +66,12 @@ pub enum Outcome {
 
 /// Runs the command line and returns the process exit code.
 pub fn main_exit_code() -> i32 {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    context::preload(&args);
+    let parsed = Cli::command()
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -85,8 +96,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Check(args) => check::run(&cli.rules, args),
         Command::PathTrace(args) => path_trace::run(&cli.rules, args),
-        Command::LmcacheCompat(args) => lmcache_compat::run(&cli.rules, args),
-        Command::CollectLmcache(args) => collect_lmcache::run(&cli.rules, args),
+        Command::CacheCompat(args) => cache_compat::run(&cli.rules, args),
+        Command::CollectCache(args) => collect_cache::run(&cli.rules, args),
         Command::CollectMetrics(args) => collect_metrics::run(&cli.rules, args),
         Command::Summarize(args) => summarize::run(&cli.rules, args),
         Command::Rules(cmd) => rules::run(&cli.rules, cmd),
@@ -113,7 +124,11 @@ fn one_line(e: &anyhow::Error) -> String {
 }
 
 /// Loads the registry, turning pack problems into one error that lists them all.
+/// The one the command line was built from, when it loaded.
 fn load_registry(overrides: &[PathBuf]) -> anyhow::Result<crate::pack::Registry> {
+    if let Some(registry) = context::take_preloaded(overrides) {
+        return Ok(registry);
+    }
     report_load(crate::pack::Registry::load(overrides))
 }
 

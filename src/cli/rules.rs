@@ -387,8 +387,8 @@ pub fn generated_schemas() -> Vec<(&'static str, String)> {
             pretty(crate::report::path_trace_report_schema()),
         ),
         (
-            "lmcache-compat-report.schema.json",
-            pretty(crate::report::lmcache_compat_report_schema()),
+            const_format::concatcp!(crate::pack::names::CACHE, "-compat-report.schema.json"),
+            pretty(crate::report::compat_report_schema()),
         ),
         (
             "metrics-summary.schema.json",

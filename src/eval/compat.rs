@@ -14,97 +14,48 @@ use crate::pack::Registry;
 pub use crate::report::compat::*;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What the operator told us (flags) and the evidence files given.
-#[derive(Clone, Debug)]
+/// What the operator told us (the `context` packs' flags, every one resolved to a
+/// value) and the evidence files given.
+#[derive(Clone, Debug, Default)]
 pub struct CompatContext {
-    pub expect_mode: String,
-    pub l2_configured: bool,
-    pub observability_disabled: bool,
-    pub metrics_disabled: bool,
-    pub logging_disabled: bool,
-    pub tracing_enabled: bool,
-    pub trace_recording_enabled: bool,
-    pub sample_rate: f64,
-    pub event_bus_queue_size: f64,
-    pub prometheus_port: Option<u16>,
-    pub service_instance_id: Option<String>,
+    pub values: BTreeMap<String, serde_json::Value>,
     pub evidence: BTreeMap<EvidenceKind, serde_json::Value>,
-}
-
-impl Default for CompatContext {
-    fn default() -> Self {
-        CompatContext {
-            expect_mode: "auto".to_owned(),
-            l2_configured: false,
-            observability_disabled: false,
-            metrics_disabled: false,
-            logging_disabled: false,
-            tracing_enabled: false,
-            trace_recording_enabled: false,
-            sample_rate: 0.01,
-            event_bus_queue_size: 10_000.0,
-            prometheus_port: None,
-            service_instance_id: None,
-            evidence: BTreeMap::new(),
-        }
-    }
 }
 
 impl CompatContext {
     /// The context a rule test case asks for; evidence documents are read by the
     /// caller (they are fixture paths).
     pub fn from_case(
+        registry: &Registry,
         case: &crate::pack::model::CaseContext,
         evidence: BTreeMap<EvidenceKind, serde_json::Value>,
     ) -> Self {
-        let d = CompatContext::default();
         CompatContext {
-            expect_mode: case.expect_mode.clone().unwrap_or(d.expect_mode),
-            l2_configured: case.l2_configured,
-            observability_disabled: case.mp_observability_disabled,
-            metrics_disabled: case.mp_metrics_disabled,
-            logging_disabled: case.mp_logging_disabled,
-            tracing_enabled: case.mp_tracing_enabled,
-            trace_recording_enabled: case.mp_trace_recording_enabled,
-            sample_rate: case.mp_metrics_sample_rate.unwrap_or(d.sample_rate),
-            event_bus_queue_size: case
-                .mp_event_bus_queue_size
-                .unwrap_or(d.event_bus_queue_size),
-            prometheus_port: None,
-            service_instance_id: None,
+            values: registry.context.resolve(&case.values),
             evidence,
         }
     }
 
-    fn metrics_enabled(&self) -> bool {
-        !self.metrics_disabled && !self.observability_disabled
+    fn value(&self, id: &str) -> Option<&serde_json::Value> {
+        self.values.get(id).filter(|v| !v.is_null())
     }
 
-    fn vars(&self, mode: &str) -> Vec<(String, Var)> {
-        vec![
-            ("mode".to_owned(), mode.into()),
-            ("expect_mode".to_owned(), self.expect_mode.as_str().into()),
-            ("l2_configured".to_owned(), self.l2_configured.into()),
-            ("metrics_enabled".to_owned(), self.metrics_enabled().into()),
-            (
-                "observability_enabled".to_owned(),
-                (!self.observability_disabled).into(),
-            ),
-            (
-                "logging_enabled".to_owned(),
-                (!self.logging_disabled).into(),
-            ),
-            ("tracing_enabled".to_owned(), self.tracing_enabled.into()),
-            (
-                "trace_recording_enabled".to_owned(),
-                self.trace_recording_enabled.into(),
-            ),
-            ("sample_rate".to_owned(), self.sample_rate.into()),
-            (
-                "event_bus_queue_size".to_owned(),
-                self.event_bus_queue_size.into(),
-            ),
-        ]
+    fn text(&self, id: &str) -> Option<&str> {
+        self.value(id)?.as_str()
+    }
+
+    fn number(&self, id: &str) -> Option<f64> {
+        self.value(id)?.as_f64()
+    }
+
+    fn flag(&self, id: &str) -> bool {
+        self.value(id).and_then(serde_json::Value::as_bool) == Some(true)
+    }
+
+    fn vars(&self, registry: &Registry, mode: &str) -> Vec<(String, Var)> {
+        let mut out = vec![("mode".to_owned(), mode.into())];
+        out.extend(registry.context.vars(&registry.expr, &self.values));
+        out
     }
 }
 
@@ -121,6 +72,11 @@ pub fn analyze(
     engine_ids: &[String],
     ctx: &CompatContext,
 ) -> Compat {
+    // Every declared flag at a value: what was given, else its default.
+    let rc = &CompatContext {
+        values: registry.context.resolve(&ctx.values),
+        evidence: BTreeMap::new(),
+    };
     let rules = &registry.modes;
     // Label values of every key anything reads, in one pass per scrape.
     let mut keys: Vec<&str> = rules.connector_keys.iter().map(String::as_str).collect();
@@ -266,7 +222,7 @@ pub fn analyze(
 
     // Surfaces and families.
     let mut context = mode_vars.clone();
-    context.extend(ctx.vars(&detected_mode));
+    context.extend(rc.vars(registry, &detected_mode));
     let mut surfaces = Vec::new();
     let mut missing_required = Vec::new();
     let mut mapped: BTreeSet<String> = BTreeSet::new();
@@ -389,8 +345,8 @@ pub fn analyze(
         service_ids.extend(scan.service_ids.iter().cloned());
     }
     let from_target_info = !service_ids.is_empty();
-    if let Some(id) = &ctx.service_instance_id {
-        service_ids.insert(id.clone());
+    if let Some(id) = rc.text("mp_service_instance_id") {
+        service_ids.insert(id.to_owned());
     }
     let salts = values(&obs.cache_salt_label);
     let mut l2_labels: Vec<String> = obs
@@ -475,7 +431,7 @@ pub fn analyze(
     derive_facts(registry, &mut vars);
     let fact = |id: &str| vars.iter().any(|(k, v)| k == id && *v == Var::Bool(true));
     let observability = MpObservability {
-        service_instance_id_source: match (from_target_info, ctx.service_instance_id.is_some()) {
+        service_instance_id_source: match (from_target_info, rc.text("mp_service_instance_id").is_some()) {
             (true, true) => "target_info_and_flag",
             (true, false) => "target_info",
             (false, true) => "flag",
@@ -487,24 +443,24 @@ pub fn analyze(
         cache_salt_cardinality_risk: fact("cache_salt_cardinality_risk"),
         cache_salt_values: salts.iter().take(20).cloned().collect(),
         l2_adapter_labels: l2_labels,
-        event_bus_queue_size: ctx.event_bus_queue_size,
+        event_bus_queue_size: rc.number("mp_event_bus_queue_size").unwrap_or(0.0),
         event_bus_series,
         event_bus_taildrop_risk: fact("event_bus_taildrop_risk"),
-        sample_rate: ctx.sample_rate,
+        sample_rate: rc.number("mp_metrics_sample_rate").unwrap_or(0.0),
         sampled_histograms_with_data: sampled_with_data,
         sampled_histograms_sparse: fact("sampled_histograms_sparse"),
-        metrics_disabled: ctx.metrics_disabled,
-        observability_disabled: ctx.observability_disabled,
-        logging_disabled: ctx.logging_disabled,
-        tracing_enabled: ctx.tracing_enabled,
-        trace_recording_enabled: ctx.trace_recording_enabled,
-        prometheus_port: ctx.prometheus_port,
+        metrics_disabled: rc.flag("mp_metrics_disabled"),
+        observability_disabled: rc.flag("mp_observability_disabled"),
+        logging_disabled: rc.flag("mp_logging_disabled"),
+        tracing_enabled: rc.flag("mp_tracing_enabled"),
+        trace_recording_enabled: rc.flag("mp_trace_recording_enabled"),
+        prometheus_port: rc.number("mp_prometheus_port").map(|p| p as u16),
     };
     Compat {
         analysis: CompatAnalysis {
             detected_mode,
             mode_evidence,
-            expected_mode: ctx.expect_mode.clone(),
+            expected_mode: rc.text("expect_mode").unwrap_or("auto").to_owned(),
             candidates,
             architecture,
             indicators,
@@ -1015,10 +971,10 @@ pub fn compat_report(
     registry: &Registry,
     evaluation: super::pipeline::Evaluation,
     evidence_files: Vec<crate::report::EvidenceFileReport>,
-) -> crate::report::LmcacheCompatReport {
+) -> crate::report::CompatReport {
     use crate::report::{
-        CompatSummary, FailureReason, LmcacheCompatReport, Status, ToolInfo,
-        LMCACHE_COMPAT_SCHEMA_VERSION,
+        CompatSummary, FailureReason, CompatReport, Status, ToolInfo,
+        COMPAT_SCHEMA_VERSION,
     };
     let super::pipeline::DeploymentOutcome {
         observed,
@@ -1073,8 +1029,8 @@ pub fn compat_report(
             .count(),
         unmapped_series: analysis.unmapped_series.len(),
     };
-    LmcacheCompatReport {
-        schema_version: LMCACHE_COMPAT_SCHEMA_VERSION.to_owned(),
+    CompatReport {
+        schema_version: COMPAT_SCHEMA_VERSION.to_owned(),
         tool: ToolInfo::current(),
         packs: super::pack_infos(registry),
         inputs: evaluation.inputs,

@@ -109,7 +109,7 @@ fn run_case(registry: &Registry, rule: &FindingRule, i: usize) -> Result<(), Str
                 serde_json::from_str(&text).map_err(|e| format!("evidence fixture {path}: {e}"))?;
             evidence.insert(*kind, doc);
         }
-        options.compat = super::compat::CompatContext::from_case(ctx, evidence);
+        options.compat = super::compat::CompatContext::from_case(registry, ctx, evidence);
     }
     let deployment = crate::deployment::build(inputs, &Default::default());
     let evaluation = super::pipeline::evaluate(registry, &deployment, &options);

@@ -46,6 +46,9 @@ use std::collections::BTreeMap;
 /// `schema_version` of the trace evidence document.
 pub const TRACE_EVIDENCE_SCHEMA_VERSION: &str = "inferguard.trace-evidence/v1";
 
+/// The header key of the release older recorders wrote (the format's own name).
+const RELEASE_KEY: &str = "lmcache_version"; // vendor: a key of the trace file format
+
 /// The magic bytes of an LMCache trace header.
 pub const LCT_MAGIC: &[u8; 4] = b"LMCT";
 
@@ -166,7 +169,8 @@ pub struct TraceHeader {
     /// when empty (the recorder had no config yet).
     pub config_digest: Option<String>,
     /// `lmcache_version`, written by recorders before `trace_schema_version` existed.
-    pub lmcache_version: Option<String>,
+    #[serde(rename = "lmcache_version")] // vendor: the header key, published as is
+    pub release: Option<String>,
     /// `t_wall_start`, unix seconds.
     pub t_wall_start: Option<f64>,
     /// `level_meta` scalars (events level: `instance_id`,
@@ -373,7 +377,7 @@ impl TraceReader<'_, '_> {
                     start + e.at,
                     format!("header frame is not valid msgpack: {}", e.reason),
                 );
-                self.ev.reason = Some("no readable header: not an LMCache trace".to_owned());
+                self.ev.reason = Some("no readable header: not an LMCT trace".to_owned());
                 return false;
             }
         };
@@ -382,7 +386,7 @@ impl TraceReader<'_, '_> {
                 frame_at,
                 format!("header frame is a msgpack {}, not a map", value.kind()),
             );
-            self.ev.reason = Some("no readable header: not an LMCache trace".to_owned());
+            self.ev.reason = Some("no readable header: not an LMCT trace".to_owned());
             return false;
         };
         let tag = msgpack::get(map, "type").and_then(|v| v.as_str());
@@ -403,12 +407,12 @@ impl TraceReader<'_, '_> {
                     frame_at,
                     format!("header `magic` is a msgpack {}, not bytes", other.kind()),
                 );
-                self.ev.reason = Some("no readable header: not an LMCache trace".to_owned());
+                self.ev.reason = Some("no readable header: not an LMCT trace".to_owned());
                 return false;
             }
             None => {
                 self.unreadable(frame_at, "header frame has no `magic`".to_owned());
-                self.ev.reason = Some("no readable header: not an LMCache trace".to_owned());
+                self.ev.reason = Some("no readable header: not an LMCT trace".to_owned());
                 return false;
             }
         };
@@ -418,7 +422,7 @@ impl TraceReader<'_, '_> {
             schema_version: msgpack::get(map, "trace_schema_version").and_then(|v| v.as_i64()),
             level: text_field(map, "level"),
             config_digest: text_field(map, "sm_config_digest").filter(|d| !d.is_empty()),
-            lmcache_version: text_field(map, "lmcache_version"),
+            release: text_field(map, RELEASE_KEY),
             t_wall_start: msgpack::get(map, "t_wall_start")
                 .and_then(|v| v.as_f64())
                 .filter(|x| x.is_finite()),
@@ -437,9 +441,9 @@ impl TraceReader<'_, '_> {
         if magic != LCT_MAGIC {
             self.unreadable(
                 frame_at,
-                "header magic is not `LMCT`: not an LMCache trace".to_owned(),
+                "header magic is not `LMCT`: not an LMCT trace".to_owned(),
             );
-            self.ev.reason = Some("not an LMCache trace (wrong magic)".to_owned());
+            self.ev.reason = Some("not an LMCT trace (wrong magic)".to_owned());
             return false;
         }
         if format_version != Some(LCT_FORMAT_VERSION) {
@@ -451,7 +455,7 @@ impl TraceReader<'_, '_> {
                 ),
             );
             self.ev.reason = Some(format!(
-                "unsupported trace format_version {found}; LMCache's reader refuses it too"
+                "unsupported trace format_version {found}; the format's own reader refuses it too"
             ));
             return false;
         }

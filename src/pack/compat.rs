@@ -13,37 +13,12 @@ use super::{diag, Diagnostic};
 use crate::expr::{Compiled, ExprEngine};
 use crate::normalize::pattern::Pattern;
 
-/// Operator context every compat expression may read (families, findings).
-pub const CONTEXT_VARS: &[(&str, &str)] = &[
-    (
-        "mode",
-        "detected LMCache mode: the first `modes` rule that held, or \"unknown\"",
-    ),
-    (
-        "expect_mode",
-        "`--expect-mode`: \"auto\", \"mp\" or \"embedded\"",
-    ),
-    (
-        "l2_configured",
-        "`--l2-configured`: an MP L2 adapter is configured",
-    ),
-    (
-        "metrics_enabled",
-        "false with `--mp-metrics-disabled` or `--mp-observability-disabled`",
-    ),
-    (
-        "observability_enabled",
-        "false with `--mp-observability-disabled`",
-    ),
-    ("logging_enabled", "false with `--mp-logging-disabled`"),
-    ("tracing_enabled", "`--mp-tracing-enabled`"),
-    ("trace_recording_enabled", "`--mp-trace-recording-enabled`"),
-    ("sample_rate", "`--mp-metrics-sample-rate`, default 0.01"),
-    (
-        "event_bus_queue_size",
-        "`--mp-event-bus-queue-size`, default 10000",
-    ),
-];
+/// The analysis variable every compat expression may read besides the operator
+/// context (declared by `context` packs).
+pub const MODE_VARS: &[(&str, &str)] = &[(
+    "mode",
+    "detected mode: the first `modes` rule that held, or \"unknown\"",
+)];
 
 /// Only in `families` expressions: the spelling generation of the surface.
 pub const SURFACE_VARS: &[(&str, &str)] = &[(

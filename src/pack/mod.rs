@@ -7,10 +7,21 @@
 
 pub mod catalogue;
 pub mod compat;
+pub mod context;
 pub mod diff;
 mod fixture;
 pub mod launch;
 pub mod model;
+/// Names the product's own surface carries.
+pub mod names {
+    /// The cache system whose name the product pages give to commands
+    /// (`…-compat`, `collect-…`), flags (`--…-metrics-file`), evidence files and
+    /// report fields, as id and title. What the system is and exports lives in its
+    /// packs; only these public names are fixed in code.
+    pub const CACHE_NAMES: [&str; 2] = ["lmcache", "LMCache"]; // vendor: public names the seeds fix
+    pub const CACHE: &str = CACHE_NAMES[0];
+    pub const CACHE_TITLE: &str = CACHE_NAMES[1];
+}
 pub mod routes;
 pub mod schema;
 pub mod yaml;
@@ -178,6 +189,8 @@ pub struct Registry {
     pub catalogues: catalogue::Catalogues,
     /// What launch programs, flags, config keys and variables mean (`kind: launch`).
     pub launch: crate::evidence::launch::knowledge::LaunchKnowledge,
+    /// Operator flags, their derived variables and `--fail-on` gates (`kind: context`).
+    pub context: context::ContextRules,
 }
 
 /// What a load checks beyond what every run needs.
@@ -288,7 +301,8 @@ impl Registry {
     pub fn context_variables(&self) -> Vec<String> {
         let engine_ids: Vec<String> = self.engines.iter().map(|e| e.def.id.clone()).collect();
         let mut out = self.modes.variables(&engine_ids);
-        out.extend(compat::CONTEXT_VARS.iter().map(|(n, _)| (*n).to_owned()));
+        out.extend(compat::MODE_VARS.iter().map(|(n, _)| (*n).to_owned()));
+        out.extend(self.context.variable_names());
         out.extend(compat::COMPAT_FACTS.iter().map(|(n, _)| (*n).to_owned()));
         out.extend(compat::ANALYSIS_VARS.iter().map(|(n, _)| (*n).to_owned()));
         // Every declared derived fact, compiled or not: a broken one is reported
@@ -468,6 +482,7 @@ enum Parsed {
     /// `(index in the file, finding)` for every finding that passed the schema.
     Findings(String, Node, Vec<(usize, FindingDef)>),
     Catalogue(String, Node, CatalogueFile),
+    Context(String, Node, ContextFile),
 }
 
 fn build(
@@ -595,6 +610,7 @@ fn build(
         http_route_floor: floor,
         catalogues,
         launch: Default::default(),
+        context: Default::default(),
     };
     {
         let sources: Vec<launch::LaunchSource> = selected
@@ -628,6 +644,7 @@ fn build(
             }
         }
     }
+    add_context(&mut registry, &selected, &mut diags);
     // Modes: indicators and classes first (they are the variables), then the rules.
     let mut modes = compat::ModesRules::default();
     for (pack, files) in &selected {
@@ -673,7 +690,9 @@ fn build(
     // Surfaces: context, mode variables and the surface's generation.
     {
         let mut vars: Vec<&str> = mode_vars.iter().map(String::as_str).collect();
-        vars.extend(compat::CONTEXT_VARS.iter().map(|(n, _)| *n));
+        let context = registry.context.variable_names();
+        vars.extend(compat::MODE_VARS.iter().map(|(n, _)| *n));
+        vars.extend(context.iter().map(String::as_str));
         vars.extend(compat::SURFACE_VARS.iter().map(|(n, _)| *n));
         for (pack, files) in &selected {
             for p in files {
@@ -696,7 +715,8 @@ fn build(
     // Derived facts: over everything the analysis knows, before findings read them.
     {
         let mut known = mode_vars.clone();
-        known.extend(compat::CONTEXT_VARS.iter().map(|(n, _)| (*n).to_owned()));
+        known.extend(compat::MODE_VARS.iter().map(|(n, _)| (*n).to_owned()));
+        known.extend(registry.context.variable_names());
         known.extend(compat::COMPAT_FACTS.iter().map(|(n, _)| (*n).to_owned()));
         known.extend(compat::ANALYSIS_VARS.iter().map(|(n, _)| (*n).to_owned()));
         for (_, files) in &selected {
@@ -766,6 +786,30 @@ fn build(
         diags.sort();
         diags.dedup();
         Err(LoadError(diags))
+    }
+}
+
+/// The context files of the selected packs: flags and gates, then the derived
+/// variables (which may read any pack's flags).
+fn add_context(
+    registry: &mut Registry,
+    selected: &[(LoadedPack, Vec<Parsed>)],
+    diags: &mut Vec<Diagnostic>,
+) {
+    let files = || {
+        selected.iter().flat_map(|(_, f)| f).filter_map(|p| match p {
+            Parsed::Context(file, node, cf) => Some((file.as_str(), node, cf)),
+            _ => None,
+        })
+    };
+    for (file, node, cf) in files() {
+        context::add_context_file(&mut registry.context, file, node, cf, diags);
+    }
+    let mut reserved: Vec<String> = FACTS.iter().map(|(n, _)| (*n).to_owned()).collect();
+    reserved.extend(compat::MODE_VARS.iter().map(|(n, _)| (*n).to_owned()));
+    reserved.extend(registry.signal_types.keys().cloned());
+    for f in files() {
+        context::compile_variables(&mut registry.context, &registry.expr, &reserved, f, diags);
     }
 }
 
@@ -988,6 +1032,8 @@ fn parse_rule_file(
             .map(|v| Parsed::HttpRoutes(file.to_owned(), node, v)),
         Some("catalogue") => parse_typed::<CatalogueFile>(file, &node, json, &bad, diags)
             .map(|v| Parsed::Catalogue(file.to_owned(), node, v)),
+        Some("context") => parse_typed::<ContextFile>(file, &node, json, &bad, diags)
+            .map(|v| Parsed::Context(file.to_owned(), node, v)),
         Some("launch") => parse_typed::<LaunchFile>(file, &node, json, &bad, diags)
             .map(|v| Parsed::Launch(file.to_owned(), node, v)),
         _ => {
@@ -1337,6 +1383,8 @@ fn check_finding(
             None
         }
     };
+    let at_finding = format!("/findings/{i}");
+    context::check_gates(&registry.context, &def.fail_on, (file, node, &at_finding), diags);
     let mut test_pos = Vec::new();
     for (j, t) in def.tests.iter().enumerate() {
         let tpos = node.locate(&format!("/findings/{i}/tests/{j}"));
@@ -1358,6 +1406,10 @@ fn check_finding(
         };
         if let Some(why) = shape {
             diags.push(diag(file, tpos, format!("test `{}` {why}", t.name)));
+        }
+        if let Some(c) = &t.context {
+            let at = format!("/findings/{i}/tests/{j}/context");
+            context::check_case(&registry.context, &c.values, (file, node, &at), diags);
         }
         if let Some(engine) = &t.engine {
             if unknown_engine(engine) && registry.engines_for(engine).is_empty() {

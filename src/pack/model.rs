@@ -48,10 +48,11 @@ pub enum FileKind {
     HttpRoutes,
     Catalogue,
     Launch,
+    Context,
 }
 
 impl FileKind {
-    pub const ALL: [FileKind; 8] = [
+    pub const ALL: [FileKind; 9] = [
         FileKind::Engine,
         FileKind::Findings,
         FileKind::Families,
@@ -60,6 +61,7 @@ impl FileKind {
         FileKind::HttpRoutes,
         FileKind::Catalogue,
         FileKind::Launch,
+        FileKind::Context,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +74,7 @@ impl FileKind {
             FileKind::HttpRoutes => "http_routes",
             FileKind::Catalogue => "catalogue",
             FileKind::Launch => "launch",
+            FileKind::Context => "context",
         }
     }
 }
@@ -369,7 +372,7 @@ pub struct FindingDef {
     /// When it fires, the finding is a failure reason for these `--fail-on` modes
     /// (`missing_required`, `mode_mismatch`).
     #[serde(default)]
-    pub fail_on: Vec<FailOn>,
+    pub fail_on: Vec<String>,
     /// Thresholds, visible to `when` and `message` as variables; overridable with
     /// `--rule-config`.
     #[serde(default)]
@@ -454,43 +457,16 @@ pub struct TestScrape {
     pub fixture: Option<String>,
 }
 
-/// The `lmcache-compat` flags a rule test case can set.
+/// The operator context of a rule test case: values by context flag id (checked
+/// against the declared flags at load), and evidence files.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct CaseContext {
-    #[serde(default)]
-    pub expect_mode: Option<String>,
-    #[serde(default)]
-    pub l2_configured: bool,
-    #[serde(default)]
-    pub mp_metrics_disabled: bool,
-    #[serde(default)]
-    pub mp_observability_disabled: bool,
-    #[serde(default)]
-    pub mp_logging_disabled: bool,
-    #[serde(default)]
-    pub mp_tracing_enabled: bool,
-    #[serde(default)]
-    pub mp_trace_recording_enabled: bool,
-    #[serde(default)]
-    pub mp_metrics_sample_rate: Option<f64>,
-    #[serde(default)]
-    pub mp_event_bus_queue_size: Option<f64>,
     /// Evidence files by kind, paths as for `fixture`.
     #[serde(default)]
     pub evidence: BTreeMap<EvidenceKind, String>,
-}
-
-/// A `--fail-on` condition a finding can trigger.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum FailOn {
-    /// `--fail-on missing-required`.
-    MissingRequired,
-    /// `--fail-on mode-mismatch` (and `missing-required`, which includes it).
-    ModeMismatch,
+    /// Context flag values by id (`expect_mode: embedded`, `l2_configured: true`).
+    #[serde(flatten)]
+    pub values: BTreeMap<String, serde_json::Value>,
 }
 
 /// `kind: families` — observable surfaces and the metric families that make them up,
@@ -851,5 +827,75 @@ pub struct HttpRouteDef {
     pub legacy: Vec<String>,
     pub safety: Safety,
     #[serde(default)]
+    pub description: String,
+}
+
+/// `kind: context` — what only the operator knows, declared once: the flags that
+/// carry it (on every command that takes operator context), the variables rules
+/// read derived from them, and the `--fail-on` gates findings can trigger.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContextFile {
+    pub kind: FileKind,
+    #[serde(default)]
+    pub flags: Vec<ContextFlagDef>,
+    /// Rule variables computed from the flags (and earlier variables), in order.
+    #[serde(default)]
+    pub variables: Vec<DerivedFactDef>,
+    #[serde(default)]
+    pub gates: Vec<GateDef>,
+}
+
+/// One operator flag: `--` + the id with `_` as `-`. The id is also the key of a
+/// rule test case's `context`, of a packet manifest's recorded context, and a
+/// variable of every compatibility expression.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContextFlagDef {
+    /// snake_case, unique across packs.
+    pub id: String,
+    /// The flag's help line.
+    pub help: String,
+    #[serde(rename = "type")]
+    pub ty: ContextType,
+    /// `choice`: the accepted values (the first is the default unless `default` says).
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// The value when the flag is not given (bool: false; no default: unset, which
+    /// expressions read as `0` or `""`).
+    #[serde(default)]
+    pub default: Option<serde_json::Value>,
+    /// `integer` and `number`: inclusive lower bound…
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// …or exclusive lower bound…
+    #[serde(default)]
+    pub above: Option<f64>,
+    /// …and inclusive upper bound.
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Shown in help (`N`, `RATE`, `PORT`).
+    #[serde(default)]
+    pub value_name: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ContextType {
+    Bool,
+    String,
+    Choice,
+    Integer,
+    Number,
+}
+
+/// A `--fail-on` gate: the command exits 1 when a fired finding lists the gate in
+/// its `fail_on`.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GateDef {
+    /// snake_case; the flag value spells it with `-` (`mode_mismatch`: `--fail-on
+    /// mode-mismatch`).
+    pub id: String,
     pub description: String,
 }

@@ -347,7 +347,7 @@ fn recorded_origin(
             .map(str::to_owned);
     }
     if origin.role.is_none() {
-        origin.role = ["engine", "lmcache"]
+        origin.role = ["engine", crate::pack::names::CACHE]
             .into_iter()
             .find(|r| artifact.starts_with(&format!("{r}_metrics")))
             .map(str::to_owned);

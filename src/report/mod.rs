@@ -7,7 +7,9 @@
 pub mod compat;
 pub mod render;
 
+
 use crate::normalize::SignalValue;
+use const_format::concatcp;
 use crate::pack::model::{EvidenceLevel, Severity};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -235,7 +237,7 @@ pub struct FindingOutcome {
     /// `--fail-on` conditions this finding meets when it fires.
     #[serde(default)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub fail_on: Vec<crate::pack::model::FailOn>,
+    pub fail_on: Vec<String>,
     /// The pack that holds the rule.
     pub pack: String,
 }
@@ -473,11 +475,11 @@ pub(crate) fn root_schema<T: JsonSchema>(name: &str) -> serde_json::Value {
 }
 
 /// `schema_version` of the `lmcache-compat` report.
-pub const LMCACHE_COMPAT_SCHEMA_VERSION: &str = "inferguard.lmcache-compat/v1";
+pub const COMPAT_SCHEMA_VERSION: &str = concatcp!("inferguard.", crate::pack::names::CACHE, "-compat/v1");
 
 /// The report `inferguard lmcache-compat` writes (`lmcache_compat_report.json`).
 #[derive(Clone, Debug, Serialize, JsonSchema)]
-pub struct LmcacheCompatReport {
+pub struct CompatReport {
     /// Always `inferguard.lmcache-compat/v1` for this layout.
     pub schema_version: String,
     pub tool: ToolInfo,
@@ -522,7 +524,7 @@ pub struct UpstreamQuestion {
 pub struct FailureReason {
     pub code: String,
     pub message: String,
-    pub fail_on: Vec<crate::pack::model::FailOn>,
+    pub fail_on: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -538,6 +540,6 @@ pub struct CompatSummary {
 }
 
 /// The JSON Schema of the lmcache-compat report.
-pub fn lmcache_compat_report_schema() -> serde_json::Value {
-    root_schema::<LmcacheCompatReport>("lmcache-compat-report")
+pub fn compat_report_schema() -> serde_json::Value {
+    root_schema::<CompatReport>(concatcp!(crate::pack::names::CACHE, "-compat-report"))
 }

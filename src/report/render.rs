@@ -1,5 +1,6 @@
 //! Human and Markdown renderings of the check report. They read outcomes only.
 
+use crate::pack::names::{CACHE, CACHE_TITLE};
 use super::{CheckReport, EndpointReport, Status};
 use crate::number::format_number;
 use std::fmt::Write as _;
@@ -101,7 +102,7 @@ pub fn human(report: &CheckReport, color: bool) -> String {
             paint(
                 "1",
                 &format!(
-                    "deployment: LMCache mode {}, architecture {} ({})",
+                    "deployment: {CACHE_TITLE} mode {}, architecture {} ({})",
                     d.detected_mode, d.architecture.label, d.architecture.claim_status
                 )
             )
@@ -170,7 +171,7 @@ pub fn markdown(report: &CheckReport) -> String {
     let d = &report.deployment;
     let _ = writeln!(
         out,
-        "Deployment: LMCache mode {}, architecture {} ({}).\n",
+        "Deployment: {CACHE_TITLE} mode {}, architecture {} ({}).\n",
         d.detected_mode, d.architecture.label, d.architecture.claim_status
     );
     for f in d.findings.iter().filter(|f| f.status == Status::Fired) {
@@ -344,7 +345,7 @@ fn role_str(role: crate::pack::model::SystemRole) -> String {
 
 /// Terminal text for lmcache-compat: one row per surface, failures and fired
 /// findings, and a one-line summary.
-pub fn compat_human(report: &super::LmcacheCompatReport) -> String {
+pub fn compat_human(report: &super::CompatReport) -> String {
     let a = &report.analysis;
     let mut out = String::new();
     let _ = writeln!(
@@ -414,7 +415,7 @@ pub fn compat_human(report: &super::LmcacheCompatReport) -> String {
     if !a.unmapped_series.is_empty() {
         let _ = writeln!(
             out,
-            "unmapped LMCache series: {} (first: {} → add a family in {})",
+            "unmapped {CACHE_TITLE} series: {} (first: {} → add a family in {})",
             a.unmapped_series.len(),
             a.unmapped_series[0].name,
             a.unmapped_series[0].suggested_pack_file
@@ -433,9 +434,9 @@ pub fn compat_human(report: &super::LmcacheCompatReport) -> String {
 }
 
 /// Markdown for lmcache-compat: surfaces, families, failures and findings.
-pub fn compat_markdown(report: &super::LmcacheCompatReport) -> String {
+pub fn compat_markdown(report: &super::CompatReport) -> String {
     let a = &report.analysis;
-    let mut out = String::from("# inferguard lmcache-compat\n\n");
+    let mut out = format!("# inferguard {CACHE}-compat\n\n");
     let _ = writeln!(
         out,
         "Detected mode **{}** (expected {}), architecture **{}** ({}).\n",
@@ -489,7 +490,7 @@ pub fn compat_markdown(report: &super::LmcacheCompatReport) -> String {
         }
     }
     if !a.unmapped_series.is_empty() {
-        out.push_str("\n## Unmapped LMCache series\n\n");
+        out.push_str(&format!("\n## Unmapped {CACHE_TITLE} series\n\n"));
         for u in &a.unmapped_series {
             let _ = writeln!(out, "- `{}` → {}", u.name, u.suggested_pack_file);
         }

@@ -679,7 +679,7 @@ fn older_header_with_lmcache_version_and_no_schema_version() {
     check_invariants(&ev);
     let h = ev.header.unwrap();
     assert_eq!(h.schema_version, None);
-    assert_eq!(h.lmcache_version.as_deref(), Some("0.3.9"));
+    assert_eq!(h.release.as_deref(), Some("0.3.9"));
     assert_eq!(h.config_digest, None, "an empty digest means no config yet");
     assert_eq!(ev.claim_status, "measured");
 }

@@ -64,11 +64,9 @@ fn run(registry: &Registry, s: &Scenario) -> CompatAnalysis {
             }
         }
     }
-    let mut ctx = CompatContext {
-        l2_configured: s.l2_configured,
-        metrics_disabled: s.metrics_disabled,
-        ..CompatContext::default()
-    };
+    let mut ctx = CompatContext::default();
+    ctx.values.insert("l2_configured".into(), s.l2_configured.into());
+    ctx.values.insert("mp_metrics_disabled".into(), s.metrics_disabled.into());
     for (kind, rel) in s.evidence {
         let doc: serde_json::Value =
             serde_json::from_slice(&read(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));

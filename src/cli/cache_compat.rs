@@ -1,172 +1,50 @@
-//! `inferguard lmcache-compat`: LMCache and vLLM families expected for the LMCache
-//! mode, compared with the evidence; mode, architecture and connector detection;
-//! the MP observability section; `--fail-on` gates.
+//! The cache compatibility command: the cache system's and the engine's families
+//! expected for the detected mode, compared with the evidence; mode, architecture
+//! and connector detection; the observability section; `--fail-on` gates (all
+//! pack data).
 
 use super::output::{self, Format};
 use super::{load_registry, resolve_engine, Outcome};
-use crate::eval::compat::{compat_report, evidence_name, CompatContext};
+use crate::eval::compat::{compat_report, evidence_name};
 use crate::eval::EvalOptions;
 use crate::evidence::Input;
-use crate::pack::model::{EvidenceKind, FailOn};
+use crate::pack::model::EvidenceKind;
+use crate::pack::names::CACHE;
+use const_format::concatcp;
 use crate::report::{render, to_sorted_json, EvidenceFileReport};
 use anyhow::{bail, Context as _};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum ExpectMode {
-    #[default]
-    Auto,
-    Mp,
-    Embedded,
-}
+pub use super::context::ContextArgs;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum CompatFailOn {
-    Never,
-    ModeMismatch,
-    MissingRequired,
-}
-
-/// Operator context shared by `lmcache-compat` and `collect-lmcache`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct ContextArgs {
-    /// The LMCache mode the deployment is meant to run.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub expect_mode: ExpectMode,
-    /// An MP L2 adapter is configured: L2 families become applicable.
-    #[arg(long)]
-    pub l2_configured: bool,
-    /// The MP server's Prometheus port.
-    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
-    pub mp_prometheus_port: Option<u16>,
-    /// `--event-bus-queue-size` of the MP server (default 10000).
-    #[arg(long, value_name = "N")]
-    pub mp_event_bus_queue_size: Option<u64>,
-    /// `--metrics-sample-rate` of the MP server, in (0, 1] (default 0.01).
-    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
-    pub mp_metrics_sample_rate: Option<f64>,
-    /// `--instance-id` of the MP server.
-    #[arg(long, value_name = "ID")]
-    pub mp_service_instance_id: Option<String>,
-    #[arg(long)]
-    pub mp_tracing_enabled: bool,
-    #[arg(long)]
-    pub mp_trace_recording_enabled: bool,
-    #[arg(long)]
-    pub mp_observability_disabled: bool,
-    #[arg(long)]
-    pub mp_metrics_disabled: bool,
-    #[arg(long)]
-    pub mp_logging_disabled: bool,
-}
-
-fn parse_rate(text: &str) -> Result<f64, String> {
-    let rate: f64 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number"))?;
-    if rate > 0.0 && rate <= 1.0 {
-        Ok(rate)
-    } else {
-        Err(format!("{rate} is outside (0, 1]"))
-    }
-}
-
-impl ContextArgs {
-    /// These flags over the context a packet was collected with (its manifest's
-    /// `context`): a flag given here wins; one left at its default takes the
-    /// recorded value, so `--packet DIR` alone answers as the collection did.
-    pub fn over_recorded(&self, recorded: &serde_json::Value) -> ContextArgs {
-        let mut c = self.clone();
-        let flag = |key: &str| recorded.get(key).and_then(serde_json::Value::as_bool) == Some(true);
-        if c.expect_mode == ExpectMode::Auto {
-            c.expect_mode = match recorded.get("expect_mode").and_then(|v| v.as_str()) {
-                Some("mp") => ExpectMode::Mp,
-                Some("embedded") => ExpectMode::Embedded,
-                _ => ExpectMode::Auto,
-            };
-        }
-        c.l2_configured |= flag("l2_configured");
-        c.mp_tracing_enabled |= flag("mp_tracing_enabled");
-        c.mp_trace_recording_enabled |= flag("mp_trace_recording_enabled");
-        c.mp_observability_disabled |= flag("mp_observability_disabled");
-        c.mp_metrics_disabled |= flag("mp_metrics_disabled");
-        c.mp_logging_disabled |= flag("mp_logging_disabled");
-        let number = |key: &str| recorded.get(key).and_then(serde_json::Value::as_f64);
-        c.mp_prometheus_port = c.mp_prometheus_port.or_else(|| {
-            recorded
-                .get("mp_prometheus_port")?
-                .as_u64()
-                .and_then(|p| u16::try_from(p).ok())
-        });
-        c.mp_event_bus_queue_size = c
-            .mp_event_bus_queue_size
-            .or_else(|| recorded.get("mp_event_bus_queue_size")?.as_u64());
-        c.mp_metrics_sample_rate = c
-            .mp_metrics_sample_rate
-            .or_else(|| number("mp_metrics_sample_rate").filter(|r| *r > 0.0 && *r <= 1.0));
-        c.mp_service_instance_id = c.mp_service_instance_id.clone().or_else(|| {
-            recorded
-                .get("mp_service_instance_id")?
-                .as_str()
-                .map(str::to_owned)
-        });
-        c
-    }
-
-    pub fn context(&self, evidence: BTreeMap<EvidenceKind, serde_json::Value>) -> CompatContext {
-        let d = CompatContext::default();
-        CompatContext {
-            expect_mode: match self.expect_mode {
-                ExpectMode::Auto => "auto",
-                ExpectMode::Mp => "mp",
-                ExpectMode::Embedded => "embedded",
-            }
-            .to_owned(),
-            l2_configured: self.l2_configured,
-            observability_disabled: self.mp_observability_disabled,
-            metrics_disabled: self.mp_metrics_disabled,
-            logging_disabled: self.mp_logging_disabled,
-            tracing_enabled: self.mp_tracing_enabled,
-            trace_recording_enabled: self.mp_trace_recording_enabled,
-            sample_rate: self.mp_metrics_sample_rate.unwrap_or(d.sample_rate),
-            event_bus_queue_size: self
-                .mp_event_bus_queue_size
-                .map_or(d.event_bus_queue_size, |n| n as f64),
-            prometheus_port: self.mp_prometheus_port,
-            service_instance_id: self.mp_service_instance_id.clone(),
-            evidence,
-        }
-    }
-}
-
-/// Metrics and evidence inputs shared by `lmcache-compat` and `collect-lmcache`.
+/// Metrics and evidence inputs shared by the compat and collect commands.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct EvidenceArgs {
-    /// A saved engine (vLLM, SGLang, Dynamo) /metrics scrape.
+    /// A saved engine /metrics scrape.
     #[arg(long, value_name = "FILE")]
     pub engine_metrics_file: Vec<PathBuf>,
     /// A live engine /metrics URL (http://).
     #[arg(long, value_name = "URL")]
     pub engine_metrics_url: Vec<String>,
-    /// A saved LMCache /metrics scrape (MP server or embedded).
-    #[arg(long, value_name = "FILE")]
-    pub lmcache_metrics_file: Vec<PathBuf>,
-    /// A live LMCache /metrics URL (http://).
-    #[arg(long, value_name = "URL")]
-    pub lmcache_metrics_url: Vec<String>,
-    #[arg(long, value_name = "FILE")]
-    pub lmcache_http_evidence_file: Option<PathBuf>,
-    #[arg(long, value_name = "FILE")]
-    pub lmcache_log_evidence_file: Option<PathBuf>,
-    #[arg(long, value_name = "FILE")]
-    pub lmcache_trace_evidence_file: Option<PathBuf>,
-    #[arg(long, value_name = "FILE")]
-    pub lmcache_otel_evidence_file: Option<PathBuf>,
-    #[arg(long, value_name = "FILE")]
-    pub lmcache_trace_replay_evidence_file: Option<PathBuf>,
-    #[arg(long, value_name = "FILE")]
-    pub lmcache_lookup_hash_evidence_file: Option<PathBuf>,
+    /// A saved /metrics scrape of the cache system (its server or embedded).
+    #[arg(long = concatcp!(CACHE, "-metrics-file"), value_name = "FILE")]
+    pub cache_metrics_file: Vec<PathBuf>,
+    /// A live /metrics URL of the cache system (http://).
+    #[arg(long = concatcp!(CACHE, "-metrics-url"), value_name = "URL")]
+    pub cache_metrics_url: Vec<String>,
+    #[arg(long = concatcp!(CACHE, "-http-evidence-file"), value_name = "FILE")]
+    pub http_evidence_file: Option<PathBuf>,
+    #[arg(long = concatcp!(CACHE, "-log-evidence-file"), value_name = "FILE")]
+    pub log_evidence_file: Option<PathBuf>,
+    #[arg(long = concatcp!(CACHE, "-trace-evidence-file"), value_name = "FILE")]
+    pub trace_evidence_file: Option<PathBuf>,
+    #[arg(long = concatcp!(CACHE, "-otel-evidence-file"), value_name = "FILE")]
+    pub otel_evidence_file: Option<PathBuf>,
+    #[arg(long = concatcp!(CACHE, "-trace-replay-evidence-file"), value_name = "FILE")]
+    pub trace_replay_evidence_file: Option<PathBuf>,
+    #[arg(long = concatcp!(CACHE, "-lookup-hash-evidence-file"), value_name = "FILE")]
+    pub lookup_hash_evidence_file: Option<PathBuf>,
     /// Launch command / config evidence (connectors, flags, roles).
     #[arg(long, value_name = "FILE")]
     pub launch_evidence_file: Option<PathBuf>,
@@ -175,18 +53,12 @@ pub struct EvidenceArgs {
 impl EvidenceArgs {
     fn evidence_paths(&self) -> Vec<(EvidenceKind, &Path)> {
         [
-            (EvidenceKind::Http, &self.lmcache_http_evidence_file),
-            (EvidenceKind::Logs, &self.lmcache_log_evidence_file),
-            (EvidenceKind::Trace, &self.lmcache_trace_evidence_file),
-            (EvidenceKind::Otel, &self.lmcache_otel_evidence_file),
-            (
-                EvidenceKind::TraceReplay,
-                &self.lmcache_trace_replay_evidence_file,
-            ),
-            (
-                EvidenceKind::LookupHash,
-                &self.lmcache_lookup_hash_evidence_file,
-            ),
+            (EvidenceKind::Http, &self.http_evidence_file),
+            (EvidenceKind::Logs, &self.log_evidence_file),
+            (EvidenceKind::Trace, &self.trace_evidence_file),
+            (EvidenceKind::Otel, &self.otel_evidence_file),
+            (EvidenceKind::TraceReplay, &self.trace_replay_evidence_file),
+            (EvidenceKind::LookupHash, &self.lookup_hash_evidence_file),
             (EvidenceKind::Launch, &self.launch_evidence_file),
         ]
         .into_iter()
@@ -197,17 +69,17 @@ impl EvidenceArgs {
     fn is_empty(&self) -> bool {
         self.engine_metrics_file.is_empty()
             && self.engine_metrics_url.is_empty()
-            && self.lmcache_metrics_file.is_empty()
-            && self.lmcache_metrics_url.is_empty()
+            && self.cache_metrics_file.is_empty()
+            && self.cache_metrics_url.is_empty()
             && self.evidence_paths().is_empty()
     }
 }
 
 #[derive(Debug, clap::Args)]
-pub struct LmcacheCompatArgs {
+pub struct CompatArgs {
     #[command(flatten)]
     pub inputs: EvidenceArgs,
-    /// A packet directory written by `collect-lmcache` (flags given here win).
+    /// A packet directory written by the collect command (flags given here win).
     #[arg(long, value_name = "DIR")]
     pub packet: Option<PathBuf>,
     #[command(flatten)]
@@ -217,10 +89,10 @@ pub struct LmcacheCompatArgs {
     /// Skip engine detection and check the scrapes look like this engine or pack.
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<String>,
-    /// Exit 1 on a mode mismatch, or on any missing required family, disabled MP
-    /// metrics, unhealthy HTTP endpoint or missing trace/spans.
-    #[arg(long, value_enum, default_value = "never")]
-    pub fail_on: CompatFailOn,
+    /// Exit 1 when a fired finding is a failure reason for this gate (the gates
+    /// are pack data: `rules/*/context.yaml`).
+    #[arg(long, default_value = "never", value_parser = super::context::gate_parser())]
+    pub fail_on: String,
     #[command(flatten)]
     pub out: output::OutputArgs,
 }
@@ -263,7 +135,7 @@ pub fn gather(
     }
     for (role, files) in [
         ("engine", &args.engine_metrics_file),
-        ("lmcache", &args.lmcache_metrics_file),
+        (CACHE, &args.cache_metrics_file),
     ] {
         let mut files: Vec<&PathBuf> = files.iter().collect();
         files.sort();
@@ -304,7 +176,7 @@ fn fetch_metrics(
     let limits = crate::packet::fetch::FetchLimits::default();
     for (role, urls) in [
         ("engine", &args.engine_metrics_url),
-        ("lmcache", &args.lmcache_metrics_url),
+        (CACHE, &args.cache_metrics_url),
     ] {
         for url in urls {
             let deadline = crate::packet::fetch::Deadline::NONE;
@@ -370,10 +242,10 @@ pub fn load_documents(
     (evidence, files)
 }
 
-pub fn run(rules: &[PathBuf], args: LmcacheCompatArgs) -> anyhow::Result<Outcome> {
+pub fn run(rules: &[PathBuf], args: CompatArgs) -> anyhow::Result<Outcome> {
     let registry = load_registry(rules)?;
     if args.inputs.is_empty() && args.packet.is_none() {
-        bail!("no evidence given: pass --engine-metrics-file/-url, --lmcache-metrics-file/-url, an evidence file or --packet DIR");
+        bail!("no evidence given: pass --engine-metrics-file/-url, --{CACHE}-metrics-file/-url, an evidence file or --packet DIR");
     }
     if let Some(dir) = &args.packet {
         if !dir.is_dir() {
@@ -421,13 +293,6 @@ pub fn run(rules: &[PathBuf], args: LmcacheCompatArgs) -> anyhow::Result<Outcome
         Format::Human => render::compat_human(&report),
     };
     args.out.emit(&text).with_context(|| "writing the report")?;
-    let failed = match args.fail_on {
-        CompatFailOn::Never => false,
-        CompatFailOn::ModeMismatch => report
-            .failure_reasons
-            .iter()
-            .any(|f| f.fail_on.contains(&FailOn::ModeMismatch)),
-        CompatFailOn::MissingRequired => !report.failure_reasons.is_empty(),
-    };
+    let failed = super::context::gate_failed(&args.fail_on, &report.failure_reasons);
     Ok(if failed { Outcome::Failed } else { Outcome::Ok })
 }

@@ -1,10 +1,12 @@
-//! `inferguard collect-lmcache`: builds a packet directory from files and live
+//! The collect command of the cache system: builds a packet directory from files and live
 //! endpoints, partial-first. Every source that fails is recorded in
 //! `packet_manifest.json` and collection goes on; the command fails (exit 2) only
 //! when nothing at all was collected. Secrets and raw lookup hashes never reach a
 //! written file; every file is written atomically.
 
-use super::lmcache_compat::ContextArgs;
+use super::cache_compat::ContextArgs;
+use crate::pack::names::CACHE;
+use const_format::concatcp;
 use super::{load_registry, Outcome};
 use crate::eval::compat::compat_report;
 use crate::eval::EvalOptions;
@@ -33,34 +35,34 @@ pub struct CollectArgs {
     pub engine_metrics_file: Vec<PathBuf>,
     #[arg(long, value_name = "URL")]
     pub engine_metrics_url: Vec<String>,
-    #[arg(long, value_name = "FILE")]
-    pub lmcache_metrics_file: Vec<PathBuf>,
-    #[arg(long, value_name = "URL")]
-    pub lmcache_metrics_url: Vec<String>,
-    /// The LMCache MP server's HTTP API, e.g. http://127.0.0.1:8080.
-    #[arg(long, value_name = "URL")]
-    pub lmcache_http_base_url: Option<String>,
+    #[arg(long = concatcp!(CACHE, "-metrics-file"), value_name = "FILE")]
+    pub cache_metrics_file: Vec<PathBuf>,
+    #[arg(long = concatcp!(CACHE, "-metrics-url"), value_name = "URL")]
+    pub cache_metrics_url: Vec<String>,
+    /// The cache server's HTTP API, e.g. http://127.0.0.1:8080.
+    #[arg(long = concatcp!(CACHE, "-http-base-url"), value_name = "URL")]
+    pub cache_http_base_url: Option<String>,
     /// Thread for the `periodic_thread` route.
-    #[arg(long, value_name = "NAME")]
-    pub lmcache_http_thread_name: Option<String>,
+    #[arg(long = concatcp!(CACHE, "-http-thread-name"), value_name = "NAME")]
+    pub cache_http_thread_name: Option<String>,
     /// A saved answer of one route: `ROUTE=FILE` (route ids as in rules/lmcache/http-routes.yaml).
-    #[arg(long, value_name = "ROUTE=FILE")]
-    pub lmcache_http_file: Vec<String>,
+    #[arg(long = concatcp!(CACHE, "-http-file"), value_name = "ROUTE=FILE")]
+    pub cache_http_file: Vec<String>,
     /// One route from another URL: `ROUTE=URL`.
-    #[arg(long, value_name = "ROUTE=URL")]
-    pub lmcache_http_url: Vec<String>,
+    #[arg(long = concatcp!(CACHE, "-http-url"), value_name = "ROUTE=URL")]
+    pub cache_http_url: Vec<String>,
     /// Same as `--lmcache-http-file healthcheck=FILE` (the seed pages' spelling).
-    #[arg(long, value_name = "FILE")]
-    pub lmcache_health_file: Option<String>,
+    #[arg(long = concatcp!(CACHE, "-health-file"), value_name = "FILE")]
+    pub cache_health_file: Option<String>,
     /// Same as `--lmcache-http-url healthcheck=URL`.
-    #[arg(long, value_name = "URL")]
-    pub lmcache_health_url: Option<String>,
+    #[arg(long = concatcp!(CACHE, "-health-url"), value_name = "URL")]
+    pub cache_health_url: Option<String>,
     /// Same as `--lmcache-http-file status=FILE`.
-    #[arg(long, value_name = "FILE")]
-    pub lmcache_status_file: Option<String>,
+    #[arg(long = concatcp!(CACHE, "-status-file"), value_name = "FILE")]
+    pub cache_status_file: Option<String>,
     /// Same as `--lmcache-http-url status=URL`.
-    #[arg(long, value_name = "URL")]
-    pub lmcache_status_url: Option<String>,
+    #[arg(long = concatcp!(CACHE, "-status-url"), value_name = "URL")]
+    pub cache_status_url: Option<String>,
     /// Seconds one request to a live endpoint may take in all: connecting, the
     /// headers and the whole body.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
@@ -74,20 +76,20 @@ pub struct CollectArgs {
     pub http_max_body: usize,
     #[arg(long, value_name = "FILE")]
     pub engine_log_file: Vec<PathBuf>,
-    #[arg(long, value_name = "FILE")]
-    pub lmcache_log_file: Vec<PathBuf>,
+    #[arg(long = concatcp!(CACHE, "-log-file"), value_name = "FILE")]
+    pub cache_log_file: Vec<PathBuf>,
     /// OTel spans, JSONL or OTLP JSON.
-    #[arg(long, value_name = "FILE")]
-    pub lmcache_otel_file: Option<PathBuf>,
+    #[arg(long = concatcp!(CACHE, "-otel-file"), value_name = "FILE")]
+    pub cache_otel_file: Option<PathBuf>,
     /// A `.lct` trace recording.
-    #[arg(long, value_name = "FILE")]
-    pub lmcache_trace_file: Option<PathBuf>,
+    #[arg(long = concatcp!(CACHE, "-trace-file"), value_name = "FILE")]
+    pub cache_trace_file: Option<PathBuf>,
     /// Trace replay output, a file or a directory.
-    #[arg(long, value_name = "PATH")]
-    pub lmcache_trace_replay_output: Option<PathBuf>,
+    #[arg(long = concatcp!(CACHE, "-trace-replay-output"), value_name = "PATH")]
+    pub cache_trace_replay_output: Option<PathBuf>,
     /// Lookup-hash JSONL, a file or a directory of rotated files.
-    #[arg(long, value_name = "PATH")]
-    pub lmcache_lookup_hash_path: Option<PathBuf>,
+    #[arg(long = concatcp!(CACHE, "-lookup-hash-path"), value_name = "PATH")]
+    pub cache_lookup_hash_path: Option<PathBuf>,
     /// Launch commands or configs (JSON, YAML, text).
     #[arg(long, value_name = "FILE")]
     pub launch_file: Vec<PathBuf>,
@@ -221,9 +223,9 @@ fn file_name(p: &Path) -> String {
 pub fn run(rules: &[PathBuf], args: CollectArgs) -> anyhow::Result<Outcome> {
     let registry = load_registry(rules)?;
     let dir = args.output_dir.clone();
-    if let Some(name) = args.lmcache_http_thread_name.as_deref() {
+    if let Some(name) = args.cache_http_thread_name.as_deref() {
         if !http::plain_segment(name) {
-            bail!("--lmcache-http-thread-name {name}: must be one path segment (letters, digits, `_`, `-`, `.`), not `.` or `..`");
+            bail!("--{CACHE}-http-thread-name {name}: must be one path segment (letters, digits, `_`, `-`, `.`), not `.` or `..`");
         }
     }
     refuse_forbidden_urls(&args, &registry)?;
@@ -307,22 +309,22 @@ fn refuse_forbidden_urls(
     registry: &crate::pack::Registry,
 ) -> anyhow::Result<()> {
     let (routes, floor) = (&registry.http_routes, &registry.http_route_floor);
-    if let Some(base) = &args.lmcache_http_base_url {
+    if let Some(base) = &args.cache_http_base_url {
         if base.contains('?') {
-            bail!("--lmcache-http-base-url {base}: a base URL takes no query");
+            bail!("--{CACHE}-http-base-url {base}: a base URL takes no query");
         }
     }
     let per_route = args
-        .lmcache_http_url
+        .cache_http_url
         .iter()
         .filter_map(|s| s.split_once('=').map(|(_, u)| u.to_owned()));
     let urls = args
         .engine_metrics_url
         .iter()
-        .chain(&args.lmcache_metrics_url)
-        .chain(&args.lmcache_http_base_url)
-        .chain(&args.lmcache_health_url)
-        .chain(&args.lmcache_status_url)
+        .chain(&args.cache_metrics_url)
+        .chain(&args.cache_http_base_url)
+        .chain(&args.cache_health_url)
+        .chain(&args.cache_status_url)
         .cloned()
         .chain(per_route);
     for url in urls {
@@ -419,7 +421,7 @@ fn manifest_json(
         "generated_at": now_rfc3339(),
         "tool": crate::report::ToolInfo::current(),
         "claim_status": if measured { "measured" } else { "not_proven" },
-        "context": context_json(&args.context),
+        "context": args.context.recorded(),
         "sources": packet.sources,
         "artifacts": packet.artifacts,
         "scrape_errors": packet.errors,
@@ -445,9 +447,9 @@ fn read_metrics(
             &args.engine_metrics_url,
         ),
         (
-            "lmcache",
-            &args.lmcache_metrics_file,
-            &args.lmcache_metrics_url,
+            CACHE,
+            &args.cache_metrics_file,
+            &args.cache_metrics_url,
         ),
     ] {
         let name = format!("{role}_metrics");
@@ -514,7 +516,7 @@ type Scrapes = BTreeMap<&'static str, Vec<Scrape>>;
 /// redacted, the evaluation reads the same redacted bytes.
 fn write_metrics(packet: &mut Packet, scrapes: &Scrapes) -> anyhow::Result<Vec<Input>> {
     let mut inputs: Vec<Input> = Vec::new();
-    for role in ["engine", "lmcache"] {
+    for role in ["engine", CACHE] {
         let Some(list) = scrapes.get(role) else {
             continue;
         };
@@ -570,29 +572,29 @@ fn collect_http(
             })
             .collect()
     };
-    let mut file_flags = args.lmcache_http_file.clone();
+    let mut file_flags = args.cache_http_file.clone();
     file_flags.extend(
-        args.lmcache_health_file
+        args.cache_health_file
             .iter()
             .map(|f| format!("healthcheck={f}")),
     );
     file_flags.extend(
-        args.lmcache_status_file
+        args.cache_status_file
             .iter()
             .map(|f| format!("status={f}")),
     );
-    let mut url_flags = args.lmcache_http_url.clone();
+    let mut url_flags = args.cache_http_url.clone();
     url_flags.extend(
-        args.lmcache_health_url
+        args.cache_health_url
             .iter()
             .map(|u| format!("healthcheck={u}")),
     );
     url_flags.extend(
-        args.lmcache_status_url
+        args.cache_status_url
             .iter()
             .map(|u| format!("status={u}")),
     );
-    let http_files: Vec<(String, Vec<u8>, String)> = pairs(&file_flags, "--lmcache-http-file")?
+    let http_files: Vec<(String, Vec<u8>, String)> = pairs(&file_flags, concatcp!("--", CACHE, "-http-file"))?
         .into_iter()
         .filter_map(
             |(route, path)| match crate::evidence::read_regular(Path::new(&path)) {
@@ -609,7 +611,7 @@ fn collect_http(
             },
         )
         .collect();
-    let http_urls = pairs(&url_flags, "--lmcache-http-url")?;
+    let http_urls = pairs(&url_flags, concatcp!("--", CACHE, "-http-url"))?;
     for route in http_urls
         .iter()
         .map(|(r, _)| r)
@@ -620,12 +622,12 @@ fn collect_http(
             .iter()
             .any(|r| &r.id == route && crate::pack::routes::may_call(r, &registry.http_route_floor))
         {
-            bail!("unknown or not read-only HTTP route `{route}` (see rules/lmcache/http-routes.yaml)");
+            bail!("unknown or not read-only HTTP route `{route}` (see the `http_routes` pack file)");
         }
     }
     let sources = http::HttpSources {
-        base_url: args.lmcache_http_base_url.as_deref(),
-        thread_name: args.lmcache_http_thread_name.as_deref(),
+        base_url: args.cache_http_base_url.as_deref(),
+        thread_name: args.cache_http_thread_name.as_deref(),
         files: &http_files,
         urls: &http_urls,
     };
@@ -648,9 +650,9 @@ fn collect_http(
         if route == "metrics" {
             if let Some(why) = crate::evidence::unusable_scrape(body) {
                 packet.error("http_metrics", "http metrics", "not_exposition", why);
-            } else if !scrapes.contains_key("lmcache") {
+            } else if !scrapes.contains_key(CACHE) {
                 let answered = collected.evidence.endpoints.get(route.as_str());
-                scrapes.entry("lmcache").or_default().push(Scrape {
+                scrapes.entry(CACHE).or_default().push(Scrape {
                     at: Some(super::now_unix()),
                     source: format!("http {route}"),
                     final_url: answered.and_then(|e| e.final_url.clone()),
@@ -668,9 +670,9 @@ fn collect_http(
     }
     // HTTP evidence exists only when HTTP was asked for; the skipped routes are in
     // the manifest either way.
-    if args.lmcache_http_base_url.is_some() || !http_files.is_empty() || !http_urls.is_empty() {
+    if args.cache_http_base_url.is_some() || !http_files.is_empty() || !http_urls.is_empty() {
         let http_doc = serde_json::to_value(&collected.evidence)?;
-        if let Some(base) = &args.lmcache_http_base_url {
+        if let Some(base) = &args.cache_http_base_url {
             packet
                 .sources
                 .push(json!({"kind": "http", "source": base, "artifact": layout::EVIDENCE[0].1}));
@@ -692,7 +694,7 @@ fn collect_logs(
     let mut logs = crate::evidence::logs::LogParser::new(&registry.logs);
     for (role, files) in [
         ("engine", &args.engine_log_file),
-        ("lmcache", &args.lmcache_log_file),
+        (CACHE, &args.cache_log_file),
     ] {
         for f in files {
             use crate::evidence::logs::LogError;
@@ -722,7 +724,7 @@ fn collect_logs(
     }
     if logs.files() > 0 {
         let doc = serde_json::to_value(logs.finish())?;
-        packet.write("lmcache_log_evidence.json", to_sorted_json(&doc).as_bytes())?;
+        packet.write(concatcp!(CACHE, "_log_evidence.json"), to_sorted_json(&doc).as_bytes())?;
         evidence.insert(EvidenceKind::Logs, doc);
     }
 
@@ -737,16 +739,16 @@ fn collect_structured(
     evidence: &mut BTreeMap<EvidenceKind, Value>,
 ) -> anyhow::Result<()> {
     // OTel spans, trace recording, replay outputs, lookup hashes, launch.
-    if let Some(f) = &args.lmcache_otel_file {
+    if let Some(f) = &args.cache_otel_file {
         let doc = serde_json::to_value(crate::evidence::otel::parse_otel(&[f]))?;
         source_only(packet, f, "otel", layout::EVIDENCE[3].1, &doc);
         packet.write(
-            "lmcache_otel_evidence.json",
+            concatcp!(CACHE, "_otel_evidence.json"),
             to_sorted_json(&doc).as_bytes(),
         )?;
         evidence.insert(EvidenceKind::Otel, doc);
     }
-    if let Some(f) = &args.lmcache_trace_file {
+    if let Some(f) = &args.cache_trace_file {
         let bytes = crate::evidence::read_regular(f).unwrap_or_else(|e| {
             packet.error(
                 "trace",
@@ -765,26 +767,26 @@ fn collect_structured(
             source_only(packet, f, "trace", layout::EVIDENCE[2].1, &doc);
         }
         packet.write(
-            "lmcache_trace_evidence.json",
+            concatcp!(CACHE, "_trace_evidence.json"),
             to_sorted_json(&doc).as_bytes(),
         )?;
         evidence.insert(EvidenceKind::Trace, doc);
     }
-    if let Some(p) = &args.lmcache_trace_replay_output {
+    if let Some(p) = &args.cache_trace_replay_output {
         let doc = serde_json::to_value(crate::evidence::replay::parse_replay(&[p]))?;
         source_only(packet, p, "trace_replay", layout::EVIDENCE[4].1, &doc);
         packet.write(
-            "lmcache_trace_replay_evidence.json",
+            concatcp!(CACHE, "_trace_replay_evidence.json"),
             to_sorted_json(&doc).as_bytes(),
         )?;
         evidence.insert(EvidenceKind::TraceReplay, doc);
     }
-    if let Some(p) = &args.lmcache_lookup_hash_path {
+    if let Some(p) = &args.cache_lookup_hash_path {
         // Raw hashes never leave the parser: no raw copy, only the evidence.
         let doc = serde_json::to_value(crate::evidence::lookup_hash::parse_lookup_hashes(&[p]))?;
         source_only(packet, p, "lookup_hash", layout::EVIDENCE[5].1, &doc);
         packet.write(
-            "lmcache_lookup_hash_evidence.json",
+            concatcp!(CACHE, "_lookup_hash_evidence.json"),
             to_sorted_json(&doc).as_bytes(),
         )?;
         evidence.insert(EvidenceKind::LookupHash, doc);
@@ -828,7 +830,7 @@ fn write_compat_report(
     packet: &mut Packet,
     inputs: Vec<Input>,
     evidence: &BTreeMap<EvidenceKind, Value>,
-) -> anyhow::Result<crate::report::LmcacheCompatReport> {
+) -> anyhow::Result<crate::report::CompatReport> {
     let evidence_files: Vec<EvidenceFileReport> = layout::EVIDENCE
         .iter()
         .filter(|(k, _)| evidence.contains_key(k))
@@ -878,22 +880,6 @@ fn source_only(packet: &mut Packet, path: &Path, kind: &str, artifact: &str, doc
     packet
         .sources
         .push(json!({"kind": kind, "source": source, "artifact": artifact}));
-}
-
-fn context_json(c: &ContextArgs) -> Value {
-    json!({
-        "expect_mode": format!("{:?}", c.expect_mode).to_lowercase(),
-        "l2_configured": c.l2_configured,
-        "mp_prometheus_port": c.mp_prometheus_port,
-        "mp_event_bus_queue_size": c.mp_event_bus_queue_size,
-        "mp_metrics_sample_rate": c.mp_metrics_sample_rate,
-        "mp_service_instance_id": c.mp_service_instance_id,
-        "mp_tracing_enabled": c.mp_tracing_enabled,
-        "mp_trace_recording_enabled": c.mp_trace_recording_enabled,
-        "mp_observability_disabled": c.mp_observability_disabled,
-        "mp_metrics_disabled": c.mp_metrics_disabled,
-        "mp_logging_disabled": c.mp_logging_disabled,
-    })
 }
 
 /// UTC now as RFC 3339, from the system clock (civil-from-days, no time crate).
