@@ -10,9 +10,9 @@ use crate::eval::EvalOptions;
 use crate::evidence::Input;
 use crate::pack::model::EvidenceKind;
 use crate::pack::names::CACHE;
-use const_format::concatcp;
 use crate::report::{render, to_sorted_json, EvidenceFileReport};
 use anyhow::{bail, Context as _};
+use const_format::concatcp;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -5,17 +5,17 @@
 //! written file; every file is written atomically.
 
 use super::cache_compat::ContextArgs;
-use crate::pack::names::CACHE;
-use const_format::concatcp;
 use super::{load_registry, Outcome};
 use crate::eval::compat::compat_report;
 use crate::eval::EvalOptions;
 use crate::evidence::Input;
 use crate::pack::model::EvidenceKind;
+use crate::pack::names::CACHE;
 use crate::packet::fetch::{get_exposition, Deadline, FetchLimits};
 use crate::packet::{http, layout, write_atomic};
 use crate::report::{to_sorted_json, EvidenceFileReport};
 use anyhow::{bail, Context as _};
+use const_format::concatcp;
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -446,11 +446,7 @@ fn read_metrics(
             &args.engine_metrics_file,
             &args.engine_metrics_url,
         ),
-        (
-            CACHE,
-            &args.cache_metrics_file,
-            &args.cache_metrics_url,
-        ),
+        (CACHE, &args.cache_metrics_file, &args.cache_metrics_url),
     ] {
         let name = format!("{role}_metrics");
         for f in files
@@ -578,39 +574,32 @@ fn collect_http(
             .iter()
             .map(|f| format!("healthcheck={f}")),
     );
-    file_flags.extend(
-        args.cache_status_file
-            .iter()
-            .map(|f| format!("status={f}")),
-    );
+    file_flags.extend(args.cache_status_file.iter().map(|f| format!("status={f}")));
     let mut url_flags = args.cache_http_url.clone();
     url_flags.extend(
         args.cache_health_url
             .iter()
             .map(|u| format!("healthcheck={u}")),
     );
-    url_flags.extend(
-        args.cache_status_url
-            .iter()
-            .map(|u| format!("status={u}")),
-    );
-    let http_files: Vec<(String, Vec<u8>, String)> = pairs(&file_flags, concatcp!("--", CACHE, "-http-file"))?
-        .into_iter()
-        .filter_map(
-            |(route, path)| match crate::evidence::read_regular(Path::new(&path)) {
-                Ok(b) => Some((route, b, path)),
-                Err(e) => {
-                    packet.error(
-                        &format!("http_{route}"),
-                        &path,
-                        "io",
-                        format!("cannot read: {e}"),
-                    );
-                    None
-                }
-            },
-        )
-        .collect();
+    url_flags.extend(args.cache_status_url.iter().map(|u| format!("status={u}")));
+    let http_files: Vec<(String, Vec<u8>, String)> =
+        pairs(&file_flags, concatcp!("--", CACHE, "-http-file"))?
+            .into_iter()
+            .filter_map(
+                |(route, path)| match crate::evidence::read_regular(Path::new(&path)) {
+                    Ok(b) => Some((route, b, path)),
+                    Err(e) => {
+                        packet.error(
+                            &format!("http_{route}"),
+                            &path,
+                            "io",
+                            format!("cannot read: {e}"),
+                        );
+                        None
+                    }
+                },
+            )
+            .collect();
     let http_urls = pairs(&url_flags, concatcp!("--", CACHE, "-http-url"))?;
     for route in http_urls
         .iter()
@@ -622,7 +611,9 @@ fn collect_http(
             .iter()
             .any(|r| &r.id == route && crate::pack::routes::may_call(r, &registry.http_route_floor))
         {
-            bail!("unknown or not read-only HTTP route `{route}` (see the `http_routes` pack file)");
+            bail!(
+                "unknown or not read-only HTTP route `{route}` (see the `http_routes` pack file)"
+            );
         }
     }
     let sources = http::HttpSources {
@@ -724,7 +715,10 @@ fn collect_logs(
     }
     if logs.files() > 0 {
         let doc = serde_json::to_value(logs.finish())?;
-        packet.write(concatcp!(CACHE, "_log_evidence.json"), to_sorted_json(&doc).as_bytes())?;
+        packet.write(
+            concatcp!(CACHE, "_log_evidence.json"),
+            to_sorted_json(&doc).as_bytes(),
+        )?;
         evidence.insert(EvidenceKind::Logs, doc);
     }
 

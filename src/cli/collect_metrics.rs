@@ -15,13 +15,13 @@
 //! paths the engine packs declare (`scrape.alternative_paths`) are tried on the same
 //! origin, once, and the one that answers is scraped from then on.
 
-use crate::pack::names::CACHE;
-use const_format::concatcp;
 use super::{load_registry, output, Outcome};
 use crate::evidence::{Input, Origin};
+use crate::pack::names::CACHE;
 use crate::packet::fetch::{self, Deadline, FetchError, FetchLimits, Response};
 use crate::summary::{Summarizer, SummaryOptions};
 use anyhow::{bail, Context as _};
+use const_format::concatcp;
 use serde_json::{json, Map, Value};
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};

@@ -9,8 +9,8 @@ use crate::eval::compat::CompatContext;
 use crate::pack::context::{self, ContextRules};
 use crate::pack::model::{ContextFlagDef, ContextType, EvidenceKind};
 use crate::pack::Registry;
-use clap::parser::ValueSource;
 use clap::builder::TypedValueParser;
+use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use serde_json::Value;
 use std::cell::RefCell;
@@ -95,9 +95,7 @@ fn declare(rules: &ContextRules) {
 /// The declared flags; the embedded packs' when nothing was preloaded (tests).
 fn declared() -> &'static Declared {
     DECLARED.get_or_init(|| {
-        let rules = Registry::load(&[])
-            .map(|r| r.context)
-            .unwrap_or_default();
+        let rules = Registry::load(&[]).map(|r| r.context).unwrap_or_default();
         let longs = rules
             .flags
             .iter()
@@ -157,9 +155,7 @@ impl clap::Args for ContextArgs {
     fn augment_args(mut cmd: Command) -> Command {
         let d = declared();
         for (f, (id, long)) in d.rules.flags.iter().zip(&d.longs) {
-            let mut arg = Arg::new(id.as_str())
-                .long(long.as_str())
-                .help(help_of(f));
+            let mut arg = Arg::new(id.as_str()).long(long.as_str()).help(help_of(f));
             arg = if f.ty == ContextType::Bool {
                 arg.action(ArgAction::SetTrue)
             } else {
@@ -173,7 +169,9 @@ impl clap::Args for ContextArgs {
             };
             if f.ty == ContextType::Choice {
                 let names: Vec<&'static str> = f.values.iter().map(String::as_str).collect();
-                arg = arg.value_parser(clap::builder::PossibleValuesParser::new(names).map(Value::String));
+                arg = arg.value_parser(
+                    clap::builder::PossibleValuesParser::new(names).map(Value::String),
+                );
                 arg = arg.default_value(f.values[0].as_str());
             }
             cmd = cmd.arg(arg);

@@ -431,7 +431,10 @@ pub fn analyze(
     derive_facts(registry, &mut vars);
     let fact = |id: &str| vars.iter().any(|(k, v)| k == id && *v == Var::Bool(true));
     let observability = MpObservability {
-        service_instance_id_source: match (from_target_info, rc.text("mp_service_instance_id").is_some()) {
+        service_instance_id_source: match (
+            from_target_info,
+            rc.text("mp_service_instance_id").is_some(),
+        ) {
             (true, true) => "target_info_and_flag",
             (true, false) => "target_info",
             (false, true) => "flag",
@@ -973,8 +976,7 @@ pub fn compat_report(
     evidence_files: Vec<crate::report::EvidenceFileReport>,
 ) -> crate::report::CompatReport {
     use crate::report::{
-        CompatSummary, FailureReason, CompatReport, Status, ToolInfo,
-        COMPAT_SCHEMA_VERSION,
+        CompatReport, CompatSummary, FailureReason, Status, ToolInfo, COMPAT_SCHEMA_VERSION,
     };
     let super::pipeline::DeploymentOutcome {
         observed,

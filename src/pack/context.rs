@@ -17,6 +17,8 @@ pub struct ContextRules {
     /// Derived variables, compiled, in order.
     pub variables: Vec<(DerivedFactDef, Compiled)>,
     pub gates: Vec<GateDef>,
+    /// The file that declared each flag, by id.
+    pub sources: BTreeMap<String, String>,
 }
 
 impl ContextRules {
@@ -175,7 +177,12 @@ pub fn add_context_file(
 ) {
     for (i, f) in cf.flags.iter().enumerate() {
         let at = |field: &str| node.locate(&format!("/flags/{i}/{field}"));
-        if let Some(problem) = flag_problem(rules, f) {
+        if let Some(first) = rules.sources.get(&f.id) {
+            let msg = format!("context flag `{}` is already declared in {first}", f.id);
+            diags.push(diag(file, at("id"), msg));
+            continue;
+        }
+        if let Some(problem) = flag_problem(f) {
             diags.push(diag(file, at("id"), problem));
             continue;
         }
@@ -184,12 +191,16 @@ pub fn add_context_file(
             diags.push(diag(file, at("default"), msg));
             continue;
         }
+        rules.sources.insert(f.id.clone(), file.to_owned());
         rules.flags.push(f.clone());
     }
     for (i, g) in cf.gates.iter().enumerate() {
         let clash = rules.gates.iter().any(|x| x.id == g.id);
         if clash || !super::is_snake(&g.id) || g.id == "never" {
-            let msg = format!("gate id `{}` must be snake_case, not `never`, and unique", g.id);
+            let msg = format!(
+                "gate id `{}` must be snake_case, not `never`, and unique",
+                g.id
+            );
             diags.push(diag(file, node.locate(&format!("/gates/{i}/id")), msg));
             continue;
         }
@@ -197,12 +208,9 @@ pub fn add_context_file(
     }
 }
 
-fn flag_problem(rules: &ContextRules, f: &ContextFlagDef) -> Option<String> {
+fn flag_problem(f: &ContextFlagDef) -> Option<String> {
     if !super::is_snake(&f.id) {
         return Some(format!("context flag id `{}` must be snake_case", f.id));
-    }
-    if rules.flags.iter().any(|x| x.id == f.id) {
-        return Some(format!("context flag `{}` is declared twice", f.id));
     }
     if f.ty == ContextType::Choice && f.values.is_empty() {
         return Some(format!("choice flag `{}` needs `values`", f.id));
@@ -223,7 +231,10 @@ pub fn compile_variables(
         let at = format!("/variables/{i}");
         let names = rules.variable_names();
         if names.contains(&d.id) || reserved.contains(&d.id) || !super::is_snake(&d.id) {
-            let msg = format!("context variable `{}` must be snake_case and a new name", d.id);
+            let msg = format!(
+                "context variable `{}` must be snake_case and a new name",
+                d.id
+            );
             diags.push(diag(file, node.locate(&format!("{at}/id")), msg));
             continue;
         }
@@ -254,7 +265,9 @@ pub fn check_case(
                 "unknown context flag `{key}`{}",
                 suggest(key, rules.flags.iter().map(|f| &f.id))
             )),
-            Some(f) => typed(f, value).err().map(|e| format!("context `{key}`: {e}")),
+            Some(f) => typed(f, value)
+                .err()
+                .map(|e| format!("context `{key}`: {e}")),
         };
         if let Some(message) = problem {
             diags.push(diag(file, pos, message));

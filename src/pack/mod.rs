@@ -797,10 +797,13 @@ fn add_context(
     diags: &mut Vec<Diagnostic>,
 ) {
     let files = || {
-        selected.iter().flat_map(|(_, f)| f).filter_map(|p| match p {
-            Parsed::Context(file, node, cf) => Some((file.as_str(), node, cf)),
-            _ => None,
-        })
+        selected
+            .iter()
+            .flat_map(|(_, f)| f)
+            .filter_map(|p| match p {
+                Parsed::Context(file, node, cf) => Some((file.as_str(), node, cf)),
+                _ => None,
+            })
     };
     for (file, node, cf) in files() {
         context::add_context_file(&mut registry.context, file, node, cf, diags);
@@ -1384,7 +1387,12 @@ fn check_finding(
         }
     };
     let at_finding = format!("/findings/{i}");
-    context::check_gates(&registry.context, &def.fail_on, (file, node, &at_finding), diags);
+    context::check_gates(
+        &registry.context,
+        &def.fail_on,
+        (file, node, &at_finding),
+        diags,
+    );
     let mut test_pos = Vec::new();
     for (j, t) in def.tests.iter().enumerate() {
         let tpos = node.locate(&format!("/findings/{i}/tests/{j}"));

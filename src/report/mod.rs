@@ -7,10 +7,9 @@
 pub mod compat;
 pub mod render;
 
-
 use crate::normalize::SignalValue;
-use const_format::concatcp;
 use crate::pack::model::{EvidenceLevel, Severity};
+use const_format::concatcp;
 use schemars::JsonSchema;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -475,7 +474,8 @@ pub(crate) fn root_schema<T: JsonSchema>(name: &str) -> serde_json::Value {
 }
 
 /// `schema_version` of the `lmcache-compat` report.
-pub const COMPAT_SCHEMA_VERSION: &str = concatcp!("inferguard.", crate::pack::names::CACHE, "-compat/v1");
+pub const COMPAT_SCHEMA_VERSION: &str =
+    concatcp!("inferguard.", crate::pack::names::CACHE, "-compat/v1");
 
 /// The report `inferguard lmcache-compat` writes (`lmcache_compat_report.json`).
 #[derive(Clone, Debug, Serialize, JsonSchema)]

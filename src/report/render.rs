@@ -1,8 +1,8 @@
 //! Human and Markdown renderings of the check report. They read outcomes only.
 
-use crate::pack::names::{CACHE, CACHE_TITLE};
 use super::{CheckReport, EndpointReport, Status};
 use crate::number::format_number;
+use crate::pack::names::{CACHE, CACHE_TITLE};
 use std::fmt::Write as _;
 
 /// Terminal text: what is running, what fired, what could not be evaluated.

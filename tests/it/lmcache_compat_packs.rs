@@ -65,8 +65,10 @@ fn run(registry: &Registry, s: &Scenario) -> CompatAnalysis {
         }
     }
     let mut ctx = CompatContext::default();
-    ctx.values.insert("l2_configured".into(), s.l2_configured.into());
-    ctx.values.insert("mp_metrics_disabled".into(), s.metrics_disabled.into());
+    ctx.values
+        .insert("l2_configured".into(), s.l2_configured.into());
+    ctx.values
+        .insert("mp_metrics_disabled".into(), s.metrics_disabled.into());
     for (kind, rel) in s.evidence {
         let doc: serde_json::Value =
             serde_json::from_slice(&read(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));

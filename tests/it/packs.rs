@@ -177,6 +177,8 @@ fn every_kind_of_mistake_has_a_broken_pack() {
         // issue 13, item 2: a launch setting that writes to a field the launch
         // document does not declare (or of another type) is a located load error.
         "launch-bad-pointer",
+        // issue 13, item 3: context flags, gates and test-case context are checked.
+        "context-mistakes",
     ] {
         assert!(
             names.iter().any(|n| n == needed),
@@ -730,4 +732,66 @@ fn fixtures_are_read_only_by_rules_commands_and_confined() {
 
     let (code, err) = inferguard_bounded(&["rules", "test", pack_arg]);
     assert_eq!(code, Some(2), "{err}");
+}
+
+/// Issue 13, item 3: a context flag and a `--fail-on` gate are declared once, in a
+/// pack, and the command line, the evaluator and the exit code follow.
+#[test]
+fn a_pack_declares_a_context_flag_and_a_gate() {
+    let tmp = TempDir::new("context-flag");
+    let pack = tmp.0.join("toyctx");
+    std::fs::create_dir_all(&pack).unwrap();
+    let write = |name: &str, text: &str| std::fs::write(pack.join(name), text).unwrap();
+    write(
+        "pack.yaml",
+        "id: toyctx\nversion: 0.1.0\nrequires:\n  inferguard: \">=0.1.0\"\ndescription: t\n",
+    );
+    write("context.yaml", "kind: context\nflags:\n  - id: toy_strict\n    help: Be strict.\n    type: bool\ngates:\n  - id: toy_gate\n    description: strictness\n");
+    write("findings.yaml", "kind: findings\nfindings:\n  - code: toy_strict_on\n    scope: deployment\n    title: t\n    severity: info\n    evidence_level: supported\n    fail_on: [toy_gate]\n    when: toy_strict\n    message: strict\n    remediation: r\n    docs: d\n");
+    let dir = pack.to_str().unwrap();
+    let help = inferguard(&["--rules", dir, "lmcache-compat", "--help"]);
+    assert!(stdout(&help).contains("--toy-strict"), "{}", stdout(&help));
+    assert!(stdout(&help).contains("toy-gate"), "{}", stdout(&help));
+    let scrape = "fixtures/evidence/lmcache-compat/mp-l1-healthy.prom";
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--rules",
+            dir,
+            "lmcache-compat",
+            "--lmcache-metrics-file",
+            scrape,
+            "--json",
+        ];
+        args.extend(extra);
+        inferguard(&args)
+    };
+    let strict = run(&["--toy-strict", "--fail-on", "toy-gate"]);
+    assert_eq!(strict.status.code(), Some(1), "{}", stderr(&strict));
+    let report: Value = serde_json::from_str(&stdout(&strict)).unwrap();
+    let reasons = report["failure_reasons"].as_array().unwrap();
+    assert!(reasons
+        .iter()
+        .any(|r| r["code"] == "toy_strict_on" && r["fail_on"][0] == "toy_gate"));
+    let lax = run(&["--fail-on", "toy-gate"]);
+    assert_eq!(lax.status.code(), Some(0), "{}", stderr(&lax));
+    // Without the pack neither the flag nor the gate exists.
+    let plain = inferguard(&[
+        "lmcache-compat",
+        "--lmcache-metrics-file",
+        scrape,
+        "--toy-strict",
+    ]);
+    assert_eq!(plain.status.code(), Some(2));
+    let unknown = inferguard(&[
+        "lmcache-compat",
+        "--lmcache-metrics-file",
+        scrape,
+        "--fail-on",
+        "toy-gate",
+    ]);
+    assert!(
+        stderr(&unknown).contains("possible values: never, mode-mismatch, missing-required"),
+        "{}",
+        stderr(&unknown)
+    );
 }

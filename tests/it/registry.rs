@@ -394,7 +394,10 @@ fn rust_sources() -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
     while let Some(dir) = stack.pop() {
-        for path in std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok().map(|e| e.path())) {
+        for path in std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+        {
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
@@ -412,15 +415,26 @@ fn rust_sources() -> Vec<PathBuf> {
 fn vendor_words() -> Vec<String> {
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
     let mut words: BTreeSet<String> = [
-        "tensorrt", "llm-d", "nixl", "mooncake", "kv_transfer", "kv_offloading",
-        "cache_salt", "pythonhashseed", "aiperf", "event_bus", "eventbus",
+        "tensorrt",
+        "llm-d",
+        "nixl",
+        "mooncake",
+        "kv_transfer",
+        "kv_offloading",
+        "cache_salt",
+        "pythonhashseed",
+        "aiperf",
+        "event_bus",
+        "eventbus",
     ]
     .iter()
     .map(|w| (*w).to_owned())
     .collect();
     for dir in std::fs::read_dir(&rules).unwrap().filter_map(Result::ok) {
         let manifest = dir.path().join("pack.yaml");
-        let Ok(text) = std::fs::read_to_string(&manifest) else { continue };
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
         let mut in_upstream = false;
         for line in text.lines() {
             if let Some(id) = line.strip_prefix("id:").map(str::trim) {
@@ -433,7 +447,10 @@ fn vendor_words() -> Vec<String> {
             } else if in_upstream {
                 if let Some((key, _)) = line.trim().split_once(':') {
                     let key = key.trim_matches('"').to_lowercase();
-                    if key.len() > 3 && !key.starts_with("prometheus") && !key.starts_with("opentelemetry") {
+                    if key.len() > 3
+                        && !key.starts_with("prometheus")
+                        && !key.starts_with("opentelemetry")
+                    {
                         words.insert(key);
                     }
                 }
@@ -448,7 +465,10 @@ fn vendor_words() -> Vec<String> {
 #[test]
 fn product_code_names_no_vendor() {
     let words = vendor_words();
-    assert!(words.len() > 10 && words.iter().any(|w| w == "vllm"), "{words:?}");
+    assert!(
+        words.len() > 10 && words.iter().any(|w| w == "vllm"),
+        "{words:?}"
+    );
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut hits = Vec::new();
     for path in rust_sources() {
