@@ -424,8 +424,14 @@ pub fn check_report(registry: &Registry, e: pipeline::Evaluation) -> crate::repo
 /// `items.iter().map(f)` on every core, in order: endpoints and inputs are
 /// independent, and the machines this runs on have a few cores.
 pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads < 2 || items.len() < 32 {
+    if items.len() < 32 {
+        return items.iter().map(f).collect();
+    }
+    // Asked once: the answer reads cgroup files, and `summarize` maps every batch.
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let threads =
+        *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads < 2 {
         return items.iter().map(f).collect();
     }
     let chunk = items.len().div_ceil(threads);

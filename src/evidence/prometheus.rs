@@ -450,7 +450,9 @@ impl Exposition {
         let mut roles: Vec<SampleRole> = Vec::with_capacity(self.names.len());
         let mut views: Vec<FamilyView> = Vec::with_capacity(self.metadata.len());
         let mut first_line: Vec<u32> = Vec::with_capacity(self.metadata.len());
-        let mut by_name: HashMap<String, usize> = HashMap::with_capacity(self.metadata.len());
+        // FxHash: built for every scrape `summarize` reads; the keys are metric names.
+        let mut by_name: HashMap<String, usize, rustc_hash::FxBuildHasher> =
+            HashMap::with_capacity_and_hasher(self.metadata.len(), Default::default());
         for m in &self.metadata {
             by_name.insert(m.name.clone(), views.len());
             views.push(FamilyView {

@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// FxHash for maps keyed by metric names, built for every scrape: the names are
+/// the exporter's, and SipHash's DoS resistance costs more than it guards here.
+type Fx = std::hash::BuildHasherDefault<rustc_hash::FxHasher>;
+
 /// The metric type a signal reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -47,7 +51,7 @@ pub struct FamilyEntry {
 /// endpoint and are not series labels.
 pub struct SeriesIndex<'a> {
     pub expo: &'a Exposition,
-    families: HashMap<String, FamilyEntry>,
+    families: HashMap<String, FamilyEntry, Fx>,
     names: Vec<String>,
     /// The role of each distinct sample name (`Exposition::names` order), computed
     /// once per exposition so signal computation never re-derives it per sample.
@@ -108,7 +112,7 @@ pub fn share_matches<'x, 'a: 'x>(indexes: impl Iterator<Item = &'x mut SeriesInd
     use std::hash::{Hash, Hasher};
     let mut seen: HashMap<u64, Vec<(Vec<String>, Arc<MatchMemo>)>> = HashMap::new();
     for index in indexes {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut h = rustc_hash::FxHasher::default();
         index.names.hash(&mut h);
         let same = seen.entry(h.finish()).or_default();
         let memo = match same.iter().find(|(names, _)| *names == index.names) {
@@ -317,7 +321,7 @@ fn build_index<'a>(
     part: Option<Vec<u32>>,
     hidden: Arc<Vec<String>>,
 ) -> SeriesIndex<'a> {
-    let mut families = HashMap::with_capacity(views.len());
+    let mut families = HashMap::with_capacity_and_hasher(views.len(), Fx::default());
     let mut names: Vec<String> = match &part {
         None => expo.names.clone(),
         Some(ids) => {

@@ -21,7 +21,7 @@ use crate::eval::pipeline::index_scrapes;
 use crate::evidence::prometheus::{MetricType, SampleRole};
 use crate::evidence::Input;
 use crate::normalize::window::{
-    gauge_stats, histogram_stats, quantile_over, series_key, Increase, WindowStats,
+    gauge_stats, histogram_stats, quantile_over, Increase, WindowStats,
 };
 use crate::normalize::{parse_le, SeriesIndex, SignalSpec, SignalType};
 use crate::pack::Registry;
@@ -130,10 +130,48 @@ struct EndpointAcc {
     time_sources: Vec<TimeSource>,
     index: HashMap<u64, usize, Fx>,
     series: Vec<Series>,
+    /// Each series' key (as `index` has it), by slot.
+    keys: Vec<u64>,
+    /// The slot of each sample of the latest scrape, by its position: an
+    /// exporter writes its series in the same order every scrape, so the next
+    /// scrape's samples are found here (checked against `keys`) without a lookup.
+    order: Vec<usize>,
     /// Per engine and gauge signal: its value in each scrape.
     signals: BTreeMap<(String, String), GaugeAcc>,
     /// The latest scrape, for engine detection and signal matching.
     latest: Option<(Arc<Deployment>, usize)>,
+}
+
+impl EndpointAcc {
+    /// The slot of a series, by the position `n` of its sample in the scrape when
+    /// the latest scrape had it there, else by its key.
+    fn slot(&mut self, n: usize, key: u64) -> Option<usize> {
+        if let Some(&at) = self.order.get(n) {
+            if self.keys.get(at) == Some(&key) {
+                return Some(at);
+            }
+        }
+        let at = *self.index.get(&key)?;
+        self.remember(n, at);
+        Some(at)
+    }
+
+    /// A new series, at the next slot.
+    fn insert(&mut self, n: usize, key: u64, series: Series) -> usize {
+        let at = self.series.len();
+        self.series.push(series);
+        self.keys.push(key);
+        self.index.insert(key, at);
+        self.remember(n, at);
+        at
+    }
+
+    fn remember(&mut self, n: usize, at: usize) {
+        if self.order.len() <= n {
+            self.order.resize(n + 1, usize::MAX);
+        }
+        self.order[n] = at;
+    }
 }
 
 /// One input, parsed and reduced to what the accumulators need (built in parallel).
@@ -278,6 +316,8 @@ impl<'r> Summarizer<'r> {
                 time_sources: Vec::new(),
                 index: HashMap::default(),
                 series: Vec::new(),
+                keys: Vec::new(),
+                order: Vec::new(),
                 signals: BTreeMap::new(),
                 latest: None,
             });
@@ -295,19 +335,17 @@ impl<'r> Summarizer<'r> {
             return;
         };
         let hidden = &d.inputs[scrape.input].target_keys;
-        for &(key, sample, family) in &s.samples {
+        for (n, &(key, sample, family)) in s.samples.iter().enumerate() {
             let value = expo.samples[sample as usize].value;
             if !value.is_finite() {
                 continue;
             }
-            let at = match acc.index.get(&key) {
-                Some(&at) => at,
+            let at = match acc.slot(n, key) {
+                Some(at) => at,
                 None => {
                     let (name, kind) = &s.families[family as usize];
-                    acc.series
-                        .push(new_series(expo, sample, name, *kind, hidden));
-                    acc.index.insert(key, acc.series.len() - 1);
-                    acc.series.len() - 1
+                    let series = new_series(expo, sample, name, *kind, hidden);
+                    acc.insert(n, key, series)
                 }
             };
             match &mut acc.series[at].acc {
@@ -408,13 +446,12 @@ fn prepare_scrape(
 ) -> PreparedScrape {
     let mut families = Vec::new();
     let mut samples = Vec::with_capacity(index.sample_count());
-    let mut labels: Vec<(&str, &str)> = Vec::new();
     for (name, entry) in index.families() {
         let f = families.len() as u32;
         families.push((name.to_owned(), entry.kind));
         for &i in &entry.samples {
             if index.role(i) != SampleRole::Created {
-                samples.push((series_key(index, i, "", &mut labels), i, f));
+                samples.push((series_id(index, i), i, f));
             }
         }
     }
@@ -431,6 +468,24 @@ fn prepare_scrape(
         families,
         signals,
     }
+}
+
+/// A hash of a sample's name and series labels, whatever their order (as
+/// `window::series_key` identifies series, without gathering and sorting the labels:
+/// a label's hash is added to the others'). Keys only meet keys of this function.
+fn series_id(index: &SeriesIndex, sample: u32) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let labels = index
+        .series_labels(sample)
+        .map(|label| Fx::default().hash_one(label))
+        .fold(0u64, u64::wrapping_add);
+    let mut h = rustc_hash::FxHasher::default();
+    index
+        .expo
+        .name(&index.expo.samples[sample as usize])
+        .hash(&mut h);
+    labels.hash(&mut h);
+    h.finish()
 }
 
 fn new_series(

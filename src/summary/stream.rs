@@ -14,7 +14,8 @@ use crate::evidence::aiperf::{Schemas, METADATA_FILE};
 use crate::evidence::{timeline, Input, Origin};
 use crate::pack::Registry;
 use crate::packet::{self, InputError};
-use std::io::{BufRead, Read as _, Seek as _};
+use std::io::{Read as _, Seek as _};
+use std::ops::Range;
 use std::path::Path;
 
 /// Rows (or files) parsed in parallel before they are added in order.
@@ -68,17 +69,11 @@ pub fn summarize(
     s.inputs.extend(memory.iter().map(|i| i.source.clone()));
     s.warnings.extend(read.warnings);
     let mut times: Vec<(f64, Unit)> = Vec::new();
-    feed(
-        &mut s,
-        &files,
-        memory
-            .into_iter()
-            .map(|i| (Unit::Memory(Box::new(i)), None)),
-        &mut times,
-    )?;
+    let mut memory = memory.into_iter().map(|i| Unit::Memory(Box::new(i)));
+    feed(&mut s, &files, in_order(&mut memory, &files), &mut times)?;
     for (i, f) in files.iter().enumerate() {
-        let rows = rows_of(i, &f.path)?;
-        feed(&mut s, &files, rows, &mut times)?;
+        let mut rows = RowReader::open(i, &f.path)?;
+        feed(&mut s, &files, |batch| rows.fill(batch), &mut times)?;
     }
     if !s.disordered {
         return Ok(s.finish());
@@ -91,10 +86,11 @@ pub fn summarize(
         .push("scrapes were not in time order: read a second time, in time order".to_owned());
     let mut units = times;
     units.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut units = units.into_iter().map(|u| u.1);
     feed(
         &mut again,
         &files,
-        units.into_iter().map(|u| (u.1, None)),
+        in_order(&mut units, &files),
         &mut Vec::new(),
     )?;
     Ok(again.finish())
@@ -127,74 +123,168 @@ fn timeline_file(path: &str) -> TimelineFile {
     }
 }
 
-/// The rows of a timeline file, lazily: offset, length and line of each, with the
-/// bytes read on the way (a second pass reads them again by offset).
-fn rows_of(
-    file: usize,
-    path: &str,
-) -> Result<impl Iterator<Item = (Unit, Option<Vec<u8>>)>, InputError> {
-    let f = std::fs::File::open(path).map_err(|source| InputError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
-    let mut offset = 0u64;
-    let mut line = 0usize;
-    // Rows of one timeline are alike in size: the last one's length sizes the next
-    // buffer, so a 200 KB row is not grown (and copied) a dozen times.
-    let mut hint = 4096;
-    Ok(std::iter::from_fn(move || loop {
-        let mut buf = Vec::with_capacity(hint);
-        let n = reader.read_until(b'\n', &mut buf).ok()?;
-        hint = hint.max(n + n / 8);
-        if n == 0 {
-            return None;
-        }
-        line += 1;
-        let at = offset;
-        offset += n as u64;
-        if !buf.iter().all(u8::is_ascii_whitespace) {
-            let unit = Unit::Row {
-                file,
-                offset: at,
-                len: n,
-                line,
-            };
-            return Some((unit, Some(buf)));
-        }
-    }))
+/// Units read and waiting to be prepared, with their bytes in one buffer (a
+/// row's bytes are a range of it; a memory input has none). The buffer is kept
+/// from batch to batch.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    units: Vec<(Unit, Range<usize>)>,
 }
 
-/// Reads, prepares (in parallel) and adds units in order, batch by batch;
-/// records each unit's scrape time for a second pass.
+impl Batch {
+    /// Whether `bytes` bytes of units make a full batch.
+    fn full(&self, bytes: usize) -> bool {
+        self.units.len() >= BATCH_INPUTS || bytes >= BATCH_BYTES
+    }
+}
+
+/// Bytes read from a timeline at a time, straight into a batch's buffer.
+const BLOCK: usize = 1 << 20;
+
+/// A timeline file's rows, a batch at a time: read in blocks into the batch's
+/// buffer, every row a range of it, so no row has a buffer (or a copy) of its own.
+struct RowReader {
+    file: usize,
+    path: String,
+    reader: std::fs::File,
+    /// Bytes read past the batch's last row: the start of the next batch.
+    carry: Vec<u8>,
+    /// Offset and line of the next row.
+    offset: u64,
+    line: usize,
+}
+
+impl RowReader {
+    fn open(file: usize, path: &str) -> Result<Self, InputError> {
+        let reader = std::fs::File::open(path).map_err(|source| InputError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(RowReader {
+            file,
+            path: path.to_owned(),
+            reader,
+            carry: Vec::new(),
+            offset: 0,
+            line: 0,
+        })
+    }
+
+    /// The next rows, up to a full batch (none at the end of the file). A row
+    /// ends at a newline, or at the end of the file.
+    fn fill(&mut self, batch: &mut Batch) -> Result<(), InputError> {
+        batch.bytes.clear();
+        batch.units.clear();
+        batch.bytes.append(&mut self.carry);
+        let (mut start, mut searched) = (0, 0);
+        while !batch.full(start) {
+            let end = match memchr::memchr(b'\n', &batch.bytes[searched..]) {
+                Some(n) => searched + n + 1,
+                None => {
+                    searched = batch.bytes.len();
+                    if self.read_block(&mut batch.bytes)? {
+                        continue;
+                    }
+                    if start == batch.bytes.len() {
+                        break;
+                    }
+                    batch.bytes.len()
+                }
+            };
+            self.row(batch, start..end);
+            (start, searched) = (end, end);
+        }
+        self.carry.extend_from_slice(&batch.bytes[start..]);
+        batch.bytes.truncate(start);
+        Ok(())
+    }
+
+    /// Appends a block of the file; `false` at its end.
+    fn read_block(&mut self, bytes: &mut Vec<u8>) -> Result<bool, InputError> {
+        bytes.reserve(BLOCK);
+        let n = (&mut self.reader)
+            .take(BLOCK as u64)
+            .read_to_end(bytes)
+            .map_err(|source| InputError::Read {
+                path: self.path.clone(),
+                source,
+            })?;
+        Ok(n > 0)
+    }
+
+    /// One line of the file; a blank one is counted, not kept.
+    fn row(&mut self, batch: &mut Batch, range: Range<usize>) {
+        let len = range.len();
+        let (offset, line) = (self.offset, self.line + 1);
+        (self.offset, self.line) = (offset + len as u64, line);
+        if !batch.bytes[range.clone()]
+            .iter()
+            .all(u8::is_ascii_whitespace)
+        {
+            let unit = Unit::Row {
+                file: self.file,
+                offset,
+                len,
+                line,
+            };
+            batch.units.push((unit, range));
+        }
+    }
+}
+
+/// Batches of units in the given order (memory inputs; every input of a second
+/// pass), rows read again by their offsets.
+fn in_order<'u>(
+    units: &'u mut impl Iterator<Item = Unit>,
+    files: &'u [TimelineFile],
+) -> impl FnMut(&mut Batch) -> Result<(), InputError> + 'u {
+    let mut open: Vec<Option<std::fs::File>> = files.iter().map(|_| None).collect();
+    move |batch| {
+        batch.bytes.clear();
+        batch.units.clear();
+        while !batch.full(batch.bytes.len()) {
+            let Some(u) = units.next() else {
+                break;
+            };
+            let start = batch.bytes.len();
+            read_unit(&u, files, &mut open, &mut batch.bytes)?;
+            let end = batch.bytes.len();
+            batch.units.push((u, start..end));
+        }
+        Ok(())
+    }
+}
+
+/// Reads, prepares (in parallel) and adds units in order, batch by batch (`fill`
+/// gives the next, empty at the end); records each unit's scrape time for a
+/// second pass.
 fn feed(
     s: &mut Summarizer,
     files: &[TimelineFile],
-    units: impl Iterator<Item = (Unit, Option<Vec<u8>>)>,
+    mut fill: impl FnMut(&mut Batch) -> Result<(), InputError>,
     times: &mut Vec<(f64, Unit)>,
 ) -> Result<(), InputError> {
-    let mut open: Vec<Option<std::fs::File>> = files.iter().map(|_| None).collect();
     let mut bad: Vec<usize> = vec![0; files.len()];
-    let mut units = units.peekable();
     let preparer = s.preparer();
-    // One batch is prepared on the other threads while the one before is added.
+    // One batch is prepared on the other threads while the one before is added;
+    // the buffer of a batch added is filled again.
     std::thread::scope(|scope| -> Result<(), InputError> {
-        let mut pending: Option<std::thread::ScopedJoinHandle<Vec<(Unit, Outcome)>>> = None;
+        let mut spare = Batch::default();
+        let mut pending: Option<std::thread::ScopedJoinHandle<(Batch, Vec<Outcome>)>> = None;
         loop {
-            let batch = next_batch(&mut units, files, &mut open)?;
-            let next = (!batch.is_empty()).then(|| {
-                let preparer = &preparer;
+            fill(&mut spare)?;
+            let next = (!spare.units.is_empty()).then(|| {
+                let (preparer, batch) = (&preparer, std::mem::take(&mut spare));
                 scope.spawn(move || prepare_all(preparer, files, batch))
             });
-            let Some(done) = pending.take() else {
-                if next.is_none() {
-                    return Ok(());
-                }
-                pending = next;
-                continue;
-            };
-            let prepared = done.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            add_prepared(s, files, prepared, times, &mut bad);
+            if let Some(done) = pending.take() {
+                let (mut batch, outcomes) =
+                    done.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                let units = batch.units.drain(..).map(|(u, _)| u);
+                add_prepared(s, files, units.zip(outcomes), times, &mut bad);
+                spare = batch;
+            }
             pending = next;
             if pending.is_none() {
                 return Ok(());
@@ -211,31 +301,11 @@ fn feed(
     Ok(())
 }
 
-/// The next units to prepare: up to [`BATCH_INPUTS`] or [`BATCH_BYTES`].
-fn next_batch(
-    units: &mut std::iter::Peekable<impl Iterator<Item = (Unit, Option<Vec<u8>>)>>,
-    files: &[TimelineFile],
-    open: &mut [Option<std::fs::File>],
-) -> Result<Vec<(Unit, Vec<u8>)>, InputError> {
-    let mut batch = Vec::new();
-    let mut bytes = 0;
-    while let Some((u, data)) = units.next_if(|_| batch.len() < BATCH_INPUTS && bytes < BATCH_BYTES)
-    {
-        let data = match data {
-            Some(data) => data,
-            None => read_unit(&u, files, open)?,
-        };
-        bytes += data.len();
-        batch.push((u, data));
-    }
-    Ok(batch)
-}
-
 /// Adds prepared units in order; a bad row is named (the first few per file).
 fn add_prepared(
     s: &mut Summarizer,
     files: &[TimelineFile],
-    prepared: Vec<(Unit, Outcome)>,
+    prepared: impl Iterator<Item = (Unit, Outcome)>,
     times: &mut Vec<(f64, Unit)>,
     bad: &mut [usize],
 ) {
@@ -257,17 +327,18 @@ fn add_prepared(
     }
 }
 
-/// A row's bytes (a memory input has its own).
+/// Appends a row's bytes, read again by offset (a memory input has its own).
 fn read_unit(
     u: &Unit,
     files: &[TimelineFile],
     open: &mut [Option<std::fs::File>],
-) -> Result<Vec<u8>, InputError> {
+    bytes: &mut Vec<u8>,
+) -> Result<(), InputError> {
     let Unit::Row {
         file, offset, len, ..
     } = u
     else {
-        return Ok(Vec::new());
+        return Ok(());
     };
     let path = &files[*file].path;
     let err = |source| InputError::Read {
@@ -279,26 +350,25 @@ fn read_unit(
     }
     let f = open[*file].as_mut().expect("opened above");
     f.seek(std::io::SeekFrom::Start(*offset)).map_err(err)?;
-    let mut data = vec![0; *len];
-    f.read_exact(&mut data).map_err(err)?;
-    Ok(data)
+    let start = bytes.len();
+    bytes.resize(start + len, 0);
+    f.read_exact(&mut bytes[start..]).map_err(err)?;
+    Ok(())
 }
 
 type Outcome = Result<super::Prepared, (usize, usize, String)>;
 
-/// Each unit parsed and prepared, on every core, in order.
-fn prepare_all(
-    s: &super::Preparer,
-    files: &[TimelineFile],
-    batch: Vec<(Unit, Vec<u8>)>,
-) -> Vec<(Unit, Outcome)> {
-    let outcomes = crate::eval::par_map(&batch, |(u, data)| match u {
-        Unit::Row { file, line, .. } => row_input(&files[*file], *line, data)
-            .map(|input| s.prepare(input))
-            .map_err(|reason| (*file, *line, reason)),
+/// Each unit of a batch parsed and prepared, on every core, in order.
+fn prepare_all(s: &super::Preparer, files: &[TimelineFile], batch: Batch) -> (Batch, Vec<Outcome>) {
+    let outcomes = crate::eval::par_map(&batch.units, |(u, range)| match u {
+        Unit::Row { file, line, .. } => {
+            row_input(&files[*file], *line, &batch.bytes[range.clone()])
+                .map(|input| s.prepare(input))
+                .map_err(|reason| (*file, *line, reason))
+        }
         Unit::Memory(input) => Ok(s.prepare((**input).clone())),
     });
-    batch.into_iter().map(|(u, _)| u).zip(outcomes).collect()
+    (batch, outcomes)
 }
 
 /// A timeline row as the input every command makes of it.
@@ -335,4 +405,54 @@ fn hint(i: &Input) -> f64 {
         .or(o.fetched_at)
         .or(o.mtime)
         .unwrap_or(f64::NEG_INFINITY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows come out whole and in order across block and batch boundaries: a row
+    /// longer than a block, more rows than a batch, blank lines counted but not
+    /// kept, a last row without a newline; each one's offset reads it again.
+    #[test]
+    fn rows_span_blocks_and_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let mut lines: Vec<String> = (0..150).map(|i| format!("{{\"n\":{i}}}")).collect();
+        lines.insert(3, format!("{{\"long\":\"{}\"}}", "x".repeat(BLOCK * 3 / 2)));
+        lines.insert(70, "  ".to_owned());
+        lines.insert(71, String::new());
+        let text = lines.join("\n");
+        std::fs::write(&path, &text).unwrap();
+
+        let path = path.display().to_string();
+        let mut reader = RowReader::open(0, &path).unwrap();
+        let mut batch = Batch::default();
+        let mut rows = Vec::new();
+        loop {
+            reader.fill(&mut batch).unwrap();
+            if batch.units.is_empty() {
+                break;
+            }
+            assert!(batch.units.len() <= BATCH_INPUTS);
+            for (unit, range) in batch.units.drain(..) {
+                let Unit::Row {
+                    offset, len, line, ..
+                } = unit
+                else {
+                    panic!("a row");
+                };
+                assert_eq!(range.len(), len);
+                let again = &text.as_bytes()[offset as usize..offset as usize + len];
+                assert_eq!(&batch.bytes[range], again);
+                let row = std::str::from_utf8(again).unwrap();
+                rows.push((line, row.trim_end_matches('\n').to_owned()));
+            }
+        }
+        let want: Vec<(usize, String)> = (1..)
+            .zip(lines)
+            .filter(|(_, l)| !l.trim().is_empty())
+            .collect();
+        assert_eq!(rows, want);
+    }
 }
