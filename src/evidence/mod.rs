@@ -2,7 +2,7 @@
 //! and standard input. Each parser records where every item came from and what it
 //! could not read; none of them knows about rules.
 
-pub mod aiperf;
+pub mod metrics_export;
 pub mod duplicates;
 pub mod launch;
 pub mod lct;

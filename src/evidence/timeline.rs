@@ -42,7 +42,7 @@ pub fn parse(bytes: &[u8]) -> (Vec<Row>, Vec<BadRow>) {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match parse_row(line, &super::aiperf::Schemas::default()) {
+        match parse_row(line, &super::metrics_export::Schemas::default()) {
             Ok(mut r) => {
                 r.line = n + 1;
                 rows.push(r);
@@ -57,10 +57,10 @@ pub fn parse(bytes: &[u8]) -> (Vec<Row>, Vec<BadRow>) {
 }
 
 /// One row (its `line` left 0); `schemas` places the buckets of AIPerf's slim rows.
-pub fn parse_row(line: &[u8], schemas: &super::aiperf::Schemas) -> Result<Row, String> {
+pub fn parse_row(line: &[u8], schemas: &super::metrics_export::Schemas) -> Result<Row, String> {
     let mut doc: Value = serde_json::from_slice(line).map_err(|e| format!("invalid JSON: {e}"))?;
-    let (text, unplaced) = if super::aiperf::is_record(&doc) {
-        super::aiperf::to_exposition(&doc, schemas)?
+    let (text, unplaced) = if super::metrics_export::is_record(&doc) {
+        super::metrics_export::to_exposition(&doc, schemas)?
     } else {
         match doc.get_mut("text").map(Value::take) {
             Some(Value::String(t)) => (t, 0),

@@ -10,7 +10,7 @@
 //! order of the scrape times the first pass found.
 
 use super::{Summarizer, SummaryOptions};
-use crate::evidence::aiperf::{Schemas, METADATA_FILE};
+use crate::evidence::metrics_export::{Schemas, METADATA_FILE};
 use crate::evidence::{timeline, Input, Origin};
 use crate::pack::Registry;
 use crate::packet::{self, InputError};
