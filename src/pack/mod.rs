@@ -7,6 +7,7 @@
 
 pub mod catalogue;
 pub mod compat;
+pub mod conditions;
 pub mod diff;
 mod fixture;
 pub mod launch;
@@ -141,6 +142,8 @@ pub struct FindingRule {
     pub variables: Vec<String>,
     /// Position of each test case, for `rules test` reports.
     pub test_pos: Vec<Pos>,
+    /// The named conditions `when` reads, each with its expression expanded.
+    pub conditions: Vec<(String, String)>,
 }
 
 /// What a variable name stands for.
@@ -178,6 +181,8 @@ pub struct Registry {
     pub catalogues: catalogue::Catalogues,
     /// What launch programs, flags, config keys and variables mean (`kind: launch`).
     pub launch: crate::evidence::launch::knowledge::LaunchKnowledge,
+    /// Each pack's named conditions (`kind: conditions`), by pack id.
+    pub conditions: BTreeMap<String, conditions::Conditions>,
 }
 
 /// What a load checks beyond what every run needs.
@@ -270,6 +275,15 @@ impl Registry {
 
     pub fn finding(&self, code: &str) -> Option<&FindingRule> {
         self.findings.iter().find(|f| f.def.code == code)
+    }
+
+    /// `source`, an expression of `pack`, with the named conditions it reads
+    /// expanded (what `rules explain` evaluates).
+    pub fn expand_conditions(&self, pack: &str, source: &str) -> String {
+        match self.conditions.get(pack) {
+            Some(c) => c.expand(source),
+            None => source.to_owned(),
+        }
     }
 
     /// Every variable name an expression may read, except a finding's own params.
@@ -468,6 +482,7 @@ enum Parsed {
     /// `(index in the file, finding)` for every finding that passed the schema.
     Findings(String, Node, Vec<(usize, FindingDef)>),
     Catalogue(String, Node, CatalogueFile),
+    Conditions(String, Node, ConditionsFile),
 }
 
 fn build(
@@ -595,6 +610,7 @@ fn build(
         http_route_floor: floor,
         catalogues,
         launch: Default::default(),
+        conditions: BTreeMap::new(),
     };
     {
         let sources: Vec<launch::LaunchSource> = selected
@@ -651,14 +667,15 @@ fn build(
             });
         }
     }
+    registry.conditions = collect_conditions(&registry, &modes, &selected, &mut diags);
     {
         let vars: Vec<&str> = mode_vars.iter().map(String::as_str).collect();
-        for (_, files) in &selected {
+        for (pack, files) in &selected {
             for p in files {
                 if let Parsed::Modes(file, node, mf) = p {
                     compat::compile_mode_rules(
                         &mut modes,
-                        &registry.expr,
+                        registry.scope(&pack.manifest.id),
                         &vars,
                         file,
                         node,
@@ -679,7 +696,7 @@ fn build(
             for p in files {
                 if let Parsed::Families(file, node, ff) = p {
                     let compiled = compat::compile_surfaces(
-                        &registry.expr,
+                        registry.scope(&pack.manifest.id),
                         &vars,
                         &pack.manifest.id,
                         file,
@@ -699,11 +716,24 @@ fn build(
         known.extend(compat::CONTEXT_VARS.iter().map(|(n, _)| (*n).to_owned()));
         known.extend(compat::COMPAT_FACTS.iter().map(|(n, _)| (*n).to_owned()));
         known.extend(compat::ANALYSIS_VARS.iter().map(|(n, _)| (*n).to_owned()));
-        for (_, files) in &selected {
+        for (pack, files) in &selected {
             for p in files {
                 if let Parsed::Modes(file, node, _) = p {
-                    let (modes, expr) = (&mut registry.modes, &registry.expr);
-                    compat::compile_derived(modes, expr, &known, file, node, &mut diags);
+                    let scope = conditions::ExprScope {
+                        engine: &registry.expr,
+                        conditions: registry
+                            .conditions
+                            .get(&pack.manifest.id)
+                            .unwrap_or(&NO_CONDITIONS),
+                    };
+                    compat::compile_derived(
+                        &mut registry.modes,
+                        scope,
+                        &known,
+                        file,
+                        node,
+                        &mut diags,
+                    );
                 }
             }
         }
@@ -766,6 +796,69 @@ fn build(
         diags.sort();
         diags.dedup();
         Err(LoadError(diags))
+    }
+}
+
+static NO_CONDITIONS: conditions::Conditions = conditions::Conditions { list: Vec::new() };
+
+impl Registry {
+    /// The engine and the named conditions of `pack`, for compiling its expressions.
+    fn scope(&self, pack: &str) -> conditions::ExprScope<'_> {
+        conditions::ExprScope {
+            engine: &self.expr,
+            conditions: self.conditions.get(pack).unwrap_or(&NO_CONDITIONS),
+        }
+    }
+}
+
+/// Each pack's named conditions, over every variable any expression may read
+/// (signals, facts, mode and context variables, analysis facts, derived facts).
+fn collect_conditions(
+    registry: &Registry,
+    modes: &compat::ModesRules,
+    selected: &[(LoadedPack, Vec<Parsed>)],
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, conditions::Conditions> {
+    let engine_ids: Vec<String> = registry.engines.iter().map(|e| e.def.id.clone()).collect();
+    let mut known: Vec<String> = FACTS.iter().map(|(n, _)| (*n).to_owned()).collect();
+    for (name, ty) in &registry.signal_types {
+        for (suffix, _) in signal_variables(*ty).iter().chain(window_variables(*ty)) {
+            known.push(format!("{name}{suffix}"));
+        }
+    }
+    known.extend(modes.variables(&engine_ids));
+    for vars in [
+        compat::CONTEXT_VARS,
+        compat::SURFACE_VARS,
+        compat::COMPAT_FACTS,
+        compat::ANALYSIS_VARS,
+    ] {
+        known.extend(vars.iter().map(|(n, _)| (*n).to_owned()));
+    }
+    if let Some((obs, _)) = &modes.observability {
+        known.extend(obs.derived.iter().map(|d| d.id.clone()));
+    }
+    selected
+        .iter()
+        .map(|(pack, files)| {
+            let found = conditions::collect(files, &registry.expr, &known, diags);
+            (pack.manifest.id.clone(), found)
+        })
+        .collect()
+}
+
+/// Where in a pack file an expression's error is: the value's position is its
+/// first non-blank line, at the column where the text starts. A literal block
+/// (`|`) keeps its lines, minus that common indentation and the leading blank
+/// lines the position skips; a single-line value is the same case with `l == 1`.
+fn inner_pos(at: Pos, source: &str, e: &crate::expr::ExprError) -> Pos {
+    let Some((l, c)) = e.position else {
+        return at;
+    };
+    let blank = source.lines().take_while(|s| s.trim().is_empty()).count();
+    Pos {
+        line: (at.line + l - 1).saturating_sub(u32::try_from(blank).unwrap_or(0)),
+        col: at.col + c - 1,
     }
 }
 
@@ -990,6 +1083,8 @@ fn parse_rule_file(
             .map(|v| Parsed::Catalogue(file.to_owned(), node, v)),
         Some("launch") => parse_typed::<LaunchFile>(file, &node, json, &bad, diags)
             .map(|v| Parsed::Launch(file.to_owned(), node, v)),
+        Some("conditions") => parse_typed::<ConditionsFile>(file, &node, json, &bad, diags)
+            .map(|v| Parsed::Conditions(file.to_owned(), node, v)),
         _ => {
             if !strict {
                 diags.push(diag(
@@ -1304,27 +1399,28 @@ fn check_finding(
     }
     let mut vars: Vec<&str> = known.iter().map(String::as_str).collect();
     vars.extend(def.params.keys().map(String::as_str));
-    let when = match registry.expr.compile(&def.when, &vars) {
+    let scope = registry.scope(&pack.manifest.id);
+    for name in def.params.keys() {
+        if scope.conditions.get(name).is_some() {
+            diags.push(diag(
+                file,
+                node.locate_key(&format!("/findings/{i}/params"), name),
+                format!(
+                    "param `{name}` has the name of a condition of pack `{}`; rename one",
+                    pack.manifest.id
+                ),
+            ));
+        }
+    }
+    let when = match scope.compile(&def.when, &vars) {
         Ok(c) => Some(c),
         Err(e) => {
-            let mut pos = at("when");
-            if let Some((l, c)) = e.position {
-                // The value's position is its first non-blank line, at the column
-                // where the text starts. A literal block (`|`) keeps its lines, minus
-                // that common indentation and the leading blank lines the position
-                // skips; a single-line value is the same case with `l == 1`.
-                let blank = def.when.lines().take_while(|s| s.trim().is_empty()).count();
-                pos = Pos {
-                    line: (pos.line + l - 1).saturating_sub(u32::try_from(blank).unwrap_or(0)),
-                    col: pos.col + c - 1,
-                };
-            }
             let hint = unknown_variable(&e.message)
-                .map(|v| suggest(v, known.iter()))
+                .map(|v| suggest(v, known.iter().chain(scope.conditions.ids())))
                 .unwrap_or_default();
             diags.push(diag(
                 file,
-                pos,
+                inner_pos(at("when"), &def.when, &e),
                 format!("`when` does not compile: {}{hint}", e.message),
             ));
             None
@@ -1358,6 +1454,10 @@ fn check_finding(
         };
         if let Some(why) = shape {
             diags.push(diag(file, tpos, format!("test `{}` {why}", t.name)));
+        }
+        if let Some((field, why)) = endpoints_problem(t, def.scope) {
+            let at = node.locate(&format!("/findings/{i}/tests/{j}{field}"));
+            diags.push(diag(file, at, format!("test `{}` {why}", t.name)));
         }
         if let Some(engine) = &t.engine {
             if unknown_engine(engine) && registry.engines_for(engine).is_empty() {
@@ -1415,7 +1515,55 @@ fn check_finding(
         required: required.into_iter().collect(),
         variables,
         test_pos,
+        conditions: scope
+            .conditions
+            .used_by(&def.when)
+            .into_iter()
+            .map(|c| (c.def.id.clone(), c.expanded.clone()))
+            .collect(),
     })
+}
+
+/// What is wrong with the endpoints of a case, and where (a field under the case):
+/// `endpoint` on every scrape or on none; `endpoints` only on a `fires` case of an
+/// endpoint-scope finding, naming endpoints of the case.
+fn endpoints_problem(t: &RuleTest, scope: Scope) -> Option<(String, String)> {
+    let named = t.scrapes.iter().filter(|s| s.endpoint.is_some()).count();
+    if named > 0 && named < t.scrapes.len() {
+        let k = t
+            .scrapes
+            .iter()
+            .position(|s| s.endpoint.is_none())
+            .unwrap_or(0);
+        let why = "names the `endpoint` of some scrapes but not of this one; name it on every scrape or on none";
+        return Some((format!("/scrapes/{k}"), why.to_owned()));
+    }
+    if t.endpoints.is_empty() {
+        return None;
+    }
+    let why = if scope == Scope::Deployment {
+        "gives `endpoints`, but a `scope: deployment` finding fires for the deployment, not on an endpoint".to_owned()
+    } else if t.expect != Expect::Fires {
+        "gives `endpoints`, which says where a `fires` case fires; use it with `expect: fires`"
+            .to_owned()
+    } else {
+        let names: Vec<String> = t
+            .scrapes
+            .iter()
+            .filter_map(|s| s.endpoint.clone())
+            .collect();
+        let (k, unknown) = t
+            .endpoints
+            .iter()
+            .enumerate()
+            .find(|(_, e)| !names.contains(e))?;
+        let hint = suggest(unknown, names.iter());
+        return Some((
+            format!("/endpoints/{k}"),
+            format!("names endpoint `{unknown}`, which no scrape of the case has{hint}"),
+        ));
+    };
+    Some(("/endpoints".to_owned(), why))
 }
 
 /// Every evidence file the test cases of finding `i` name (`fixture`,
