@@ -243,6 +243,9 @@ fn explain(
         let _ = writeln!(text, "param: {k} = {}", format_number(*v));
     }
     let _ = writeln!(text, "when: {}", d.when.trim());
+    for (id, expanded) in &rule.conditions {
+        let _ = writeln!(text, "  condition {id} = {expanded}");
+    }
     let _ = writeln!(text, "message: {}", d.message.trim());
     let _ = writeln!(text, "remediation: {}\n", d.remediation.trim());
     let _ = writeln!(text, "{}", d.docs.trim());
@@ -302,7 +305,8 @@ fn explain(
                 if o.status != Status::NotEvaluable {
                     for part in top_level_terms(&d.when) {
                         let known: Vec<&str> = vars.iter().map(|v| v.0).collect();
-                        if let Ok(c) = registry.expr.compile(part, &known) {
+                        let expanded = registry.expand_conditions(&rule.pack, part);
+                        if let Ok(c) = registry.expr.compile(&expanded, &known) {
                             let shown = registry.expr.eval(&c, &vars).map_or_else(
                                 |e| format!("error: {}", e.message),
                                 |v| v.to_string(),

@@ -6,9 +6,9 @@
 
 use super::EvalOptions;
 use crate::evidence::{Input, Origin};
-use crate::pack::model::Expect;
+use crate::pack::model::{Expect, Scope};
 use crate::pack::{FindingRule, Registry};
-use crate::report::Status;
+use crate::report::{FindingOutcome, Status};
 use std::fmt::Write as _;
 
 /// The result of one case, or of a rule-level check (`case` is then `None`).
@@ -56,8 +56,9 @@ pub fn run_rule_tests(registry: &Registry, packs: &[String]) -> Vec<CaseResult> 
     out
 }
 
-/// The scrapes of a case, all of one endpoint: `scrapes` at their times, or the
-/// one `prom`/`fixture`.
+/// The scrapes of a case: `scrapes` at their times, each of its `endpoint` (one
+/// endpoint when they name none), or the one `prom`/`fixture`. The deployment
+/// model groups them into endpoints as it groups real inputs.
 fn case_inputs(registry: &Registry, rule: &FindingRule, i: usize) -> Result<Vec<Input>, String> {
     let case = &rule.def.tests[i];
     let read = |prom: &Option<String>, fixture: &Option<String>| match (prom, fixture) {
@@ -65,13 +66,17 @@ fn case_inputs(registry: &Registry, rule: &FindingRule, i: usize) -> Result<Vec<
         (None, Some(path)) => registry.read_fixture(rule, path),
         (None, None) => Err("case has neither `prom` nor `fixture`".to_owned()),
     };
-    let input = |n: usize, text: String, fixture: &Option<String>, at: Option<f64>| Input {
+    let input = |n: usize,
+                 text: String,
+                 fixture: &Option<String>,
+                 at: Option<f64>,
+                 endpoint: &Option<String>| Input {
         source: format!("{}#{n}", fixture.as_deref().unwrap_or("inline")),
         endpoint: case.name.clone(),
         bytes: text.into_bytes(),
         origin: Origin {
             row_time: at,
-            row_endpoint: Some("case".to_owned()),
+            row_endpoint: Some(endpoint.clone().unwrap_or_else(|| "case".to_owned())),
             ..Origin::default()
         },
     };
@@ -81,6 +86,7 @@ fn case_inputs(registry: &Registry, rule: &FindingRule, i: usize) -> Result<Vec<
             read(&case.prom, &case.fixture)?,
             &case.fixture,
             None,
+            &None,
         )]);
     }
     if case.prom.is_some() || case.fixture.is_some() {
@@ -89,7 +95,10 @@ fn case_inputs(registry: &Registry, rule: &FindingRule, i: usize) -> Result<Vec<
     case.scrapes
         .iter()
         .enumerate()
-        .map(|(n, s)| Ok(input(n, read(&s.prom, &s.fixture)?, &s.fixture, Some(s.at))))
+        .map(|(n, s)| {
+            let text = read(&s.prom, &s.fixture)?;
+            Ok(input(n, text, &s.fixture, Some(s.at), &s.endpoint))
+        })
         .collect()
 }
 
@@ -98,7 +107,6 @@ fn run_case(registry: &Registry, rule: &FindingRule, i: usize) -> Result<(), Str
     let inputs = case_inputs(registry, rule, i)?;
     let mut options = EvalOptions {
         forced_engine: case.engine.clone(),
-        as_deployment: true,
         ..Default::default()
     };
     if let Some(ctx) = &case.context {
@@ -113,12 +121,7 @@ fn run_case(registry: &Registry, rule: &FindingRule, i: usize) -> Result<(), Str
     }
     let deployment = crate::deployment::build(inputs, &Default::default());
     let evaluation = super::pipeline::evaluate(registry, &deployment, &options);
-    let outcomes: Vec<_> = evaluation
-        .deployment
-        .findings
-        .iter()
-        .filter(|f| f.code == rule.def.code)
-        .collect();
+    let outcomes = outcomes_of(rule, &evaluation);
     if outcomes.is_empty() {
         return Err(format!(
             "rule was not evaluated: none of its engines ({}) was detected",
@@ -127,7 +130,13 @@ fn run_case(registry: &Registry, rule: &FindingRule, i: usize) -> Result<(), Str
     }
     let describe = || {
         let mut s = String::new();
-        for o in &outcomes {
+        for (endpoint, o) in &outcomes {
+            if !s.is_empty() {
+                s.push_str("; ");
+            }
+            if let Some(e) = endpoint.filter(|_| outcomes.len() > 1) {
+                let _ = write!(s, "{e}: ");
+            }
             let _ = write!(s, "{}", o.status.as_str());
             if !o.missing.is_empty() {
                 let _ = write!(s, " (missing {})", o.missing.join(", "));
@@ -152,19 +161,68 @@ fn run_case(registry: &Registry, rule: &FindingRule, i: usize) -> Result<(), Str
         }
         s
     };
+    let status = |s: Status| outcomes.iter().map(move |(_, o)| o.status == s);
     let ok = match case.expect {
-        Expect::Fires => outcomes.iter().any(|o| o.status == Status::Fired),
-        Expect::Quiet => outcomes.iter().all(|o| o.status == Status::Passed),
-        Expect::NotEvaluable => outcomes.iter().all(|o| o.status == Status::NotEvaluable),
+        Expect::Fires => status(Status::Fired).any(|b| b),
+        Expect::Quiet => status(Status::Passed).all(|b| b),
+        Expect::NotEvaluable => status(Status::NotEvaluable).all(|b| b),
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
+    if !ok {
+        return Err(format!(
             "expected {}, got {}",
             case.expect.as_str(),
             describe()
-        ))
+        ));
+    }
+    if !case.endpoints.is_empty() {
+        let mut fired: Vec<&str> = outcomes
+            .iter()
+            .filter(|(_, o)| o.status == Status::Fired)
+            .filter_map(|(e, _)| *e)
+            .collect();
+        fired.dedup();
+        let mut want: Vec<&str> = case.endpoints.iter().map(String::as_str).collect();
+        want.sort_unstable();
+        want.dedup();
+        if fired != want {
+            return Err(format!(
+                "expected to fire on {}, fired on {}: {}",
+                want.join(", "),
+                fired.join(", "),
+                describe()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The rule's outcomes, as `check` reports them: a deployment-scope finding once
+/// for the deployment, an endpoint-scope one on each endpoint (named).
+fn outcomes_of<'e>(
+    rule: &FindingRule,
+    evaluation: &'e super::pipeline::Evaluation,
+) -> Vec<(Option<&'e str>, &'e FindingOutcome)> {
+    let mine = |f: &&FindingOutcome| f.code == rule.def.code;
+    match rule.def.scope {
+        Scope::Deployment => evaluation
+            .deployment
+            .findings
+            .iter()
+            .filter(mine)
+            .map(|f| (None, f))
+            .collect(),
+        Scope::Endpoint => evaluation
+            .endpoints
+            .iter()
+            .flat_map(|e| {
+                let id = e.report.endpoint.as_str();
+                e.report
+                    .findings
+                    .iter()
+                    .filter(mine)
+                    .map(move |f| (Some(id), f))
+            })
+            .collect(),
     }
 }
 

@@ -311,8 +311,75 @@ impl ExprEngine {
 /// Identifiers a script reads as variables: not keywords, not function names (an
 /// identifier followed by `(`), not properties (after `.`), not inside strings.
 pub fn identifiers(source: &str) -> Vec<String> {
-    let bytes = source.as_bytes();
     let mut out: Vec<String> = Vec::new();
+    for span in variable_spans(source) {
+        let word = &source[span];
+        if !out.iter().any(|w| w == word) {
+            out.push(word.to_owned());
+        }
+    }
+    out
+}
+
+/// `source` with every variable (as [`identifiers`] finds them) for which
+/// `replace` gives a text replaced by that text; the rest is left as written.
+pub fn replace_variables(source: &str, replace: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut last = 0;
+    for span in variable_spans(source) {
+        if let Some(text) = replace(&source[span.clone()]) {
+            out.push_str(&source[last..span.start]);
+            out.push_str(&text);
+            last = span.end;
+        }
+    }
+    out.push_str(&source[last..]);
+    out
+}
+
+/// Whether two expressions parse to the same syntax tree: they differ only in
+/// layout, comments or redundant brackets, so they mean the same (`rules diff`
+/// uses it to see a condition moved into a named one as no change). Both must
+/// compile; variables need not be known.
+pub fn same_syntax(a: &str, b: &str) -> bool {
+    let engine = Engine::new();
+    let tree = |s: &str| {
+        let ast = engine.compile(s).ok()?;
+        // The tree's debug form, without the positions (`@ 1:5`, `, 1:1)`).
+        let text = format!("{ast:?}");
+        Some(strip_positions(&text))
+    };
+    matches!((tree(a), tree(b)), (Some(x), Some(y)) if x == y)
+}
+
+fn strip_positions(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let digits = |from: usize| {
+            bytes[from..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count()
+        };
+        let n = digits(i);
+        let at_word_start =
+            i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'.');
+        if n > 0 && at_word_start && bytes.get(i + n) == Some(&b':') && digits(i + n + 1) > 0 {
+            i += n + 1 + digits(i + n + 1);
+            continue;
+        }
+        out.push(char::from(bytes[i]));
+        i += 1;
+    }
+    out
+}
+
+/// Byte ranges of the variables a script reads, in order, repeats included.
+fn variable_spans(source: &str) -> Vec<std::ops::Range<usize>> {
+    let bytes = source.as_bytes();
+    let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
         let c = bytes[i];
@@ -337,8 +404,8 @@ pub fn identifiers(source: &str) -> Vec<String> {
             let word = &source[start..i];
             let after_dot = source[..start].trim_end().ends_with('.');
             let is_call = source[i..].trim_start().starts_with('(');
-            if !after_dot && !is_call && !is_keyword(word) && !out.iter().any(|w| w == word) {
-                out.push(word.to_owned());
+            if !after_dot && !is_call && !is_keyword(word) {
+                out.push(start..i);
             }
         } else if c.is_ascii_digit() {
             while i < bytes.len()
@@ -621,6 +688,30 @@ mod tests {
     fn identifiers_skip_calls_strings_and_properties() {
         let ids = identifiers(r#"ratio(hits, queries) < min_ratio && x.y == "abc def" // z"#);
         assert_eq!(ids, vec!["hits", "queries", "min_ratio", "x"]);
+    }
+
+    #[test]
+    fn variables_are_replaced_where_they_are_read_only() {
+        let out = replace_variables(r#"seen && f(seen) && x.seen && "seen" == m"#, |v| {
+            (v == "seen").then(|| "(a || b)".to_owned())
+        });
+        assert_eq!(out, r#"(a || b) && f((a || b)) && x.seen && "seen" == m"#);
+    }
+
+    #[test]
+    fn same_syntax_ignores_layout_and_redundant_brackets() {
+        assert!(same_syntax("(a || b) && !c", "(a ||\n   b)  && !c // note"));
+        assert!(same_syntax("(a || b) || c && d", "a || b || c && d"));
+        assert!(same_syntax(
+            "let m = (a || b); m && x > 0.25",
+            "let m = a || b; m && x > 0.25"
+        ));
+        assert!(!same_syntax("(a || b) && c", "a || b && c"));
+        assert!(!same_syntax("x > 0.25", "x > 0.5"));
+        assert!(
+            !same_syntax("a && ", "a && "),
+            "what does not compile is never the same"
+        );
     }
 
     #[test]

@@ -455,6 +455,21 @@ pub(super) fn resolve(
                 resolve_finding(&site, &format!("/findings/{i}"), def, diags);
             }
         }
+        Parsed::Conditions(file, node, cf) => {
+            let site = Site {
+                cat,
+                pack,
+                file,
+                node,
+            };
+            for (i, c) in cf.conditions.iter_mut().enumerate() {
+                site.prose(
+                    &mut c.description,
+                    &format!("/conditions/{i}/description"),
+                    diags,
+                );
+            }
+        }
         _ => {}
     }
 }

@@ -4,13 +4,14 @@
 //! Which variables each kind of expression may read is declared here, once, so the
 //! loader (strict variables) and the evaluator agree.
 
+use super::conditions::ExprScope;
 use super::model::{
     ArchitectureRule, CandidateRule, EvidenceMatch, FamiliesFile, FamilyDef, IndicatorDef,
     ModesFile,
 };
 use super::yaml::Node;
 use super::{diag, Diagnostic};
-use crate::expr::{Compiled, ExprEngine};
+use crate::expr::Compiled;
 use crate::normalize::pattern::Pattern;
 
 /// The analysis variable every compat expression may read besides the operator
@@ -140,7 +141,7 @@ fn patterns(
 }
 
 fn compile(
-    engine: &ExprEngine,
+    engine: ExprScope,
     src: &str,
     vars: &[&str],
     file: &str,
@@ -272,7 +273,7 @@ fn check_evidence_match(
 /// Compiles the mode, candidate and architecture rules of one `modes` file.
 pub fn compile_mode_rules(
     rules: &mut ModesRules,
-    engine: &ExprEngine,
+    engine: ExprScope,
     vars: &[&str],
     file: &str,
     node: &Node,
@@ -331,8 +332,9 @@ pub fn compile_mode_rules(
 }
 
 /// Compiles the surfaces of one `families` file.
+#[allow(clippy::too_many_arguments)]
 pub fn compile_surfaces(
-    engine: &ExprEngine,
+    engine: ExprScope,
     vars: &[&str],
     pack: &str,
     file: &str,
@@ -536,7 +538,7 @@ pub fn add_logs_file(
 /// variables `known` gives and the facts before it. Ids must be new variables.
 pub fn compile_derived(
     rules: &mut ModesRules,
-    expr: &ExprEngine,
+    expr: ExprScope,
     known: &[String],
     file: &str,
     node: &Node,

@@ -24,6 +24,12 @@
 //! `at_least(x, p)` a lower bound (lowering it is stricter). A param used both
 //! ways, or in no comparison of those shapes, counts as stricter whichever way
 //! it moves. Negations (`!(x < p)`) are not seen: write thresholds plainly.
+//!
+//! Expressions are compared as they mean, not as they are spelt: each named
+//! condition they read is expanded first, and two expressions with the same
+//! syntax tree (layout, comments, redundant brackets aside) are the same. So
+//! moving a repeated clause into a named condition changes nothing but adds the
+//! condition.
 
 use super::yaml;
 use serde_json::{Map, Value};
@@ -180,13 +186,97 @@ fn read_pack(dir: &Path) -> Result<RawTreePack, String> {
     Ok(RawTreePack { manifest, files })
 }
 
+/// Keys whose string values are Rhai expressions (findings, families, modes).
+const EXPRESSIONS: &[&str] = &[
+    "when",
+    "measured_when",
+    "applies_when",
+    "required_when",
+    "value",
+];
+
+/// The pack's named conditions in order, each expanded over those before it.
+fn declared_conditions(pack: &RawTreePack) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for doc in pack.files.values().filter(|d| d["kind"] == "conditions") {
+        for c in doc["conditions"].as_array().into_iter().flatten() {
+            let (Some(id), Some(when)) = (c["id"].as_str(), c["when"].as_str()) else {
+                continue;
+            };
+            let expanded = expand(when, &out);
+            out.push((id.to_owned(), expanded));
+        }
+    }
+    out
+}
+
+fn expand(source: &str, conditions: &[(String, String)]) -> String {
+    super::conditions::substitute(source, |v| {
+        conditions
+            .iter()
+            .find(|(id, _)| id == v)
+            .map(|(_, e)| e.clone())
+    })
+}
+
+/// Every expression in `v` with the named conditions it reads expanded.
+fn expand_expressions(v: &mut Value, conditions: &[(String, String)]) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                match x {
+                    Value::String(s) if EXPRESSIONS.contains(&k.as_str()) => {
+                        *s = expand(s, conditions);
+                    }
+                    _ => expand_expressions(x, conditions),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| expand_expressions(x, conditions)),
+        _ => {}
+    }
+}
+
+/// `new` with each expression that has the syntax tree of the one at the same
+/// place in `old` written as in `old`, so that only changes of meaning remain.
+fn align_expressions(old: &Value, new: &mut Value) {
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, y) in b.iter_mut() {
+                let Some(x) = a.get(k) else { continue };
+                match (x, &*y) {
+                    (Value::String(p), Value::String(q))
+                        if EXPRESSIONS.contains(&k.as_str())
+                            && p != q
+                            && crate::expr::same_syntax(p, q) =>
+                    {
+                        *y = x.clone();
+                    }
+                    _ => align_expressions(x, y),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            a.iter()
+                .zip(b.iter_mut())
+                .for_each(|(x, y)| align_expressions(x, y));
+        }
+        _ => {}
+    }
+}
+
 /// Every comparable item of a pack, by `kind id`.
 fn items(pack: &RawTreePack) -> BTreeMap<String, Value> {
+    let conditions = declared_conditions(pack);
     let mut out = BTreeMap::new();
     for (name, doc) in &pack.files {
         let mut rest = doc.clone();
         let kind = doc["kind"].as_str().unwrap_or_default();
+        if matches!(kind, "findings" | "families" | "modes") {
+            expand_expressions(&mut rest, &conditions);
+        }
         match kind {
+            "conditions" => take_list(&mut rest, "conditions", "id", "condition", "", &mut out),
             "catalogue" => take_list(&mut rest, "metrics", "id", "catalogue entry", "", &mut out),
             "findings" => take_list(&mut rest, "findings", "code", "finding", "", &mut out),
             "logs" => take_list(&mut rest, "categories", "id", "log category", "", &mut out),
@@ -315,10 +405,13 @@ fn diff_pack(a: &RawTreePack, b: &RawTreePack) -> Vec<Change> {
     let mut out = manifest_changes(&a.manifest, &b.manifest);
     let (ia, ib) = (items(a), items(b));
     for (key, old) in &ia {
-        match ib.get(key) {
-            None => out.push(change(Class::Major, key, "removed or renamed")),
-            Some(new) if new != old => out.extend(classify(key, old, new)),
-            Some(_) => {}
+        let Some(mut new) = ib.get(key).cloned() else {
+            out.push(change(Class::Major, key, "removed or renamed"));
+            continue;
+        };
+        align_expressions(old, &mut new);
+        if new != *old {
+            out.extend(classify(key, old, &new));
         }
     }
     for key in ib.keys().filter(|k| !ia.contains_key(*k)) {

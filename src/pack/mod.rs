@@ -8,6 +8,7 @@
 pub mod catalogue;
 pub mod compat;
 pub mod context;
+pub mod conditions;
 pub mod diff;
 mod fixture;
 pub mod launch;
@@ -152,6 +153,8 @@ pub struct FindingRule {
     pub variables: Vec<String>,
     /// Position of each test case, for `rules test` reports.
     pub test_pos: Vec<Pos>,
+    /// The named conditions `when` reads, each with its expression expanded.
+    pub conditions: Vec<(String, String)>,
 }
 
 /// What a variable name stands for.
@@ -191,6 +194,8 @@ pub struct Registry {
     pub launch: crate::evidence::launch::knowledge::LaunchKnowledge,
     /// Operator flags, their derived variables and `--fail-on` gates (`kind: context`).
     pub context: context::ContextRules,
+    /// Each pack's named conditions (`kind: conditions`), by pack id.
+    pub conditions: BTreeMap<String, conditions::Conditions>,
 }
 
 /// What a load checks beyond what every run needs.
@@ -283,6 +288,15 @@ impl Registry {
 
     pub fn finding(&self, code: &str) -> Option<&FindingRule> {
         self.findings.iter().find(|f| f.def.code == code)
+    }
+
+    /// `source`, an expression of `pack`, with the named conditions it reads
+    /// expanded (what `rules explain` evaluates).
+    pub fn expand_conditions(&self, pack: &str, source: &str) -> String {
+        match self.conditions.get(pack) {
+            Some(c) => c.expand(source),
+            None => source.to_owned(),
+        }
     }
 
     /// Every variable name an expression may read, except a finding's own params.
@@ -483,6 +497,7 @@ enum Parsed {
     Findings(String, Node, Vec<(usize, FindingDef)>),
     Catalogue(String, Node, CatalogueFile),
     Context(String, Node, ContextFile),
+    Conditions(String, Node, ConditionsFile),
 }
 
 fn build(
@@ -611,6 +626,7 @@ fn build(
         catalogues,
         launch: Default::default(),
         context: Default::default(),
+        conditions: BTreeMap::new(),
     };
     {
         let sources: Vec<launch::LaunchSource> = selected
@@ -668,14 +684,15 @@ fn build(
             });
         }
     }
+    registry.conditions = collect_conditions(&registry, &modes, &selected, &mut diags);
     {
         let vars: Vec<&str> = mode_vars.iter().map(String::as_str).collect();
-        for (_, files) in &selected {
+        for (pack, files) in &selected {
             for p in files {
                 if let Parsed::Modes(file, node, mf) = p {
                     compat::compile_mode_rules(
                         &mut modes,
-                        &registry.expr,
+                        registry.scope(&pack.manifest.id),
                         &vars,
                         file,
                         node,
@@ -698,7 +715,7 @@ fn build(
             for p in files {
                 if let Parsed::Families(file, node, ff) = p {
                     let compiled = compat::compile_surfaces(
-                        &registry.expr,
+                        registry.scope(&pack.manifest.id),
                         &vars,
                         &pack.manifest.id,
                         file,
@@ -719,11 +736,24 @@ fn build(
         known.extend(registry.context.variable_names());
         known.extend(compat::COMPAT_FACTS.iter().map(|(n, _)| (*n).to_owned()));
         known.extend(compat::ANALYSIS_VARS.iter().map(|(n, _)| (*n).to_owned()));
-        for (_, files) in &selected {
+        for (pack, files) in &selected {
             for p in files {
                 if let Parsed::Modes(file, node, _) = p {
-                    let (modes, expr) = (&mut registry.modes, &registry.expr);
-                    compat::compile_derived(modes, expr, &known, file, node, &mut diags);
+                    let scope = conditions::ExprScope {
+                        engine: &registry.expr,
+                        conditions: registry
+                            .conditions
+                            .get(&pack.manifest.id)
+                            .unwrap_or(&NO_CONDITIONS),
+                    };
+                    compat::compile_derived(
+                        &mut registry.modes,
+                        scope,
+                        &known,
+                        file,
+                        node,
+                        &mut diags,
+                    );
                 }
             }
         }
@@ -813,6 +843,70 @@ fn add_context(
     reserved.extend(registry.signal_types.keys().cloned());
     for f in files() {
         context::compile_variables(&mut registry.context, &registry.expr, &reserved, f, diags);
+    }
+}
+
+static NO_CONDITIONS: conditions::Conditions = conditions::Conditions { list: Vec::new() };
+
+impl Registry {
+    /// The engine and the named conditions of `pack`, for compiling its expressions.
+    fn scope(&self, pack: &str) -> conditions::ExprScope<'_> {
+        conditions::ExprScope {
+            engine: &self.expr,
+            conditions: self.conditions.get(pack).unwrap_or(&NO_CONDITIONS),
+        }
+    }
+}
+
+/// Each pack's named conditions, over every variable any expression may read
+/// (signals, facts, mode and context variables, analysis facts, derived facts).
+fn collect_conditions(
+    registry: &Registry,
+    modes: &compat::ModesRules,
+    selected: &[(LoadedPack, Vec<Parsed>)],
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, conditions::Conditions> {
+    let engine_ids: Vec<String> = registry.engines.iter().map(|e| e.def.id.clone()).collect();
+    let mut known: Vec<String> = FACTS.iter().map(|(n, _)| (*n).to_owned()).collect();
+    for (name, ty) in &registry.signal_types {
+        for (suffix, _) in signal_variables(*ty).iter().chain(window_variables(*ty)) {
+            known.push(format!("{name}{suffix}"));
+        }
+    }
+    known.extend(modes.variables(&engine_ids));
+    for vars in [
+        compat::MODE_VARS,
+        compat::SURFACE_VARS,
+        compat::COMPAT_FACTS,
+        compat::ANALYSIS_VARS,
+    ] {
+        known.extend(vars.iter().map(|(n, _)| (*n).to_owned()));
+    }
+    known.extend(registry.context.variable_names());
+    if let Some((obs, _)) = &modes.observability {
+        known.extend(obs.derived.iter().map(|d| d.id.clone()));
+    }
+    selected
+        .iter()
+        .map(|(pack, files)| {
+            let found = conditions::collect(files, &registry.expr, &known, diags);
+            (pack.manifest.id.clone(), found)
+        })
+        .collect()
+}
+
+/// Where in a pack file an expression's error is: the value's position is its
+/// first non-blank line, at the column where the text starts. A literal block
+/// (`|`) keeps its lines, minus that common indentation and the leading blank
+/// lines the position skips; a single-line value is the same case with `l == 1`.
+fn inner_pos(at: Pos, source: &str, e: &crate::expr::ExprError) -> Pos {
+    let Some((l, c)) = e.position else {
+        return at;
+    };
+    let blank = source.lines().take_while(|s| s.trim().is_empty()).count();
+    Pos {
+        line: (at.line + l - 1).saturating_sub(u32::try_from(blank).unwrap_or(0)),
+        col: at.col + c - 1,
     }
 }
 
@@ -1039,6 +1133,8 @@ fn parse_rule_file(
             .map(|v| Parsed::Context(file.to_owned(), node, v)),
         Some("launch") => parse_typed::<LaunchFile>(file, &node, json, &bad, diags)
             .map(|v| Parsed::Launch(file.to_owned(), node, v)),
+        Some("conditions") => parse_typed::<ConditionsFile>(file, &node, json, &bad, diags)
+            .map(|v| Parsed::Conditions(file.to_owned(), node, v)),
         _ => {
             if !strict {
                 diags.push(diag(
@@ -1353,27 +1449,28 @@ fn check_finding(
     }
     let mut vars: Vec<&str> = known.iter().map(String::as_str).collect();
     vars.extend(def.params.keys().map(String::as_str));
-    let when = match registry.expr.compile(&def.when, &vars) {
+    let scope = registry.scope(&pack.manifest.id);
+    for name in def.params.keys() {
+        if scope.conditions.get(name).is_some() {
+            diags.push(diag(
+                file,
+                node.locate_key(&format!("/findings/{i}/params"), name),
+                format!(
+                    "param `{name}` has the name of a condition of pack `{}`; rename one",
+                    pack.manifest.id
+                ),
+            ));
+        }
+    }
+    let when = match scope.compile(&def.when, &vars) {
         Ok(c) => Some(c),
         Err(e) => {
-            let mut pos = at("when");
-            if let Some((l, c)) = e.position {
-                // The value's position is its first non-blank line, at the column
-                // where the text starts. A literal block (`|`) keeps its lines, minus
-                // that common indentation and the leading blank lines the position
-                // skips; a single-line value is the same case with `l == 1`.
-                let blank = def.when.lines().take_while(|s| s.trim().is_empty()).count();
-                pos = Pos {
-                    line: (pos.line + l - 1).saturating_sub(u32::try_from(blank).unwrap_or(0)),
-                    col: pos.col + c - 1,
-                };
-            }
             let hint = unknown_variable(&e.message)
-                .map(|v| suggest(v, known.iter()))
+                .map(|v| suggest(v, known.iter().chain(scope.conditions.ids())))
                 .unwrap_or_default();
             diags.push(diag(
                 file,
-                pos,
+                inner_pos(at("when"), &def.when, &e),
                 format!("`when` does not compile: {}{hint}", e.message),
             ));
             None
@@ -1418,6 +1515,10 @@ fn check_finding(
         if let Some(c) = &t.context {
             let at = format!("/findings/{i}/tests/{j}/context");
             context::check_case(&registry.context, &c.values, (file, node, &at), diags);
+        }
+        if let Some((field, why)) = endpoints_problem(t, def.scope) {
+            let at = node.locate(&format!("/findings/{i}/tests/{j}{field}"));
+            diags.push(diag(file, at, format!("test `{}` {why}", t.name)));
         }
         if let Some(engine) = &t.engine {
             if unknown_engine(engine) && registry.engines_for(engine).is_empty() {
@@ -1475,7 +1576,55 @@ fn check_finding(
         required: required.into_iter().collect(),
         variables,
         test_pos,
+        conditions: scope
+            .conditions
+            .used_by(&def.when)
+            .into_iter()
+            .map(|c| (c.def.id.clone(), c.expanded.clone()))
+            .collect(),
     })
+}
+
+/// What is wrong with the endpoints of a case, and where (a field under the case):
+/// `endpoint` on every scrape or on none; `endpoints` only on a `fires` case of an
+/// endpoint-scope finding, naming endpoints of the case.
+fn endpoints_problem(t: &RuleTest, scope: Scope) -> Option<(String, String)> {
+    let named = t.scrapes.iter().filter(|s| s.endpoint.is_some()).count();
+    if named > 0 && named < t.scrapes.len() {
+        let k = t
+            .scrapes
+            .iter()
+            .position(|s| s.endpoint.is_none())
+            .unwrap_or(0);
+        let why = "names the `endpoint` of some scrapes but not of this one; name it on every scrape or on none";
+        return Some((format!("/scrapes/{k}"), why.to_owned()));
+    }
+    if t.endpoints.is_empty() {
+        return None;
+    }
+    let why = if scope == Scope::Deployment {
+        "gives `endpoints`, but a `scope: deployment` finding fires for the deployment, not on an endpoint".to_owned()
+    } else if t.expect != Expect::Fires {
+        "gives `endpoints`, which says where a `fires` case fires; use it with `expect: fires`"
+            .to_owned()
+    } else {
+        let names: Vec<String> = t
+            .scrapes
+            .iter()
+            .filter_map(|s| s.endpoint.clone())
+            .collect();
+        let (k, unknown) = t
+            .endpoints
+            .iter()
+            .enumerate()
+            .find(|(_, e)| !names.contains(e))?;
+        let hint = suggest(unknown, names.iter());
+        return Some((
+            format!("/endpoints/{k}"),
+            format!("names endpoint `{unknown}`, which no scrape of the case has{hint}"),
+        ));
+    };
+    Some(("/endpoints".to_owned(), why))
 }
 
 /// Every evidence file the test cases of finding `i` name (`fixture`,

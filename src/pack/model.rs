@@ -49,10 +49,11 @@ pub enum FileKind {
     Catalogue,
     Launch,
     Context,
+    Conditions,
 }
 
 impl FileKind {
-    pub const ALL: [FileKind; 9] = [
+    pub const ALL: [FileKind; 10] = [
         FileKind::Engine,
         FileKind::Findings,
         FileKind::Families,
@@ -62,6 +63,7 @@ impl FileKind {
         FileKind::Catalogue,
         FileKind::Launch,
         FileKind::Context,
+        FileKind::Conditions,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +77,7 @@ impl FileKind {
             FileKind::Catalogue => "catalogue",
             FileKind::Launch => "launch",
             FileKind::Context => "context",
+            FileKind::Conditions => "conditions",
         }
     }
 }
@@ -131,6 +134,30 @@ pub struct CatalogueAlias {
     /// The upstream release that renamed it (`vLLM 0.10.0`, `LMCache 0.3.9`), or
     /// `unknown` when the history is not known.
     pub renamed_in: String,
+}
+
+/// `kind: conditions` — boolean expressions a pack names once and reads in several
+/// places by id, as a variable: findings' `when`, families' `applies_when` and
+/// `required_when`, mode, candidate and architecture rules, derived facts. Each is
+/// expanded where it is read, at load time.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionsFile {
+    pub kind: FileKind,
+    pub conditions: Vec<ConditionDef>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionDef {
+    /// The variable name, snake_case, unique in the pack and not the name of a
+    /// signal, fact or other variable.
+    pub id: String,
+    /// One Rhai expression (no `let` or `;`) over any variable the packs offer and
+    /// the conditions declared before it in the pack. It may be read only where
+    /// every variable it reads is available.
+    pub when: String,
+    pub description: String,
 }
 
 /// `kind: engine` — one serving system: how to recognise it and where its signals live.
@@ -436,17 +463,28 @@ pub struct RuleTest {
     #[serde(default)]
     pub context: Option<CaseContext>,
     /// Several scrapes of one endpoint, for rules that read window forms
-    /// (`_delta`, `_rate`, `_avg`, `_window_p90`, …); instead of `prom`/`fixture`.
+    /// (`_delta`, `_rate`, `_avg`, `_window_p90`, …), or of several endpoints (each
+    /// scrape naming its `endpoint`); instead of `prom`/`fixture`.
     #[serde(default)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scrapes: Vec<TestScrape>,
     pub expect: Expect,
+    /// With `expect: fires` on an endpoint-scope finding: exactly the endpoints
+    /// (the scrapes' `endpoint` names) it fires on.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<String>,
 }
 
 /// One scrape of a multi-scrape rule test case.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestScrape {
+    /// The endpoint the scrape is of, when the case has several; give it on every
+    /// scrape of the case or on none (then all are one endpoint).
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
     /// Seconds since the case's first scrape.
     pub at: f64,
     /// Inline Prometheus exposition text.

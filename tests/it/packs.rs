@@ -179,6 +179,10 @@ fn every_kind_of_mistake_has_a_broken_pack() {
         "launch-bad-pointer",
         // issue 13, item 3: context flags, gates and test-case context are checked.
         "context-mistakes",
+        // "One upstream name, one place", item 3: a named condition that clashes,
+        // loops, comes too late or is read where its variables are not, and a
+        // multi-endpoint rule case written wrong, are located load errors.
+        "condition-errors",
     ] {
         assert!(
             names.iter().any(|n| n == needed),
@@ -339,6 +343,139 @@ fn rules_test_fails_on_a_pack_whose_cases_fail() {
     assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
     assert!(text.contains("0 passed, 2 failed"), "{text}");
     assert!(text.contains("operation limit"), "{text}");
+}
+
+/// A pack whose rule cases hold two endpoints, written to a temp folder: one
+/// endpoint-scope and one deployment-scope finding over vLLM's queue gauges.
+const TWO_ENDPOINT_FINDINGS: &str = r#"kind: findings
+findings:
+  - code: two_endpoint_queue
+    title: Queue on one endpoint
+    severity: warning
+    evidence_level: supported
+    engines: [vllm]
+    when: queue_waiting >= 10
+    message: "{queue_waiting} waiting"
+    remediation: None.
+    docs: Endpoint scope.
+    tests:
+      - name: fires on b only
+        scrapes:
+          - { endpoint: a, at: 0, prom: "vllm:num_requests_waiting 6\n" }
+          - { endpoint: b, at: 0, prom: "vllm:num_requests_waiting 12\n" }
+        expect: fires
+        endpoints: [b]
+      - name: said to fire on a
+        scrapes:
+          - { endpoint: a, at: 0, prom: "vllm:num_requests_waiting 6\n" }
+          - { endpoint: b, at: 0, prom: "vllm:num_requests_waiting 12\n" }
+        expect: fires
+        endpoints: [a]
+      - name: six and six is quiet on each endpoint
+        scrapes:
+          - { endpoint: a, at: 0, prom: "vllm:num_requests_waiting 6\n" }
+          - { endpoint: b, at: 0, prom: "vllm:num_requests_waiting 6\n" }
+        expect: quiet
+      - name: b grows over two scrapes, a stays
+        scrapes:
+          - { endpoint: a, at: 0, prom: "vllm:num_requests_waiting 12\n" }
+          - { endpoint: a, at: 30, prom: "vllm:num_requests_waiting 1\n" }
+          - { endpoint: b, at: 0, prom: "vllm:num_requests_waiting 1\n" }
+          - { endpoint: b, at: 30, prom: "vllm:num_requests_waiting 12\n" }
+        expect: fires
+        endpoints: [b]
+  - code: two_endpoint_total
+    scope: deployment
+    title: Queue over the deployment
+    severity: warning
+    evidence_level: supported
+    when: queue_waiting >= 10
+    message: "{queue_waiting} waiting"
+    remediation: None.
+    docs: Deployment scope; the signal sums over endpoints.
+    tests:
+      - name: six and six fire for the deployment
+        scrapes:
+          - { endpoint: a, at: 0, prom: "vllm:num_requests_waiting 6\n" }
+          - { endpoint: b, at: 0, prom: "vllm:num_requests_waiting 6\n" }
+        expect: fires
+      - name: six alone is quiet
+        scrapes:
+          - { endpoint: a, at: 0, prom: "vllm:num_requests_waiting 6\n" }
+        expect: quiet
+"#;
+
+/// "One upstream name, one place", item 3: a rule case's scrapes name endpoints,
+/// built into endpoints as real inputs are. An endpoint-scope finding is judged on
+/// each endpoint (`endpoints:` says which fired; the latest scrape of each is its
+/// instant), a deployment-scope one on all of them together.
+#[test]
+fn rule_cases_hold_several_endpoints() {
+    let tmp = TempDir::new("two-endpoints");
+    let pack = tmp.0.join("two-endpoints");
+    std::fs::create_dir_all(&pack).unwrap();
+    std::fs::write(
+        pack.join("pack.yaml"),
+        "id: two-endpoints\nversion: 0.1.0\nrequires:\n  inferguard: \">=0.1.0\"\ndescription: Two endpoints per case.\n",
+    )
+    .unwrap();
+    std::fs::write(pack.join("findings.yaml"), TWO_ENDPOINT_FINDINGS).unwrap();
+    let (registry, packs) = Registry::load_dir_over_embedded(&pack).unwrap_or_else(|e| {
+        let all: Vec<String> = e.0.iter().map(ToString::to_string).collect();
+        panic!("the pack does not load:\n{}", all.join("\n"))
+    });
+    let results = run_rule_tests(&registry, &packs);
+    let outcome = |case: &str| {
+        results
+            .iter()
+            .find(|r| r.case.as_deref() == Some(case))
+            .unwrap_or_else(|| panic!("no case `{case}`"))
+            .failure
+            .clone()
+    };
+    for passing in [
+        "fires on b only",
+        "six and six is quiet on each endpoint",
+        "b grows over two scrapes, a stays",
+        "six and six fire for the deployment",
+        "six alone is quiet",
+    ] {
+        assert_eq!(outcome(passing), None, "{passing}");
+    }
+    let wrong = outcome("said to fire on a").expect("firing on b is not firing on a");
+    assert!(
+        wrong.contains("expected to fire on a, fired on b"),
+        "{wrong}"
+    );
+}
+
+/// `rules explain` shows the named conditions a finding reads, expanded.
+#[test]
+fn explain_shows_a_findings_conditions_expanded() {
+    let out = inferguard(&[
+        "rules",
+        "explain",
+        "vllm_lmcache_offload_flag_without_metrics",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("when: offload_to_lmcache && !embedded_series"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "  condition offload_to_lmcache = vllm_offload_lmcache || launch_offload_lmcache"
+        ),
+        "{text}"
+    );
+    let registry = Registry::load(&[]).unwrap();
+    let rule = registry
+        .finding("vllm_lmcache_offload_flag_without_metrics")
+        .unwrap();
+    // Evaluated as written out: the condition's variables are the rule's evidence.
+    assert!(rule.variables.iter().any(|v| v == "launch_offload_lmcache"));
+    assert!(!rule.variables.iter().any(|v| v == "offload_to_lmcache"));
 }
 
 const RENAMED_SCRAPE: &str = "\

@@ -73,6 +73,23 @@ fn each_change_class_is_recognised() {
     }
 }
 
+/// "One upstream name, one place", item 3: a clause moved into a named condition
+/// is compared expanded, so the findings that read it have not changed; only the
+/// condition is new. Changing what a condition says is a changed condition.
+#[test]
+fn moving_a_clause_into_a_named_condition_is_minor() {
+    let (code, text) = diff(&tree("inlined"), &tree("named"));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("smallest bump that fits: minor"), "{text}");
+    assert!(text.contains("condition has_requests: added"), "{text}");
+    assert!(!text.contains("finding demo_"), "{text}");
+    let (_, back) = diff(&tree("named"), &tree("inlined"));
+    assert!(
+        back.contains("major  condition has_requests: removed"),
+        "{back}"
+    );
+}
+
 #[test]
 fn check_fails_when_the_version_bump_is_too_small() {
     let (code, text) = diff(&tree("base"), &tree("minor-unbumped"));
