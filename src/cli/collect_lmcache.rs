@@ -11,11 +11,13 @@ use crate::eval::EvalOptions;
 use crate::evidence::Input;
 use crate::pack::model::EvidenceKind;
 use crate::packet::fetch::{get_exposition, Deadline, FetchLimits};
+use crate::packet::manifest::{
+    Artifact, ManifestSource, PacketContext, PacketManifest, ScrapeError, ScrapeOrigin,
+};
 use crate::packet::{http, layout, write_atomic};
 use crate::report::{to_sorted_json, EvidenceFileReport};
 use anyhow::{bail, Context as _};
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -98,28 +100,13 @@ pub struct CollectArgs {
     pub json: bool,
 }
 
-#[derive(Serialize)]
-struct ScrapeError {
-    source_name: String,
-    source: String,
-    error_class: String,
-    error: String,
-}
-
-#[derive(Serialize)]
-struct Artifact {
-    path: String,
-    bytes: usize,
-    sha256: String,
-}
-
 /// The packet being written: every file goes through here, so the manifest lists
 /// each with its size and digest.
 struct Packet {
     dir: PathBuf,
     artifacts: Vec<Artifact>,
     errors: Vec<ScrapeError>,
-    sources: Vec<Value>,
+    sources: Vec<ManifestSource>,
 }
 
 impl Packet {
@@ -181,6 +168,17 @@ impl Packet {
                 .collect(),
         });
         Ok(Ok(()))
+    }
+
+    /// Records an input and the artifact it became (`scrape`: where and when a
+    /// scrape was taken).
+    fn source(&mut self, kind: &str, source: &str, artifact: &str, scrape: Option<ScrapeOrigin>) {
+        self.sources.push(ManifestSource {
+            kind: kind.to_owned(),
+            source: source.to_owned(),
+            artifact: artifact.to_owned(),
+            scrape,
+        });
     }
 
     fn error(&mut self, name: &str, source: &str, class: &str, error: String) {
@@ -412,20 +410,25 @@ fn manifest_json(
     http: &http::Collected,
     summary: Option<&crate::report::CompatSummary>,
     measured: bool,
-) -> Value {
+) -> PacketManifest<crate::report::ToolInfo, crate::report::CompatSummary> {
     let e = &http.evidence;
-    json!({
-        "schema_version": "inferguard.packet/v1",
-        "generated_at": now_rfc3339(),
-        "tool": crate::report::ToolInfo::current(),
-        "claim_status": if measured { "measured" } else { "not_proven" },
-        "context": context_json(&args.context),
-        "sources": packet.sources,
-        "artifacts": packet.artifacts,
-        "scrape_errors": packet.errors,
-        "skipped_endpoints": e.destructive_skipped.iter().chain(&e.sensitive_skipped).collect::<Vec<_>>(),
-        "compat_summary": summary,
-    })
+    PacketManifest {
+        schema_version: crate::packet::manifest::SCHEMA_VERSION.to_owned(),
+        generated_at: now_rfc3339(),
+        tool: crate::report::ToolInfo::current(),
+        claim_status: if measured { "measured" } else { "not_proven" }.to_owned(),
+        context: packet_context(&args.context),
+        sources: packet.sources.clone(),
+        artifacts: packet.artifacts.clone(),
+        scrape_errors: packet.errors.clone(),
+        skipped_endpoints: e
+            .destructive_skipped
+            .iter()
+            .chain(&e.sensitive_skipped)
+            .cloned()
+            .collect(),
+        compat_summary: summary.cloned(),
+    }
 }
 
 /// Metrics files and URLs, per role; every failure is a scrape error.
@@ -531,9 +534,11 @@ fn write_metrics(packet: &mut Packet, scrapes: &Scrapes) -> anyhow::Result<Vec<I
             let name = layout::metrics_file(role, i);
             let stored = crate::redact::exposition(bytes);
             packet.write(&name, &stored)?;
-            packet.sources.push(
-                json!({"kind": format!("{role}_metrics"), "source": source, "final_url": final_url, "artifact": name, "scraped_at": at}),
-            );
+            let scrape = ScrapeOrigin {
+                final_url: final_url.clone(),
+                scraped_at: *at,
+            };
+            packet.source(&format!("{role}_metrics"), source, &name, Some(scrape));
             inputs.push(Input {
                 origin: crate::evidence::Origin {
                     role: Some(role.to_owned()),
@@ -632,6 +637,7 @@ fn collect_http(
     let collected = http::collect(
         &registry.http_routes,
         &registry.http_route_floor,
+        &registry.http_health,
         &sources,
         limits,
         deadline,
@@ -645,9 +651,14 @@ fn collect_http(
         );
     }
     for (route, body) in &collected.bodies {
-        if route == "metrics" {
+        let exposition = registry
+            .http_routes
+            .iter()
+            .any(|r| r.id == *route && r.exposition);
+        if exposition {
             if let Some(why) = crate::evidence::unusable_scrape(body) {
-                packet.error("http_metrics", "http metrics", "not_exposition", why);
+                let (name, source) = (format!("http_{route}"), format!("http {route}"));
+                packet.error(&name, &source, "not_exposition", why);
             } else if !scrapes.contains_key("lmcache") {
                 let answered = collected.evidence.endpoints.get(route.as_str());
                 scrapes.entry("lmcache").or_default().push(Scrape {
@@ -671,9 +682,7 @@ fn collect_http(
     if args.lmcache_http_base_url.is_some() || !http_files.is_empty() || !http_urls.is_empty() {
         let http_doc = serde_json::to_value(&collected.evidence)?;
         if let Some(base) = &args.lmcache_http_base_url {
-            packet
-                .sources
-                .push(json!({"kind": "http", "source": base, "artifact": layout::EVIDENCE[0].1}));
+            packet.source("http", base, layout::EVIDENCE[0].1, None);
         }
         packet.write(layout::EVIDENCE[0].1, to_sorted_json(&http_doc).as_bytes())?;
         evidence.insert(EvidenceKind::Http, http_doc);
@@ -707,9 +716,7 @@ fn collect_logs(
                 Err(e) => Err(LogError::Read(e)),
             };
             match read {
-                Ok(()) => packet.sources.push(
-                    json!({"kind": format!("{role}_log"), "source": source, "artifact": rel}),
-                ),
+                Ok(()) => packet.source(&format!("{role}_log"), &source, &rel, None),
                 Err(LogError::Read(e)) => packet.error(
                     &format!("{role}_log"),
                     &source,
@@ -738,7 +745,8 @@ fn collect_structured(
 ) -> anyhow::Result<()> {
     // OTel spans, trace recording, replay outputs, lookup hashes, launch.
     if let Some(f) = &args.lmcache_otel_file {
-        let doc = serde_json::to_value(crate::evidence::otel::parse_otel(&[f]))?;
+        let groups = &registry.otel_groups;
+        let doc = serde_json::to_value(crate::evidence::otel::parse_otel(&[f], groups))?;
         source_only(packet, f, "otel", layout::EVIDENCE[3].1, &doc);
         packet.write(
             "lmcache_otel_evidence.json",
@@ -810,9 +818,7 @@ fn collect_structured(
             let doc =
                 serde_json::to_value(crate::evidence::launch::parse(&refs, &registry.launch))?;
             for (path, _) in &files {
-                packet.sources.push(
-                    json!({"kind": "launch", "source": path, "artifact": layout::EVIDENCE[6].1}),
-                );
+                packet.source("launch", path, layout::EVIDENCE[6].1, None);
             }
             packet.write(layout::EVIDENCE[6].1, to_sorted_json(&doc).as_bytes())?;
             evidence.insert(EvidenceKind::Launch, doc);
@@ -875,25 +881,23 @@ fn source_only(packet: &mut Packet, path: &Path, kind: &str, artifact: &str, doc
             .unwrap_or("nothing could be read from it");
         packet.error(kind, &source, "unreadable", reason.to_owned());
     }
-    packet
-        .sources
-        .push(json!({"kind": kind, "source": source, "artifact": artifact}));
+    packet.source(kind, &source, artifact, None);
 }
 
-fn context_json(c: &ContextArgs) -> Value {
-    json!({
-        "expect_mode": format!("{:?}", c.expect_mode).to_lowercase(),
-        "l2_configured": c.l2_configured,
-        "mp_prometheus_port": c.mp_prometheus_port,
-        "mp_event_bus_queue_size": c.mp_event_bus_queue_size,
-        "mp_metrics_sample_rate": c.mp_metrics_sample_rate,
-        "mp_service_instance_id": c.mp_service_instance_id,
-        "mp_tracing_enabled": c.mp_tracing_enabled,
-        "mp_trace_recording_enabled": c.mp_trace_recording_enabled,
-        "mp_observability_disabled": c.mp_observability_disabled,
-        "mp_metrics_disabled": c.mp_metrics_disabled,
-        "mp_logging_disabled": c.mp_logging_disabled,
-    })
+fn packet_context(c: &ContextArgs) -> PacketContext {
+    PacketContext {
+        expect_mode: format!("{:?}", c.expect_mode).to_lowercase(),
+        l2_configured: c.l2_configured,
+        mp_prometheus_port: c.mp_prometheus_port,
+        mp_event_bus_queue_size: c.mp_event_bus_queue_size,
+        mp_metrics_sample_rate: c.mp_metrics_sample_rate,
+        mp_service_instance_id: c.mp_service_instance_id.clone(),
+        mp_tracing_enabled: c.mp_tracing_enabled,
+        mp_trace_recording_enabled: c.mp_trace_recording_enabled,
+        mp_observability_disabled: c.mp_observability_disabled,
+        mp_metrics_disabled: c.mp_metrics_disabled,
+        mp_logging_disabled: c.mp_logging_disabled,
+    }
 }
 
 /// UTC now as RFC 3339, from the system clock (civil-from-days, no time crate).

@@ -4,6 +4,7 @@
 
 pub mod aiperf;
 pub mod duplicates;
+pub mod http;
 pub mod launch;
 pub mod lct;
 pub mod log_rules;

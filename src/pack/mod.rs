@@ -8,9 +8,11 @@
 pub mod catalogue;
 pub mod compat;
 pub mod diff;
+mod evidence_rules;
 mod fixture;
 pub mod launch;
 pub mod model;
+pub mod pointers;
 pub mod routes;
 pub mod schema;
 pub mod yaml;
@@ -178,6 +180,10 @@ pub struct Registry {
     pub catalogues: catalogue::Catalogues,
     /// What launch programs, flags, config keys and variables mean (`kind: launch`).
     pub launch: crate::evidence::launch::knowledge::LaunchKnowledge,
+    /// How the OTel evidence groups spans by name (`kind: otel`), in order.
+    pub otel_groups: Vec<crate::evidence::otel::SpanGroupDef>,
+    /// Which answers of the HTTP API say healthy (`health` of `kind: http_routes`).
+    pub http_health: crate::evidence::http::HealthWords,
 }
 
 /// What a load checks beyond what every run needs.
@@ -465,6 +471,7 @@ enum Parsed {
     Logs(String, Node, LogsFile),
     HttpRoutes(String, Node, HttpRoutesFile),
     Launch(String, Node, LaunchFile),
+    Otel(String, Node, OtelFile),
     /// `(index in the file, finding)` for every finding that passed the schema.
     Findings(String, Node, Vec<(usize, FindingDef)>),
     Catalogue(String, Node, CatalogueFile),
@@ -524,17 +531,22 @@ fn build(
             display: raw.display.clone(),
             root: raw.root.clone(),
         };
-        // A replacing pack without a launch file keeps the replaced pack's: an
-        // override written for a metric rename must not drop what launch flags mean.
+        // A replacing pack without a launch (or otel) file keeps the replaced
+        // pack's: an override written for a metric rename must not drop what launch
+        // flags mean or how spans group.
         let launch_of = |p: &Parsed| matches!(p, Parsed::Launch(..));
+        let otel_of = |p: &Parsed| matches!(p, Parsed::Otel(..));
         if let Some(i) = selected
             .iter()
             .position(|(p, _)| p.manifest.id == pack.manifest.id)
         {
             let (_, old) = selected.remove(i);
-            if !parsed.iter().any(launch_of) {
-                parsed.extend(old.into_iter().filter(launch_of));
-            }
+            let keep_launch = !parsed.iter().any(launch_of);
+            let keep_otel = !parsed.iter().any(otel_of);
+            parsed.extend(
+                old.into_iter()
+                    .filter(|p| (keep_launch && launch_of(p)) || (keep_otel && otel_of(p))),
+            );
         }
         selected.push((pack, parsed));
     }
@@ -595,6 +607,8 @@ fn build(
         http_route_floor: floor,
         catalogues,
         launch: Default::default(),
+        otel_groups: Vec::new(),
+        http_health: Default::default(),
     };
     {
         let sources: Vec<launch::LaunchSource> = selected
@@ -614,14 +628,37 @@ fn build(
             match p {
                 Parsed::Logs(file, node, lf) => {
                     let validate = checks.embedded_schema || pack.origin != Origin::Embedded;
-                    compat::add_logs_file(&mut registry.logs, file, node, lf, validate, &mut diags)
+                    compat::add_logs_file(&mut registry.logs, file, node, lf, validate, &mut diags);
+                    evidence_rules::add_hash_seed_value(
+                        &mut registry.logs,
+                        file,
+                        node,
+                        lf,
+                        &mut diags,
+                    );
                 }
-                Parsed::HttpRoutes(file, node, hf) => routes::add_http_routes_file(
-                    &mut registry.http_routes,
+                Parsed::HttpRoutes(file, node, hf) => {
+                    routes::add_http_routes_file(
+                        &mut registry.http_routes,
+                        file,
+                        node,
+                        hf,
+                        floor,
+                        &mut diags,
+                    );
+                    evidence_rules::add_health(
+                        &mut registry.http_health,
+                        file,
+                        node,
+                        hf,
+                        &mut diags,
+                    );
+                }
+                Parsed::Otel(file, node, of) => evidence_rules::add_span_groups(
+                    &mut registry.otel_groups,
                     file,
                     node,
-                    hf,
-                    floor,
+                    of,
                     &mut diags,
                 ),
                 _ => {}
@@ -635,6 +672,9 @@ fn build(
             if let Parsed::Modes(file, node, mf) = p {
                 compat::add_modes_file(&mut modes, &pack.manifest.id, file, node, mf, &mut diags);
                 launch::check_launch_pointers(&registry.launch, file, node, mf, &mut diags);
+                if checks.embedded_schema || pack.origin != Origin::Embedded {
+                    pointers::check_modes_file(&registry, file, node, mf, &mut diags);
+                }
             }
         }
     }
@@ -990,6 +1030,8 @@ fn parse_rule_file(
             .map(|v| Parsed::Catalogue(file.to_owned(), node, v)),
         Some("launch") => parse_typed::<LaunchFile>(file, &node, json, &bad, diags)
             .map(|v| Parsed::Launch(file.to_owned(), node, v)),
+        Some("otel") => parse_typed::<OtelFile>(file, &node, json, &bad, diags)
+            .map(|v| Parsed::Otel(file.to_owned(), node, v)),
         _ => {
             if !strict {
                 diags.push(diag(

@@ -23,6 +23,7 @@ pub fn rule_pack_schema() -> Value {
     let http_routes = generator.subschema_for::<super::model::HttpRoutesFile>();
     let catalogue = generator.subschema_for::<super::model::CatalogueFile>();
     let launch = generator.subschema_for::<super::model::LaunchFile>();
+    let otel = generator.subschema_for::<super::model::OtelFile>();
     let defs = generator.take_definitions(true);
     let kinds: Vec<&str> = FileKind::ALL.iter().map(|k| k.as_str()).collect();
     json!({
@@ -42,7 +43,8 @@ pub fn rule_pack_schema() -> Value {
                 { "if": { "properties": { "kind": { "const": "logs" } } }, "then": logs },
                 { "if": { "properties": { "kind": { "const": "http_routes" } } }, "then": http_routes },
                 { "if": { "properties": { "kind": { "const": "catalogue" } } }, "then": catalogue },
-                { "if": { "properties": { "kind": { "const": "launch" } } }, "then": launch }
+                { "if": { "properties": { "kind": { "const": "launch" } } }, "then": launch },
+                { "if": { "properties": { "kind": { "const": "otel" } } }, "then": otel }
             ]
         },
         "else": manifest,
