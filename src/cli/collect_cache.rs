@@ -12,12 +12,15 @@ use crate::evidence::Input;
 use crate::pack::model::EvidenceKind;
 use crate::pack::names::CACHE;
 use crate::packet::fetch::{get_exposition, Deadline, FetchLimits};
+use crate::packet::manifest::{
+    Artifact, ManifestSource, PacketManifest, ScrapeError, ScrapeOrigin,
+};
 use crate::packet::{http, layout, write_atomic};
 use crate::report::{to_sorted_json, EvidenceFileReport};
 use anyhow::{bail, Context as _};
 use const_format::concatcp;
-use serde::Serialize;
-use serde_json::{json, Value};
+
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -100,28 +103,13 @@ pub struct CollectArgs {
     pub json: bool,
 }
 
-#[derive(Serialize)]
-struct ScrapeError {
-    source_name: String,
-    source: String,
-    error_class: String,
-    error: String,
-}
-
-#[derive(Serialize)]
-struct Artifact {
-    path: String,
-    bytes: usize,
-    sha256: String,
-}
-
 /// The packet being written: every file goes through here, so the manifest lists
 /// each with its size and digest.
 struct Packet {
     dir: PathBuf,
     artifacts: Vec<Artifact>,
     errors: Vec<ScrapeError>,
-    sources: Vec<Value>,
+    sources: Vec<ManifestSource>,
 }
 
 impl Packet {
@@ -183,6 +171,17 @@ impl Packet {
                 .collect(),
         });
         Ok(Ok(()))
+    }
+
+    /// Records an input and the artifact it became (`scrape`: where and when a
+    /// scrape was taken).
+    fn source(&mut self, kind: &str, source: &str, artifact: &str, scrape: Option<ScrapeOrigin>) {
+        self.sources.push(ManifestSource {
+            kind: kind.to_owned(),
+            source: source.to_owned(),
+            artifact: artifact.to_owned(),
+            scrape,
+        });
     }
 
     fn error(&mut self, name: &str, source: &str, class: &str, error: String) {
@@ -414,20 +413,25 @@ fn manifest_json(
     http: &http::Collected,
     summary: Option<&crate::report::CompatSummary>,
     measured: bool,
-) -> Value {
+) -> PacketManifest<crate::report::ToolInfo, crate::report::CompatSummary> {
     let e = &http.evidence;
-    json!({
-        "schema_version": "inferguard.packet/v1",
-        "generated_at": now_rfc3339(),
-        "tool": crate::report::ToolInfo::current(),
-        "claim_status": if measured { "measured" } else { "not_proven" },
-        "context": args.context.recorded(),
-        "sources": packet.sources,
-        "artifacts": packet.artifacts,
-        "scrape_errors": packet.errors,
-        "skipped_endpoints": e.destructive_skipped.iter().chain(&e.sensitive_skipped).collect::<Vec<_>>(),
-        "compat_summary": summary,
-    })
+    PacketManifest {
+        schema_version: crate::packet::manifest::SCHEMA_VERSION.to_owned(),
+        generated_at: now_rfc3339(),
+        tool: crate::report::ToolInfo::current(),
+        claim_status: if measured { "measured" } else { "not_proven" }.to_owned(),
+        context: args.context.recorded(),
+        sources: packet.sources.clone(),
+        artifacts: packet.artifacts.clone(),
+        scrape_errors: packet.errors.clone(),
+        skipped_endpoints: e
+            .destructive_skipped
+            .iter()
+            .chain(&e.sensitive_skipped)
+            .cloned()
+            .collect(),
+        compat_summary: summary.cloned(),
+    }
 }
 
 /// Metrics files and URLs, per role; every failure is a scrape error.
@@ -529,9 +533,11 @@ fn write_metrics(packet: &mut Packet, scrapes: &Scrapes) -> anyhow::Result<Vec<I
             let name = layout::metrics_file(role, i);
             let stored = crate::redact::exposition(bytes);
             packet.write(&name, &stored)?;
-            packet.sources.push(
-                json!({"kind": format!("{role}_metrics"), "source": source, "final_url": final_url, "artifact": name, "scraped_at": at}),
-            );
+            let scrape = ScrapeOrigin {
+                final_url: final_url.clone(),
+                scraped_at: *at,
+            };
+            packet.source(&format!("{role}_metrics"), source, &name, Some(scrape));
             inputs.push(Input {
                 origin: crate::evidence::Origin {
                     role: Some(role.to_owned()),
@@ -625,6 +631,7 @@ fn collect_http(
     let collected = http::collect(
         &registry.http_routes,
         &registry.http_route_floor,
+        &registry.http_health,
         &sources,
         limits,
         deadline,
@@ -638,9 +645,14 @@ fn collect_http(
         );
     }
     for (route, body) in &collected.bodies {
-        if route == "metrics" {
+        let exposition = registry
+            .http_routes
+            .iter()
+            .any(|r| r.id == *route && r.exposition);
+        if exposition {
             if let Some(why) = crate::evidence::unusable_scrape(body) {
-                packet.error("http_metrics", "http metrics", "not_exposition", why);
+                let (name, source) = (format!("http_{route}"), format!("http {route}"));
+                packet.error(&name, &source, "not_exposition", why);
             } else if !scrapes.contains_key(CACHE) {
                 let answered = collected.evidence.endpoints.get(route.as_str());
                 scrapes.entry(CACHE).or_default().push(Scrape {
@@ -664,9 +676,7 @@ fn collect_http(
     if args.cache_http_base_url.is_some() || !http_files.is_empty() || !http_urls.is_empty() {
         let http_doc = serde_json::to_value(&collected.evidence)?;
         if let Some(base) = &args.cache_http_base_url {
-            packet
-                .sources
-                .push(json!({"kind": "http", "source": base, "artifact": layout::EVIDENCE[0].1}));
+            packet.source("http", base, layout::EVIDENCE[0].1, None);
         }
         packet.write(layout::EVIDENCE[0].1, to_sorted_json(&http_doc).as_bytes())?;
         evidence.insert(EvidenceKind::Http, http_doc);
@@ -700,9 +710,7 @@ fn collect_logs(
                 Err(e) => Err(LogError::Read(e)),
             };
             match read {
-                Ok(()) => packet.sources.push(
-                    json!({"kind": format!("{role}_log"), "source": source, "artifact": rel}),
-                ),
+                Ok(()) => packet.source(&format!("{role}_log"), &source, &rel, None),
                 Err(LogError::Read(e)) => packet.error(
                     &format!("{role}_log"),
                     &source,
@@ -734,7 +742,8 @@ fn collect_structured(
 ) -> anyhow::Result<()> {
     // OTel spans, trace recording, replay outputs, lookup hashes, launch.
     if let Some(f) = &args.cache_otel_file {
-        let doc = serde_json::to_value(crate::evidence::otel::parse_otel(&[f]))?;
+        let groups = &registry.otel_groups;
+        let doc = serde_json::to_value(crate::evidence::otel::parse_otel(&[f], groups))?;
         source_only(packet, f, "otel", layout::EVIDENCE[3].1, &doc);
         packet.write(
             concatcp!(CACHE, "_otel_evidence.json"),
@@ -806,9 +815,7 @@ fn collect_structured(
             let doc =
                 serde_json::to_value(crate::evidence::launch::parse(&refs, &registry.launch))?;
             for (path, _) in &files {
-                packet.sources.push(
-                    json!({"kind": "launch", "source": path, "artifact": layout::EVIDENCE[6].1}),
-                );
+                packet.source("launch", path, layout::EVIDENCE[6].1, None);
             }
             packet.write(layout::EVIDENCE[6].1, to_sorted_json(&doc).as_bytes())?;
             evidence.insert(EvidenceKind::Launch, doc);
@@ -871,9 +878,7 @@ fn source_only(packet: &mut Packet, path: &Path, kind: &str, artifact: &str, doc
             .unwrap_or("nothing could be read from it");
         packet.error(kind, &source, "unreadable", reason.to_owned());
     }
-    packet
-        .sources
-        .push(json!({"kind": kind, "source": source, "artifact": artifact}));
+    packet.source(kind, &source, artifact, None);
 }
 
 /// UTC now as RFC 3339, from the system clock (civil-from-days, no time crate).

@@ -222,8 +222,8 @@ impl ContextArgs {
 
     /// What a packet records: every flag as given; one not given is null, except
     /// booleans and choices, recorded at their default.
-    pub fn recorded(&self) -> Value {
-        let mut out = serde_json::Map::new();
+    pub fn recorded(&self) -> BTreeMap<String, Value> {
+        let mut out = BTreeMap::new();
         for f in &declared().rules.flags {
             let value = match (self.given.get(&f.id), f.ty) {
                 (Some(v), _) => v.clone(),
@@ -232,6 +232,6 @@ impl ContextArgs {
             };
             out.insert(f.id.clone(), value);
         }
-        Value::Object(out)
+        out
     }
 }

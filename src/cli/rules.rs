@@ -377,7 +377,7 @@ pub fn generated_schemas() -> Vec<(&'static str, String)> {
         s.push('\n');
         s
     };
-    vec![
+    let mut out = vec![
         (
             "rule-pack.schema.json",
             pretty(crate::pack::schema::rule_pack_schema()),
@@ -398,32 +398,25 @@ pub fn generated_schemas() -> Vec<(&'static str, String)> {
             "metrics-summary.schema.json",
             pretty(crate::summary::output::summary_schema()),
         ),
-        // Evidence documents a pack's indicators read by JSON pointer. The launch
-        // document's pack-declared fields are open (`additionalProperties`): the
-        // loader checks pointers into them against the launch packs.
         (
-            "launch-evidence.schema.json",
-            pretty(evidence_schema::<crate::evidence::launch::LaunchEvidence>()),
-        ),
-        (
-            "otel-evidence.schema.json",
-            pretty(evidence_schema::<crate::evidence::otel::OtelEvidence>()),
-        ),
-        (
-            "trace-evidence.schema.json",
-            pretty(evidence_schema::<crate::evidence::lct::TraceEvidence>()),
-        ),
-        (
-            "trace-replay-evidence.schema.json",
-            pretty(evidence_schema::<crate::evidence::replay::ReplayEvidence>()),
-        ),
-        (
-            "lookup-hash-evidence.schema.json",
-            pretty(evidence_schema::<
-                crate::evidence::lookup_hash::LookupHashEvidence,
+            "packet-manifest.schema.json",
+            pretty(crate::pack::pointers::written_schema::<
+                crate::packet::manifest::PacketManifest<
+                    crate::report::ToolInfo,
+                    crate::report::CompatSummary,
+                >,
             >()),
         ),
-    ]
+    ];
+    // Evidence documents, which packs read by JSON pointer (checked at load
+    // against these schemas, see `pack::pointers`).
+    out.extend(crate::pack::pointers::EVIDENCE_KINDS.map(|kind| {
+        (
+            crate::pack::pointers::schema_file(kind),
+            pretty(crate::pack::pointers::evidence_schema(kind)),
+        )
+    }));
+    out
 }
 
 fn diff(old: &Path, new: &Path, check: bool) -> anyhow::Result<Outcome> {
@@ -475,10 +468,6 @@ fn diff_pack_header(text: &mut String, p: &crate::pack::diff::PackDiff) -> bool 
         if enough { "" } else { "  <- too small" }
     );
     enough
-}
-
-fn evidence_schema<T: schemars::JsonSchema>() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(T)).expect("schemas serialize")
 }
 
 fn schemas(out: &Path, check: bool) -> anyhow::Result<Outcome> {

@@ -21,6 +21,8 @@ pub struct LogRules {
     pub categories: Vec<LogCategoryRule>,
     /// `(name, regex with one capture group)`.
     pub values: Vec<(String, regex_lite::Regex)>,
+    /// The value whose distinct values decide `hash_seed_risk`.
+    pub hash_seed_value: Option<String>,
     /// The patterns compiled for scanning, built at first use: only log parsing
     /// pays for it, not the start-up of every command.
     matcher: std::sync::OnceLock<Option<std::sync::Arc<LogMatcher>>>,

@@ -1,6 +1,6 @@
 //! Engine and LMCache log files: ANSI-stripped lines classified by the categories a
 //! `logs` pack declares, with counts, the first line of each category, a few
-//! redacted snippets, the values the pack extracts (`PYTHONHASHSEED`) and the mode
+//! redacted snippets, the values the pack extracts (the hash seed) and the mode
 //! candidates the lines are evidence for.
 //!
 //! Logs are streamed ([`LogParser::add`] reads any `BufRead` line by line), so the
@@ -13,6 +13,7 @@
 //! The categories arrive as data; this module knows no LMCache message.
 
 use super::log_rules::{LogCategoryRule, LogMatcher, LogRules};
+use schemars::JsonSchema;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -28,36 +29,44 @@ const VALUE_CHARS: usize = 200;
 /// Longest line read whole; the rest of a longer line is skipped and counted.
 pub const LINE_CAP: usize = 64 * 1024;
 
-#[derive(Clone, Debug, Serialize)]
+/// `schema_version` of the log evidence document.
+pub const SCHEMA_VERSION: &str = "inferguard.log-evidence/v1";
+
+/// The log evidence document (`lmcache_log_evidence.json`).
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct LogEvidence {
+    /// Always `inferguard.log-evidence/v1` for this layout.
     pub schema_version: String,
     /// `measured` when at least one line was read and classified, else `not_proven`.
     pub claim_status: String,
     pub sources: Vec<LogSource>,
     pub line_count: usize,
     /// Lines per category id (only categories that matched).
+    #[schemars(extend("x-inferguard-keys" = "log_category"))]
     pub categories: BTreeMap<String, LogCategory>,
     /// Mode candidates the matching categories prove, sorted.
     pub mode_candidates: Vec<String>,
     /// Values the pack extracts, by name (distinct, in order of appearance; at most
     /// [`MAX_VALUES`] per name, each cut to 200 characters).
+    #[schemars(extend("x-inferguard-keys" = "log_value"))]
     pub values: BTreeMap<String, Vec<String>>,
-    /// More than one `PYTHONHASHSEED` value, or none while several logs were read:
-    /// prefix hashes may differ between processes.
+    /// More than one value of the hash seed (the value the logs pack names in
+    /// `hash_seed_value`), or none while several logs were read: prefix hashes may
+    /// differ between processes.
     pub hash_seed_risk: bool,
     /// Per file: undecodable bytes (replaced), and lines longer than [`LINE_CAP`]
     /// (only their start, up to its last space, was classified).
     pub unreadable: Vec<Unreadable>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct LogSource {
     pub path: String,
     pub bytes: usize,
     pub lines: usize,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct LogCategory {
     pub count: usize,
     pub description: String,
@@ -66,7 +75,7 @@ pub struct LogCategory {
     pub snippets: Vec<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Unreadable {
     pub path: String,
     pub reason: String,
@@ -104,7 +113,7 @@ impl<'r> LogParser<'r> {
         LogParser {
             rules,
             ev: LogEvidence {
-                schema_version: "inferguard.log-evidence/v1".to_owned(),
+                schema_version: SCHEMA_VERSION.to_owned(),
                 claim_status: "not_proven".to_owned(),
                 sources: Vec::new(),
                 line_count: 0,
@@ -192,8 +201,10 @@ impl<'r> LogParser<'r> {
     pub fn finish(mut self) -> LogEvidence {
         let ev = &mut self.ev;
         ev.mode_candidates.sort();
-        let seeds = ev.values.get("python_hash_seed").map_or(0, Vec::len);
-        ev.hash_seed_risk = seeds > 1 || (seeds == 0 && ev.sources.len() > 1);
+        if let Some(seed) = &self.rules.hash_seed_value {
+            let seeds = ev.values.get(seed).map_or(0, Vec::len);
+            ev.hash_seed_risk = seeds > 1 || (seeds == 0 && ev.sources.len() > 1);
+        }
         if ev.line_count > 0 {
             ev.claim_status = "measured".to_owned();
         }

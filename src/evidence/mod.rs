@@ -2,13 +2,14 @@
 //! and standard input. Each parser records where every item came from and what it
 //! could not read; none of them knows about rules.
 
-pub mod metrics_export;
 pub mod duplicates;
+pub mod http;
 pub mod launch;
 pub mod lct;
 pub mod log_rules;
 pub mod logs;
 pub mod lookup_hash;
+pub mod metrics_export;
 pub mod otel;
 pub mod prometheus;
 pub mod replay;

@@ -14,11 +14,10 @@
 //!   line that is not JSON and every span that cannot be used is listed in
 //!   `unreadable` with its file, line (when there is one) and reason, and the rest is
 //!   used. Reasons never quote the input, so nothing read can leak through them.
-//! - Span groups follow the tracers of LMCache 0.5.6: `mp.*` (`mp.store`,
-//!   `mp.retrieve`, `mp.lookup_prefetch`), `request`, `cb.*` (CacheBlend),
-//!   `transfer.*`, `timeout`; anything else is `other`.
-//! - Every group is always present, so a rule can read `/span_groups/mp/count`
-//!   without first checking that the key exists.
+//! - Span groups are pack data (`kind: otel`, [`SpanGroupDef`]): a span joins the
+//!   first group whose names or prefixes take its name, else the catch-all group.
+//! - Every declared group is always present, so a rule can read
+//!   `/span_groups/<group>/count` without first checking that the key exists.
 //! - A span is counted once per parse: one met again with the same trace id and span
 //!   id (a file concatenated with itself, passed twice, or beside its directory) is
 //!   listed in `duplicate_spans` instead ([`super::duplicates`]). Spans without both
@@ -26,7 +25,7 @@
 
 use super::duplicates::{identity, Duplicates, Seen};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,9 +36,9 @@ use std::path::Path;
 pub const SCHEMA_VERSION: &str = "inferguard.otel-evidence/v1";
 
 /// Parses OTel span files, or directories of them (`*.json`, `*.jsonl`, `*.ndjson`,
-/// sorted by name).
-pub fn parse_otel<P: AsRef<Path>>(paths: &[P]) -> OtelEvidence {
-    let mut reader = SpanReader::default();
+/// sorted by name), grouping spans as `groups` declare.
+pub fn parse_otel<P: AsRef<Path>>(paths: &[P], groups: &[SpanGroupDef]) -> OtelEvidence {
+    let mut reader = SpanReader::new(groups);
     let mut log = SourceLog::default();
     let dir = DirFilter {
         expected: "*.json, *.jsonl or *.ndjson span files",
@@ -52,8 +51,8 @@ pub fn parse_otel<P: AsRef<Path>>(paths: &[P]) -> OtelEvidence {
 
 /// Parses spans already in memory; `source` names them in `sources` and
 /// `unreadable` (a path, `-` or a URL).
-pub fn parse_otel_bytes(source: &str, bytes: &[u8]) -> OtelEvidence {
-    let mut reader = SpanReader::default();
+pub fn parse_otel_bytes(source: &str, bytes: &[u8], groups: &[SpanGroupDef]) -> OtelEvidence {
+    let mut reader = SpanReader::new(groups);
     let mut log = SourceLog::default();
     log.read_bytes(source, bytes, |file, bytes| reader.read_file(file, bytes));
     reader.finish(log)
@@ -74,6 +73,8 @@ pub struct OtelEvidence {
     /// Spans read again with the trace id and span id of a span already read (counted
     /// once), and spans without both ids (counted, not checked).
     pub duplicate_spans: Duplicates,
+    /// Spans per group, by the ids the packs declare.
+    #[schemars(extend("x-inferguard-keys" = "span_group"))]
     pub span_groups: SpanGroups,
     /// Hit-token attributes (`hit_tokens`, `requested_tokens`, `l1_hit_tokens`,
     /// `l2_hit_tokens`, `prefix_hit_tokens`, `non_prefix_hit_tokens`), keyed by the
@@ -90,21 +91,36 @@ pub struct OtelEvidence {
     pub service_instance_ids_not_listed: u64,
 }
 
-/// Spans by group. Every group is always present.
-#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
-pub struct SpanGroups {
-    /// `mp.store`, `mp.retrieve`, `mp.lookup_prefetch` and any other `mp.*` span.
-    pub mp: SpanGroup,
-    /// `request`: one per MP session.
-    pub request: SpanGroup,
-    /// `cb.*`: CacheBlend requests, lookups, retrieves and point events.
-    pub cb: SpanGroup,
-    /// `transfer.*`: per-phase GPU transfer breakdown.
-    pub transfer: SpanGroup,
-    /// `timeout` (and `timeout.*`).
-    pub timeout: SpanGroup,
-    /// Every other span name.
-    pub other: SpanGroup,
+/// Spans by group id. Every declared group is always present.
+pub type SpanGroups = BTreeMap<String, SpanGroup>;
+
+/// One span group as a pack declares it (`kind: otel`).
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpanGroupDef {
+    /// The key under `span_groups` (lowercase snake_case, unique).
+    pub id: String,
+    #[serde(default)]
+    pub description: String,
+    /// Span names taken whole.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Span-name prefixes taken (`mp.` takes `mp.store`).
+    #[serde(default)]
+    pub prefixes: Vec<String>,
+}
+
+impl SpanGroupDef {
+    /// Takes every span no group before it took.
+    pub fn is_catch_all(&self) -> bool {
+        self.names.is_empty() && self.prefixes.is_empty()
+    }
+
+    fn takes(&self, name: &str) -> bool {
+        self.is_catch_all()
+            || self.names.iter().any(|n| n == name)
+            || self.prefixes.iter().any(|p| name.starts_with(p.as_str()))
+    }
 }
 
 /// One span group.
@@ -165,9 +181,9 @@ const HIT_ATTRIBUTES: [&str; 6] = [
 /// Distinct span names in `hit_tokens`; spans past it still count in `span_groups`.
 pub const MAX_HIT_TOKEN_NAMES: usize = 64;
 
-#[derive(Default)]
-struct SpanReader {
-    groups: [GroupAcc; 6],
+struct SpanReader<'g> {
+    defs: &'g [SpanGroupDef],
+    groups: Vec<GroupAcc>,
     span_count: u64,
     hit_tokens: BTreeMap<String, HitTokens>,
     hit_tokens_not_listed: u64,
@@ -200,7 +216,20 @@ impl At<'_> {
     }
 }
 
-impl SpanReader {
+impl<'g> SpanReader<'g> {
+    fn new(defs: &'g [SpanGroupDef]) -> Self {
+        SpanReader {
+            defs,
+            groups: defs.iter().map(|_| GroupAcc::default()).collect(),
+            span_count: 0,
+            hit_tokens: BTreeMap::new(),
+            hit_tokens_not_listed: 0,
+            service_instance_ids: BTreeSet::new(),
+            service_instance_ids_not_listed: 0,
+            seen: Seen::default(),
+        }
+    }
+
     fn read_file(&mut self, file: &mut FileCursor<'_>, bytes: &[u8]) {
         read_json_file(file, bytes, |file, line, value| {
             self.read_value(file, line, value)
@@ -417,7 +446,10 @@ impl SpanReader {
         };
         self.add_hit_tokens(&name, &attributes);
 
-        let group = &mut self.groups[group_index(&name)];
+        let Some(g) = self.defs.iter().position(|d| d.takes(&name)) else {
+            return;
+        };
+        let group = &mut self.groups[g];
         group.count += 1;
         if let Some(ms) = latency {
             group.latencies.push(ms);
@@ -453,7 +485,12 @@ impl SpanReader {
     }
 
     fn finish(self, log: SourceLog) -> OtelEvidence {
-        let [mp, request, cb, transfer, timeout, other] = self.groups.map(GroupAcc::finish);
+        let span_groups = self
+            .defs
+            .iter()
+            .zip(self.groups)
+            .map(|(d, g)| (d.id.clone(), g.finish()))
+            .collect();
         let mut hit_tokens = self.hit_tokens;
         for h in hit_tokens.values_mut() {
             let hit = h.attributes.get("hit_tokens").map(|c| c.sum);
@@ -469,14 +506,7 @@ impl SpanReader {
             duplicate_spans: self.seen.finish(&log),
             read: log,
             span_count: self.span_count,
-            span_groups: SpanGroups {
-                mp,
-                request,
-                cb,
-                transfer,
-                timeout,
-                other,
-            },
+            span_groups,
             hit_tokens,
             hit_tokens_spans_not_listed: self.hit_tokens_not_listed,
             service_instance_ids: self.service_instance_ids.into_iter().collect(),
@@ -517,24 +547,6 @@ impl LatencyStats {
             p99: Some(rank(99.0)),
             max: samples.last().copied(),
         }
-    }
-}
-
-/// `mp`, `request`, `cb`, `transfer`, `timeout`, `other`, as indices into
-/// `SpanReader::groups`.
-fn group_index(name: &str) -> usize {
-    if name.starts_with("mp.") {
-        0
-    } else if name == "request" {
-        1
-    } else if name.starts_with("cb.") {
-        2
-    } else if name.starts_with("transfer.") {
-        3
-    } else if name == "timeout" || name.starts_with("timeout.") {
-        4
-    } else {
-        5
     }
 }
 

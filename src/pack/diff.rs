@@ -479,6 +479,10 @@ fn classify(key: &str, old: &Value, new: &Value) -> Vec<Change> {
         "signal" => signal_changes(old, new),
         "family" => family_changes(old, new),
         "finding" => finding_changes(old, new),
+        _ if only_added(old, new) => changed_keys(&without_prose(old), &without_prose(new))
+            .into_iter()
+            .map(|k| (Class::Minor, format!("`{k}` added")))
+            .collect(),
         _ => vec![(
             Class::Major,
             format!(
@@ -497,6 +501,14 @@ fn classify(key: &str, old: &Value, new: &Value) -> Vec<Change> {
         out.push(change(Class::Patch, key, &what));
     }
     out
+}
+
+/// Every key that differs (after prose) is new: a section added to a file, which
+/// changes nothing that was declared before.
+fn only_added(old: &Value, new: &Value) -> bool {
+    let (old, new) = (without_prose(old), without_prose(new));
+    let changed = changed_keys(&old, &new);
+    !changed.is_empty() && changed.iter().all(|k| old.get(k).is_none())
 }
 
 fn changed_keys(old: &Value, new: &Value) -> Vec<String> {

@@ -7,9 +7,10 @@
 
 pub mod catalogue;
 pub mod compat;
-pub mod context;
 pub mod conditions;
+pub mod context;
 pub mod diff;
+mod evidence_rules;
 mod fixture;
 pub mod launch;
 pub mod model;
@@ -23,6 +24,7 @@ pub mod names {
     pub const CACHE: &str = CACHE_NAMES[0];
     pub const CACHE_TITLE: &str = CACHE_NAMES[1];
 }
+pub mod pointers;
 pub mod routes;
 pub mod schema;
 pub mod yaml;
@@ -196,6 +198,10 @@ pub struct Registry {
     pub context: context::ContextRules,
     /// Each pack's named conditions (`kind: conditions`), by pack id.
     pub conditions: BTreeMap<String, conditions::Conditions>,
+    /// How the OTel evidence groups spans by name (`kind: otel`), in order.
+    pub otel_groups: Vec<crate::evidence::otel::SpanGroupDef>,
+    /// Which answers of the HTTP API say healthy (`health` of `kind: http_routes`).
+    pub http_health: crate::evidence::http::HealthWords,
 }
 
 /// What a load checks beyond what every run needs.
@@ -493,6 +499,7 @@ enum Parsed {
     Logs(String, Node, LogsFile),
     HttpRoutes(String, Node, HttpRoutesFile),
     Launch(String, Node, LaunchFile),
+    Otel(String, Node, OtelFile),
     /// `(index in the file, finding)` for every finding that passed the schema.
     Findings(String, Node, Vec<(usize, FindingDef)>),
     Catalogue(String, Node, CatalogueFile),
@@ -554,17 +561,22 @@ fn build(
             display: raw.display.clone(),
             root: raw.root.clone(),
         };
-        // A replacing pack without a launch file keeps the replaced pack's: an
-        // override written for a metric rename must not drop what launch flags mean.
+        // A replacing pack without a launch (or otel) file keeps the replaced
+        // pack's: an override written for a metric rename must not drop what launch
+        // flags mean or how spans group.
         let launch_of = |p: &Parsed| matches!(p, Parsed::Launch(..));
+        let otel_of = |p: &Parsed| matches!(p, Parsed::Otel(..));
         if let Some(i) = selected
             .iter()
             .position(|(p, _)| p.manifest.id == pack.manifest.id)
         {
             let (_, old) = selected.remove(i);
-            if !parsed.iter().any(launch_of) {
-                parsed.extend(old.into_iter().filter(launch_of));
-            }
+            let keep_launch = !parsed.iter().any(launch_of);
+            let keep_otel = !parsed.iter().any(otel_of);
+            parsed.extend(
+                old.into_iter()
+                    .filter(|p| (keep_launch && launch_of(p)) || (keep_otel && otel_of(p))),
+            );
         }
         selected.push((pack, parsed));
     }
@@ -627,6 +639,8 @@ fn build(
         launch: Default::default(),
         context: Default::default(),
         conditions: BTreeMap::new(),
+        otel_groups: Vec::new(),
+        http_health: Default::default(),
     };
     {
         let sources: Vec<launch::LaunchSource> = selected
@@ -646,14 +660,37 @@ fn build(
             match p {
                 Parsed::Logs(file, node, lf) => {
                     let validate = checks.embedded_schema || pack.origin != Origin::Embedded;
-                    compat::add_logs_file(&mut registry.logs, file, node, lf, validate, &mut diags)
+                    compat::add_logs_file(&mut registry.logs, file, node, lf, validate, &mut diags);
+                    evidence_rules::add_hash_seed_value(
+                        &mut registry.logs,
+                        file,
+                        node,
+                        lf,
+                        &mut diags,
+                    );
                 }
-                Parsed::HttpRoutes(file, node, hf) => routes::add_http_routes_file(
-                    &mut registry.http_routes,
+                Parsed::HttpRoutes(file, node, hf) => {
+                    routes::add_http_routes_file(
+                        &mut registry.http_routes,
+                        file,
+                        node,
+                        hf,
+                        floor,
+                        &mut diags,
+                    );
+                    evidence_rules::add_health(
+                        &mut registry.http_health,
+                        file,
+                        node,
+                        hf,
+                        &mut diags,
+                    );
+                }
+                Parsed::Otel(file, node, of) => evidence_rules::add_span_groups(
+                    &mut registry.otel_groups,
                     file,
                     node,
-                    hf,
-                    floor,
+                    of,
                     &mut diags,
                 ),
                 _ => {}
@@ -668,6 +705,9 @@ fn build(
             if let Parsed::Modes(file, node, mf) = p {
                 compat::add_modes_file(&mut modes, &pack.manifest.id, file, node, mf, &mut diags);
                 launch::check_launch_pointers(&registry.launch, file, node, mf, &mut diags);
+                if checks.embedded_schema || pack.origin != Origin::Embedded {
+                    pointers::check_modes_file(&registry, file, node, mf, &mut diags);
+                }
             }
         }
     }
@@ -1135,6 +1175,8 @@ fn parse_rule_file(
             .map(|v| Parsed::Launch(file.to_owned(), node, v)),
         Some("conditions") => parse_typed::<ConditionsFile>(file, &node, json, &bad, diags)
             .map(|v| Parsed::Conditions(file.to_owned(), node, v)),
+        Some("otel") => parse_typed::<OtelFile>(file, &node, json, &bad, diags)
+            .map(|v| Parsed::Otel(file.to_owned(), node, v)),
         _ => {
             if !strict {
                 diags.push(diag(

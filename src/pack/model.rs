@@ -50,10 +50,11 @@ pub enum FileKind {
     Launch,
     Context,
     Conditions,
+    Otel,
 }
 
 impl FileKind {
-    pub const ALL: [FileKind; 10] = [
+    pub const ALL: [FileKind; 11] = [
         FileKind::Engine,
         FileKind::Findings,
         FileKind::Families,
@@ -64,6 +65,7 @@ impl FileKind {
         FileKind::Launch,
         FileKind::Context,
         FileKind::Conditions,
+        FileKind::Otel,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +80,7 @@ impl FileKind {
             FileKind::Launch => "launch",
             FileKind::Context => "context",
             FileKind::Conditions => "conditions",
+            FileKind::Otel => "otel",
         }
     }
 }
@@ -774,6 +777,12 @@ pub struct LogsFile {
     /// `python_hash_seed: 'PYTHONHASHSEED=(\\S+)'`).
     #[serde(default)]
     pub values: BTreeMap<String, String>,
+    /// The value (a name under `values`) whose distinct values decide the log
+    /// evidence's `hash_seed_risk`: more than one, or none while several logs were
+    /// read. Declared once across packs; without it the risk is never raised.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash_seed_value: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
@@ -816,12 +825,29 @@ pub struct LaunchFile {
     pub secret_names: Vec<String>,
 }
 
+/// `kind: otel` — how the OTel evidence groups spans by name.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OtelFile {
+    pub kind: FileKind,
+    /// Groups in order; a span joins the first that takes its name. A group with
+    /// neither `names` nor `prefixes` takes every span no group before it took
+    /// (at most one, last). Every group is present in `span_groups`, so a pack can
+    /// read `/span_groups/<id>/count` whether or not such spans came.
+    pub span_groups: Vec<crate::evidence::otel::SpanGroupDef>,
+}
+
 /// `kind: http_routes` — the LMCache HTTP API as the collector may use it.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpRoutesFile {
     pub kind: FileKind,
     pub routes: Vec<HttpRouteDef>,
+    /// Which fields and words of a JSON answer say the server is healthy or not;
+    /// declared once across packs.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::evidence::http::HealthWords>,
 }
 
 /// What calling a route does to the server. The classes are ordered from least to
@@ -864,6 +890,11 @@ pub struct HttpRouteDef {
     #[serde(default)]
     pub legacy: Vec<String>,
     pub safety: Safety,
+    /// The answer is a Prometheus exposition: judged by its HTTP status alone, and
+    /// used as the scrape of the server when none is given.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub exposition: bool,
     #[serde(default)]
     pub description: String,
 }

@@ -312,6 +312,7 @@ mod tests {
             path: path.to_owned(),
             legacy: Vec::new(),
             safety,
+            exposition: false,
             description: String::new(),
         }
     }

@@ -24,6 +24,8 @@ pub fn rule_pack_schema() -> Value {
     let catalogue = generator.subschema_for::<super::model::CatalogueFile>();
     let launch = generator.subschema_for::<super::model::LaunchFile>();
     let conditions = generator.subschema_for::<super::model::ConditionsFile>();
+    let otel = generator.subschema_for::<super::model::OtelFile>();
+    let context = generator.subschema_for::<super::model::ContextFile>();
     let defs = generator.take_definitions(true);
     let kinds: Vec<&str> = FileKind::ALL.iter().map(|k| k.as_str()).collect();
     json!({
@@ -44,7 +46,9 @@ pub fn rule_pack_schema() -> Value {
                 { "if": { "properties": { "kind": { "const": "http_routes" } } }, "then": http_routes },
                 { "if": { "properties": { "kind": { "const": "catalogue" } } }, "then": catalogue },
                 { "if": { "properties": { "kind": { "const": "launch" } } }, "then": launch },
-                { "if": { "properties": { "kind": { "const": "conditions" } } }, "then": conditions }
+                { "if": { "properties": { "kind": { "const": "conditions" } } }, "then": conditions },
+                { "if": { "properties": { "kind": { "const": "otel" } } }, "then": otel },
+                { "if": { "properties": { "kind": { "const": "context" } } }, "then": context }
             ]
         },
         "else": manifest,

@@ -4,58 +4,13 @@
 //! sensitive are never called and are listed as skipped.
 
 use super::fetch::{get, same_path, Deadline, FetchLimits, Response};
+pub use crate::evidence::http::{
+    bound, HealthWords, HttpEndpoint, HttpEvidence, SkippedRoute, Tried,
+};
+use crate::evidence::http::{classify, SCHEMA_VERSION};
 use crate::pack::model::{HttpRouteDef, Safety};
 use serde::Serialize;
-use serde_json::Value;
 use std::collections::BTreeMap;
-
-#[derive(Clone, Debug, Serialize)]
-pub struct HttpEvidence {
-    pub schema_version: String,
-    /// `measured` when at least one endpoint answered.
-    pub claim_status: String,
-    pub base_url: Option<String>,
-    pub endpoints: BTreeMap<String, HttpEndpoint>,
-    pub destructive_skipped: Vec<SkippedRoute>,
-    pub sensitive_skipped: Vec<SkippedRoute>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct HttpEndpoint {
-    /// `healthy`, `unhealthy` or `unknown`.
-    pub status: String,
-    /// The URL (or file) that answered, as requested.
-    pub path: Option<String>,
-    /// The URL that gave the answer after same-route redirects, when requested live.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub final_url: Option<String>,
-    pub tried: Vec<Tried>,
-    pub http_status: Option<u16>,
-    /// The answer, bounded (long lists and strings cut) and with secret-named
-    /// values redacted; plain text answers are a string.
-    pub fields: Option<Value>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Tried {
-    pub path: String,
-    /// Where the answer came from when a redirect was followed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub final_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub http_status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_class: Option<String>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct SkippedRoute {
-    pub route: String,
-    pub method: String,
-    pub path: String,
-    /// `destructive_skipped` or `sensitive_skipped`.
-    pub status: String,
-}
 
 /// One failure, for the manifest's `scrape_errors`.
 #[derive(Clone, Debug, Serialize)]
@@ -111,10 +66,12 @@ pub fn skipped(
 
 /// Collects every read-only GET route of the table: from a saved file, a per-route
 /// URL or the base URL, current path first and legacy ones after a 404. `floor` is
-/// the shipped route table ([`crate::pack::Registry::http_route_floor`]).
+/// the shipped route table ([`crate::pack::Registry::http_route_floor`]); `health`
+/// says which answers mean healthy ([`crate::pack::Registry::http_health`]).
 pub fn collect(
     routes: &[HttpRouteDef],
     floor: &[HttpRouteDef],
+    health: &HealthWords,
     sources: &HttpSources,
     limits: &FetchLimits,
     deadline: Deadline,
@@ -131,10 +88,9 @@ pub fn collect(
         .filter(|r| crate::pack::routes::may_call(r, floor));
     for route in callable {
         let answer = match sources.files.iter().find(|(id, _, _)| *id == route.id) {
-            Some((_, bytes, path)) => Some(from_file(route, bytes, path)),
-            None => {
-                candidates(route, sources).map(|urls| fetch_route(route, &urls, limits, deadline))
-            }
+            Some((_, bytes, path)) => Some(from_file(route, health, bytes, path)),
+            None => candidates(route, sources)
+                .map(|urls| fetch_route(route, health, &urls, limits, deadline)),
         };
         let Some(answer) = answer else { continue };
         errors.extend(answer.error);
@@ -146,7 +102,7 @@ pub fn collect(
         .any(|e| e.http_status.is_some_and(|c| c != 404) || e.tried.is_empty() && e.path.is_some());
     Collected {
         evidence: HttpEvidence {
-            schema_version: "inferguard.http-evidence/v1".to_owned(),
+            schema_version: SCHEMA_VERSION.to_owned(),
             claim_status: if answered { "measured" } else { "not_proven" }.to_owned(),
             base_url: sources.base_url.map(str::to_owned),
             endpoints,
@@ -165,8 +121,8 @@ struct RouteAnswer {
     body: Option<Vec<u8>>,
 }
 
-fn from_file(route: &HttpRouteDef, bytes: &[u8], path: &str) -> RouteAnswer {
-    let (status, fields, err) = classify(&route.id, 200, bytes);
+fn from_file(route: &HttpRouteDef, health: &HealthWords, bytes: &[u8], path: &str) -> RouteAnswer {
+    let (status, fields, err) = classify(&route.id, route.exposition, 200, bytes, health);
     RouteAnswer {
         endpoint: HttpEndpoint {
             status,
@@ -250,6 +206,7 @@ pub fn refused_url(routes: &[HttpRouteDef], floor: &[HttpRouteDef], url: &str) -
 /// redirects to `/env` or `/loglevel?…` is refused, never requested.
 fn fetch_route(
     route: &HttpRouteDef,
+    health: &HealthWords,
     urls: &[String],
     limits: &FetchLimits,
     deadline: Deadline,
@@ -268,7 +225,7 @@ fn fetch_route(
             Ok(r) if r.status == 404 => tried.push(Tried::answer(url, &r)),
             Ok(r) => {
                 tried.push(Tried::answer(url, &r));
-                return answered(route, url, r, tried);
+                return answered(route, health, url, r, tried);
             }
             Err(e) => {
                 tried.push(Tried {
@@ -298,8 +255,14 @@ fn fetch_route(
     }
 }
 
-fn answered(route: &HttpRouteDef, url: &str, r: Response, tried: Vec<Tried>) -> RouteAnswer {
-    let (status, fields, err) = classify(&route.id, r.status, &r.body);
+fn answered(
+    route: &HttpRouteDef,
+    health: &HealthWords,
+    url: &str,
+    r: Response,
+    tried: Vec<Tried>,
+) -> RouteAnswer {
+    let (status, fields, err) = classify(&route.id, route.exposition, r.status, &r.body, health);
     RouteAnswer {
         endpoint: HttpEndpoint {
             status,
@@ -348,151 +311,5 @@ impl HttpEndpoint {
             http_status,
             fields: None,
         }
-    }
-}
-
-const HEALTHY: &[&str] = &["ok", "healthy", "ready", "running", "success", "true"];
-const UNHEALTHY: &[&str] = &["unhealthy", "failed", "error", "degraded", "false"];
-
-/// Status, bounded fields, and an error `(class, message)` for one answer.
-fn classify(
-    route: &str,
-    code: u16,
-    body: &[u8],
-) -> (String, Option<Value>, Option<(String, String)>) {
-    let text = String::from_utf8_lossy(body);
-    let trimmed = text.trim();
-    if route == "metrics" {
-        let status = if (200..300).contains(&code) {
-            "healthy"
-        } else {
-            "unhealthy"
-        };
-        return (
-            status.to_owned(),
-            None,
-            (!(200..300).contains(&code))
-                .then(|| ("http_status".to_owned(), format!("HTTP {code}"))),
-        );
-    }
-    let parsed: Option<Value> = serde_json::from_str(trimmed).ok();
-    let looks_json = trimmed.starts_with('{') || trimmed.starts_with('[');
-    let mut error = None;
-    let fields = match (&parsed, looks_json) {
-        (Some(v), _) => Some(bound(v, 0)),
-        (None, true) => {
-            error = Some((
-                "invalid_json".to_owned(),
-                format!("{route}: the answer is not valid JSON"),
-            ));
-            None
-        }
-        (None, false) if !trimmed.is_empty() => Some(Value::String(crate::redact::line(
-            &trimmed.chars().take(500).collect::<String>(),
-        ))),
-        _ => None,
-    };
-    let said = parsed.as_ref().and_then(|v| {
-        for key in ["healthy", "is_healthy"] {
-            if let Some(b) = v.get(key).and_then(Value::as_bool) {
-                return Some(b);
-            }
-        }
-        let s = v
-            .get("status")
-            .and_then(Value::as_str)
-            .map(str::to_ascii_lowercase)?;
-        if HEALTHY.contains(&s.as_str()) {
-            Some(true)
-        } else if UNHEALTHY.contains(&s.as_str()) {
-            Some(false)
-        } else {
-            None
-        }
-    });
-    let status = if !(200..300).contains(&code) {
-        if error.is_none() {
-            error = Some(("http_status".to_owned(), format!("{route}: HTTP {code}")));
-        }
-        if code >= 500 || said == Some(false) {
-            "unhealthy"
-        } else {
-            "unknown"
-        }
-    } else {
-        match (said, error.is_some()) {
-            (Some(false), _) => "unhealthy",
-            (_, true) => "unknown",
-            _ => "healthy",
-        }
-    };
-    (status.to_owned(), fields, error)
-}
-
-/// A JSON answer made safe to store: lists cut at 20 items, objects at 50 keys,
-/// strings at 500 characters, depth at 6, secret-named values redacted.
-pub fn bound(v: &Value, depth: usize) -> Value {
-    if depth > 6 {
-        return Value::String("…".to_owned());
-    }
-    match v {
-        Value::Array(items) => {
-            Value::Array(items.iter().take(20).map(|i| bound(i, depth + 1)).collect())
-        }
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .take(50)
-                .map(|(k, v)| {
-                    let value = if crate::redact::is_secret_name(k) {
-                        Value::String("<redacted>".to_owned())
-                    } else {
-                        bound(v, depth + 1)
-                    };
-                    (k.clone(), value)
-                })
-                .collect(),
-        ),
-        Value::String(s) => Value::String(crate::redact::line(
-            &s.chars().take(500).collect::<String>(),
-        )),
-        other => other.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn answers_classify() {
-        assert_eq!(
-            classify("healthcheck", 200, br#"{"status":"healthy"}"#).0,
-            "healthy"
-        );
-        assert_eq!(
-            classify(
-                "healthcheck",
-                503,
-                br#"{"status":"unhealthy","reason":"x"}"#
-            )
-            .0,
-            "unhealthy"
-        );
-        let (s, _, e) = classify("version", 200, b"{not json");
-        assert_eq!(
-            (s.as_str(), e.unwrap().0.as_str()),
-            ("unknown", "invalid_json")
-        );
-        assert_eq!(classify("version", 200, b"0.5.6").0, "healthy");
-        assert_eq!(classify("status", 500, b"").0, "unhealthy");
-    }
-
-    #[test]
-    fn secrets_in_answers_are_redacted() {
-        let v: Value =
-            serde_json::from_str(r#"{"hf_token":"hf_abc","nested":{"api_key":"k1","ok":[1,2]}}"#)
-                .unwrap();
-        let b = bound(&v, 0).to_string();
-        assert!(!b.contains("hf_abc") && !b.contains("k1"), "{b}");
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod fetch;
 pub mod http;
+pub mod manifest;
 
 use crate::evidence::Input;
 use std::io::Write as _;

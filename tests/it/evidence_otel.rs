@@ -7,7 +7,7 @@ use crate::common;
 use common::Lcg;
 use inferguard::evidence::duplicates::MAX_DUPLICATES_LISTED;
 use inferguard::evidence::otel::{
-    parse_otel, parse_otel_bytes, ClaimStatus, OtelEvidence, SpanGroup, MAX_UNREADABLE_LISTED,
+    self, ClaimStatus, OtelEvidence, SpanGroup, SpanGroupDef, MAX_UNREADABLE_LISTED,
 };
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -18,6 +18,24 @@ fn root() -> &'static Path {
 
 fn fixture(rel: &str) -> PathBuf {
     root().join(rel)
+}
+
+/// The span groups the shipped packs declare (`rules/lmcache/otel.yaml`).
+fn groups() -> &'static [SpanGroupDef] {
+    static GROUPS: std::sync::OnceLock<Vec<SpanGroupDef>> = std::sync::OnceLock::new();
+    GROUPS.get_or_init(|| {
+        inferguard::pack::Registry::load(&[])
+            .expect("shipped packs load")
+            .otel_groups
+    })
+}
+
+fn parse_otel<P: AsRef<Path>>(paths: &[P]) -> OtelEvidence {
+    otel::parse_otel(paths, groups())
+}
+
+fn parse_otel_bytes(source: &str, bytes: &[u8]) -> OtelEvidence {
+    otel::parse_otel_bytes(source, bytes, groups())
 }
 
 /// A fresh scratch directory for one test.
@@ -47,12 +65,12 @@ fn check(e: &OtelEvidence) -> Value {
     );
     let groups = &e.span_groups;
     let sum: u64 = [
-        &groups.mp,
-        &groups.request,
-        &groups.cb,
-        &groups.transfer,
-        &groups.timeout,
-        &groups.other,
+        &groups["mp"],
+        &groups["request"],
+        &groups["cb"],
+        &groups["transfer"],
+        &groups["timeout"],
+        &groups["other"],
     ]
     .iter()
     .map(|g| g.count)
@@ -92,7 +110,7 @@ fn jsonl_fixture_counts_every_group() {
 
     let g = &e.span_groups;
     assert_eq!(
-        names(&g.mp),
+        names(&g["mp"]),
         [
             ("mp.lookup_prefetch", 1),
             ("mp.retrieve", 1),
@@ -104,25 +122,25 @@ fn jsonl_fixture_counts_every_group() {
         doc["span_groups"]["mp"]["latency_ms"],
         json!({"count": 4, "avg": 5.0, "p50": 4.0, "p90": 8.0, "p99": 8.0, "max": 8.0})
     );
-    assert_eq!(g.request.count, 2);
+    assert_eq!(g["request"].count, 2);
     assert_eq!(
         doc["span_groups"]["request"]["latency_ms"],
         json!({"count": 2, "avg": 25.0, "p50": 10.0, "p90": 40.0, "p99": 40.0, "max": 40.0})
     );
     assert_eq!(
-        names(&g.cb),
+        names(&g["cb"]),
         [
             ("cb.fingerprints.registered", 1),
             ("cb.lookup", 1),
             ("cb.request", 1)
         ]
     );
-    assert_eq!(g.cb.latency_ms.p50, Some(3.0));
-    assert_eq!(g.cb.latency_ms.max, Some(20.0));
-    assert_eq!(names(&g.transfer), [("transfer.kernel_interval", 1)]);
-    assert_eq!(g.timeout.latency_ms.max, Some(30000.0));
+    assert_eq!(g["cb"].latency_ms.p50, Some(3.0));
+    assert_eq!(g["cb"].latency_ms.max, Some(20.0));
+    assert_eq!(names(&g["transfer"]), [("transfer.kernel_interval", 1)]);
+    assert_eq!(g["timeout"].latency_ms.max, Some(30000.0));
     // A span without any timing counts, but has no latency.
-    assert_eq!(names(&g.other), [("http.server", 1)]);
+    assert_eq!(names(&g["other"]), [("http.server", 1)]);
     assert_eq!(
         doc["span_groups"]["other"]["latency_ms"],
         json!({"count": 0, "avg": null, "p50": null, "p90": null, "p99": null, "max": null})
@@ -161,14 +179,14 @@ fn otlp_document_reads_resource_and_scope_spans() {
     let e = parse_otel(&[fixture("fixtures/evidence/otel/otlp.json")]);
     let doc = check(&e);
     assert_eq!(e.span_count, 8);
-    assert_eq!(e.span_groups.mp.count, 3);
-    assert_eq!(e.span_groups.request.count, 1);
-    assert_eq!(e.span_groups.cb.count, 2);
-    assert_eq!(e.span_groups.transfer.count, 1);
-    assert_eq!(e.span_groups.timeout.count, 1);
-    assert_eq!(e.span_groups.other.count, 0);
-    assert_eq!(e.span_groups.mp.latency_ms.avg, Some(3.0));
-    assert_eq!(e.span_groups.timeout.latency_ms.max, Some(5000.0));
+    assert_eq!(e.span_groups["mp"].count, 3);
+    assert_eq!(e.span_groups["request"].count, 1);
+    assert_eq!(e.span_groups["cb"].count, 2);
+    assert_eq!(e.span_groups["transfer"].count, 1);
+    assert_eq!(e.span_groups["timeout"].count, 1);
+    assert_eq!(e.span_groups["other"].count, 0);
+    assert_eq!(e.span_groups["mp"].latency_ms.avg, Some(3.0));
+    assert_eq!(e.span_groups["timeout"].latency_ms.max, Some(5000.0));
     assert_eq!(e.service_instance_ids, ["mp-0", "mp-1"]);
     assert_eq!(doc["hit_tokens"]["request"]["hit_rate"], 0.75);
     assert_eq!(doc["hit_tokens"]["cb.request"]["hit_rate"], 0.25);
@@ -189,8 +207,8 @@ fn corrupt_jsonl_keeps_good_lines_and_locates_bad_ones() {
     check(&e);
     assert_eq!(e.claim_status, ClaimStatus::Measured);
     assert_eq!(e.span_count, 3);
-    assert_eq!(e.span_groups.request.count, 1);
-    assert_eq!(e.span_groups.mp.count, 2);
+    assert_eq!(e.span_groups["request"].count, 1);
+    assert_eq!(e.span_groups["mp"].count, 2);
     let located: Vec<(Option<u64>, &str)> = e
         .read
         .unreadable
@@ -228,10 +246,10 @@ fn truncated_otlp_document_keeps_what_came_before_the_cut() {
     assert_eq!(e.claim_status, ClaimStatus::Measured);
     // The cut falls in the second resource, before its first span is complete.
     assert_eq!(e.span_count, 5);
-    assert_eq!(e.span_groups.mp.count, 3);
-    assert_eq!(e.span_groups.request.count, 1);
-    assert_eq!(e.span_groups.transfer.count, 1);
-    assert_eq!(e.span_groups.cb.count, 0);
+    assert_eq!(e.span_groups["mp"].count, 3);
+    assert_eq!(e.span_groups["request"].count, 1);
+    assert_eq!(e.span_groups["transfer"].count, 1);
+    assert_eq!(e.span_groups["cb"].count, 0);
     assert_eq!(e.service_instance_ids, ["mp-0"]);
     assert_eq!(e.read.unreadable_count, 1, "{:?}", e.read.unreadable);
     let u = &e.read.unreadable[0];
@@ -377,14 +395,14 @@ fn other_span_shapes() {
     let e = parse_otel_bytes("-", input.as_bytes());
     let doc = check(&e);
     assert_eq!(e.span_count, 7);
-    assert_eq!(e.span_groups.mp.count, 2);
-    assert_eq!(e.span_groups.mp.latency_ms.count, 1);
-    assert_eq!(e.span_groups.mp.latency_ms.max, Some(2.0));
-    assert_eq!(e.span_groups.request.count, 2);
-    assert_eq!(e.span_groups.request.latency_ms.max, Some(1.5));
-    assert_eq!(e.span_groups.transfer.count, 1);
-    assert_eq!(e.span_groups.timeout.count, 1);
-    assert_eq!(e.span_groups.cb.count, 1);
+    assert_eq!(e.span_groups["mp"].count, 2);
+    assert_eq!(e.span_groups["mp"].latency_ms.count, 1);
+    assert_eq!(e.span_groups["mp"].latency_ms.max, Some(2.0));
+    assert_eq!(e.span_groups["request"].count, 2);
+    assert_eq!(e.span_groups["request"].latency_ms.max, Some(1.5));
+    assert_eq!(e.span_groups["transfer"].count, 1);
+    assert_eq!(e.span_groups["timeout"].count, 1);
+    assert_eq!(e.span_groups["cb"].count, 1);
     assert_eq!(doc["hit_tokens"]["request"]["hit_rate"], 0.5);
     assert_eq!(e.service_instance_ids, ["flat", "snake"]);
     let located: Vec<(Option<u64>, &str)> = e
@@ -567,10 +585,10 @@ fn only_the_same_trace_and_span_id_is_a_duplicate() {
     let doc = check(&e);
     assert_eq!(e.span_count, 6);
     assert_eq!(
-        names(&e.span_groups.mp),
+        names(&e.span_groups["mp"]),
         [("mp.retrieve", 4), ("mp.store", 2)]
     );
-    assert_eq!(e.span_groups.request.count, 0);
+    assert_eq!(e.span_groups["request"].count, 0);
     assert_eq!(
         doc["duplicate_spans"],
         json!({
@@ -596,8 +614,6 @@ fn unreadable_list_is_capped_but_counted() {
     assert_eq!(e.read.unreadable_count, 120);
     assert_eq!(e.read.unreadable[49].line, Some(50));
 }
-
-/// Deterministic pseudo-random numbers (no crate needed).
 
 /// Random bytes, biased toward the tokens the parser looks at.
 fn random_input(rng: &mut Lcg) -> Vec<u8> {

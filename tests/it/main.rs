@@ -16,6 +16,7 @@ mod evidence_logs;
 mod evidence_lookup_hash;
 mod evidence_otel;
 mod evidence_replay;
+mod evidence_schemas;
 mod lmcache_compat;
 mod lmcache_compat_packs;
 mod packs;

@@ -737,6 +737,7 @@ fn collector_keeps_the_shipped_floor() {
     let got = collect(
         &registry.http_routes,
         &registry.http_route_floor,
+        &registry.http_health,
         &sources,
         &FetchLimits::default(),
         inferguard::packet::fetch::Deadline::NONE,
