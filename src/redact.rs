@@ -453,12 +453,10 @@ pub fn json(value: &mut Value) {
             items.iter_mut().for_each(json);
             redact_argv(items);
         }
-        Value::String(s) => {
-            if HINT.is_match(s.as_bytes()) || s.contains(PEM_BEGIN) {
-                let red = text(s);
-                if red != *s {
-                    *s = red;
-                }
+        Value::String(s) if HINT.is_match(s.as_bytes()) || s.contains(PEM_BEGIN) => {
+            let red = text(s);
+            if red != *s {
+                *s = red;
             }
         }
         _ => {}

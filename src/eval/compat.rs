@@ -888,7 +888,9 @@ fn evidence_holds(doc: &serde_json::Value, m: &EvidenceMatch) -> bool {
         return false;
     };
     if let Some(want) = &m.equals {
-        return v.as_str() == Some(want.as_str()) || v.to_string() == *want;
+        // A number or flag compares by its JSON text (`equals: "3"`).
+        let text = v.to_string();
+        return v.as_str() == Some(want.as_str()) || text == *want;
     }
     if let Some(want) = &m.contains {
         return match v {

@@ -356,6 +356,7 @@ pub fn compile_mode_rules(
 }
 
 /// Compiles the surfaces of one `families` file.
+#[allow(clippy::too_many_arguments)] // each is one input of the one loader step
 pub fn compile_surfaces(
     engine: &ExprEngine,
     vars: &[&str],

@@ -597,8 +597,6 @@ fn unreadable_list_is_capped_but_counted() {
     assert_eq!(e.read.unreadable[49].line, Some(50));
 }
 
-/// Deterministic pseudo-random numbers (no crate needed).
-
 /// Random bytes, biased toward the tokens the parser looks at.
 fn random_input(rng: &mut Lcg) -> Vec<u8> {
     const TOKENS: &[&str] = &[
