@@ -693,7 +693,8 @@ fn build(
             }
         }
     }
-    // Derived facts: over everything the analysis knows, before findings read them.
+    // Derived facts and report fields: over everything the analysis knows, before
+    // findings read them; literal map keys must name declared surfaces and families.
     {
         let mut known = mode_vars.clone();
         known.extend(compat::CONTEXT_VARS.iter().map(|(n, _)| (*n).to_owned()));
@@ -703,24 +704,12 @@ fn build(
             for p in files {
                 if let Parsed::Modes(file, node, _) = p {
                     let (modes, expr) = (&mut registry.modes, &registry.expr);
-                    compat::compile_derived(modes, expr, &known, file, node, &mut diags);
+                    let surfaces = &registry.surfaces;
+                    compat::compile_observability(
+                        modes, expr, &known, surfaces, file, node, &mut diags,
+                    );
                 }
             }
-        }
-    }
-    // The observability names must name a declared surface and family.
-    if let Some((o, file)) = &registry.modes.observability {
-        let found = registry
-            .surfaces
-            .iter()
-            .find(|s| s.id == o.surface)
-            .is_some_and(|s| s.families.iter().any(|f| f.def.id == o.event_bus_family));
-        if !found {
-            diags.push(Diagnostic {
-                file: file.clone(),
-                pos: None,
-                message: format!("observability names surface `{}` with family `{}`, which no families file declares", o.surface, o.event_bus_family),
-            });
         }
     }
     let known = registry.known_variables();
