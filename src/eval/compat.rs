@@ -1,21 +1,25 @@
 //! LMCache compatibility analysis: what is observed (indicators, connector
 //! classes), which mode and architecture that proves, the status of every family
-//! and surface, the MP observability section and the series no family knows.
+//! and surface, the series no family knows, and the facts and report section the
+//! modes pack derives from all that.
 //!
 //! Everything it knows about LMCache and vLLM comes from `modes` and `families`
 //! packs; this module only evaluates them over one or more scrapes of a deployment
-//! plus evidence files, and says which evidence decided each conclusion.
+//! plus evidence files, hands the packs' expressions the analysis as generic maps,
+//! and says which evidence decided each conclusion.
 
 use crate::expr::{Compiled, Var};
 use crate::normalize::{SeriesIndex, Spelling};
-use crate::pack::compat::IndicatorRule;
-use crate::pack::model::{EvidenceKind, EvidenceMatch};
+use crate::pack::compat::{FamilyRule, IndicatorRule, SurfaceRule};
+use crate::pack::model::{
+    EvidenceKind, EvidenceMatch, ObservabilityDef, ReportFieldDef, ReportFieldType,
+};
 use crate::pack::Registry;
 pub use crate::report::compat::*;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What the operator told us (the `context` packs' flags, every one resolved to a
-/// value) and the evidence files given.
+/// What the operator told us (the `context` packs' flags, by id) and the evidence
+/// files given. A flag missing from `values` takes its declared default.
 #[derive(Clone, Debug, Default)]
 pub struct CompatContext {
     pub values: BTreeMap<String, serde_json::Value>,
@@ -36,25 +40,11 @@ impl CompatContext {
         }
     }
 
-    fn value(&self, id: &str) -> Option<&serde_json::Value> {
-        self.values.get(id).filter(|v| !v.is_null())
-    }
-
-    fn text(&self, id: &str) -> Option<&str> {
-        self.value(id)?.as_str()
-    }
-
-    fn number(&self, id: &str) -> Option<f64> {
-        self.value(id)?.as_f64()
-    }
-
-    fn flag(&self, id: &str) -> bool {
-        self.value(id).and_then(serde_json::Value::as_bool) == Some(true)
-    }
-
+    /// `mode`, then every declared flag (given or default) and derived variable.
     fn vars(&self, registry: &Registry, mode: &str) -> Vec<(String, Var)> {
+        let values = registry.context.resolve(&self.values);
         let mut out = vec![("mode".to_owned(), mode.into())];
-        out.extend(registry.context.vars(&registry.expr, &self.values));
+        out.extend(registry.context.vars(&registry.expr, &values));
         out
     }
 }
@@ -65,54 +55,101 @@ pub struct Compat {
     pub vars: Vec<(String, Var)>,
 }
 
-/// Runs the modes and families packs over the scrapes of one deployment.
+/// Runs the modes and families packs over the scrapes of one deployment:
+/// indicators → connector classes → mode, candidates and architecture → surfaces
+/// and families → the facts and report sections the modes pack declares.
 pub fn analyze(
     registry: &Registry,
     indexes: &[&SeriesIndex],
     engine_ids: &[String],
     ctx: &CompatContext,
 ) -> Compat {
-    // Every declared flag at a value: what was given, else its default.
-    let rc = &CompatContext {
-        values: registry.context.resolve(&ctx.values),
-        evidence: BTreeMap::new(),
-    };
     let rules = &registry.modes;
     // Label values of every key anything reads, in one pass per scrape.
-    let mut keys: Vec<&str> = rules.connector_keys.iter().map(String::as_str).collect();
-    for ind in &rules.indicators {
-        if let Some(l) = &ind.def.labels {
-            keys.extend(l.keys.iter().map(String::as_str));
-        }
-    }
-    // The MP observability names come from the modes pack (none: an empty section).
-    let default_obs = crate::pack::model::ObservabilityDef::default();
-    let obs = registry
-        .modes
+    let keys = rules.label_keys();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    // What the modes pack names beyond families (none: nothing more is read).
+    let default_obs = ObservabilityDef::default();
+    let obs = rules
         .observability
         .as_ref()
         .map_or(&default_obs, |(o, _)| o);
-    keys.extend(obs.service_instance_labels.iter().map(String::as_str));
-    keys.push(obs.cache_salt_label.as_str());
-    keys.extend(obs.l2_adapter_labels.iter().map(String::as_str));
-    keys.retain(|k| !k.is_empty());
-    keys.sort_unstable();
-    keys.dedup();
     // Every scrape is read once, the scrapes in parallel; the merge keeps scrape order.
     let scans = super::par_map(indexes, |idx| scan(registry, idx, &keys, obs));
     let labels = merge_labels(&scans);
-
-    // Indicators.
     let indicators: Vec<IndicatorOutcome> = rules
         .indicators
         .iter()
         .enumerate()
         .map(|(n, ind)| observe(ind, n, &scans, &labels, &ctx.evidence))
         .collect();
+    let connectors = classify_connectors(registry, &labels, ctx);
+    let mode_vars = mode_variables(registry, &indicators, &connectors, engine_ids);
+    let decided = decide_mode(registry, &mode_vars);
+    let mut context = mode_vars;
+    context.extend(ctx.vars(registry, &decided.mode));
+    let (mut surfaces, mapped) = surface_reports(registry, &scans, &context);
+    let missing_required: Vec<String> = surfaces
+        .iter()
+        .flat_map(|s| {
+            s.families
+                .iter()
+                .filter(|r| r.required && r.status == FamilyStatus::Missing)
+                .map(move |r| format!("{}.{}", s.id, r.id))
+        })
+        .collect();
+    let unmapped = unmapped_series(registry, &scans, &mapped);
+    let evidence_surfaces = evidence_surfaces(&ctx.evidence);
+    let mut vars = context;
+    vars.extend(analysis_facts(
+        &missing_required,
+        &unmapped,
+        &surfaces,
+        &evidence_surfaces,
+        &ctx.evidence,
+    ));
+    vars.extend(analysis_maps(&surfaces, &labels, &keys, &scans));
+    vars.push((
+        "instance_family".to_owned(),
+        obs.service_instance_family.as_str().into(),
+    ));
+    derive_facts(registry, &mut vars);
+    let no_traffic_yet = mark_no_traffic(obs, &vars, &mut surfaces);
+    let sections = report_sections(registry, obs, &vars);
+    // The expectation the operator gave (a declared flag), as the report states it.
+    let expected_mode = match vars.iter().find(|(k, _)| k == "expect_mode") {
+        Some((_, Var::Str(m))) => m.clone(),
+        _ => "auto".to_owned(),
+    };
+    Compat {
+        analysis: CompatAnalysis {
+            detected_mode: decided.mode,
+            mode_evidence: decided.evidence,
+            expected_mode,
+            candidates: decided.candidates,
+            architecture: decided.architecture,
+            indicators,
+            connectors,
+            surfaces,
+            missing_required,
+            no_traffic_yet,
+            sections,
+            unmapped_series: unmapped,
+            evidence_surfaces,
+        },
+        vars,
+    }
+}
 
-    // Connectors: label values and launch evidence, classified first-match.
+/// Connector names from label values and launch evidence, classified first-match.
+fn classify_connectors(
+    registry: &Registry,
+    labels: &BTreeMap<String, Vec<String>>,
+    ctx: &CompatContext,
+) -> Vec<ConnectorOutcome> {
+    let rules = &registry.modes;
     let mut connectors: Vec<ConnectorOutcome> = Vec::new();
-    let mut add_connector = |name: &str, source: String| {
+    let mut add = |name: &str, source: String| {
         if connectors.iter().any(|c| c.name == name) {
             return;
         }
@@ -129,7 +166,7 @@ pub fn analyze(
     };
     for key in &rules.connector_keys {
         for value in labels.get(key.as_str()).into_iter().flatten() {
-            add_connector(value, format!("label {key}"));
+            add(value, format!("label {key}"));
         }
     }
     if let Some(list) = ctx
@@ -139,36 +176,64 @@ pub fn analyze(
         .and_then(|c| c.as_array())
     {
         for name in list.iter().filter_map(|v| v.as_str()) {
-            add_connector(name, "launch evidence".to_owned());
+            add(name, "launch evidence".to_owned());
         }
     }
+    connectors
+}
 
-    // Mode variables: indicators, connector classes, engines.
-    let mut mode_vars: Vec<(String, Var)> = indicators
+/// Mode variables: indicators, connector classes, engines.
+fn mode_variables(
+    registry: &Registry,
+    indicators: &[IndicatorOutcome],
+    connectors: &[ConnectorOutcome],
+    engine_ids: &[String],
+) -> Vec<(String, Var)> {
+    let mut vars: Vec<(String, Var)> = indicators
         .iter()
         .map(|i| (i.id.clone(), i.observed.into()))
         .collect();
-    for class in rules.connector_classes() {
+    for class in registry.modes.connector_classes() {
         let seen = connectors
             .iter()
             .any(|c| c.class.as_deref() == Some(class.as_str()));
-        mode_vars.push((format!("connector_{class}"), seen.into()));
+        vars.push((format!("connector_{class}"), seen.into()));
     }
     for e in &registry.engines {
-        mode_vars.push((
+        vars.push((
             format!("engine_{}", e.def.id),
             engine_ids.contains(&e.def.id).into(),
         ));
     }
-    // Only the variables an expression reads go into its scope.
-    let holds = |c: &Compiled, vars: &[(String, Var)]| -> bool {
-        let refs: Vec<(&str, Var)> = vars
-            .iter()
-            .filter(|(k, _)| c.variables.iter().any(|v| v == k))
-            .map(|(k, v)| (k.as_str(), v.clone()))
-            .collect();
-        registry.expr.eval_bool(c, &refs).unwrap_or(false)
-    };
+    vars
+}
+
+/// Whether a condition holds; only the variables it reads go into its scope.
+fn holds(registry: &Registry, c: &Compiled, vars: &[(String, Var)]) -> bool {
+    registry
+        .expr
+        .eval_bool(c, &scope_of(c, vars))
+        .unwrap_or(false)
+}
+
+/// The variables of `vars` that `c` reads.
+fn scope_of<'v>(c: &Compiled, vars: &'v [(String, Var)]) -> Vec<(&'v str, Var)> {
+    vars.iter()
+        .filter(|(k, _)| c.variables.iter().any(|v| v == k))
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect()
+}
+
+/// The mode, candidates and architecture the mode variables prove.
+struct ModeDecision {
+    mode: String,
+    evidence: Vec<String>,
+    candidates: Vec<CandidateOutcome>,
+    architecture: ArchitectureOutcome,
+}
+
+fn decide_mode(registry: &Registry, mode_vars: &[(String, Var)]) -> ModeDecision {
+    let rules = &registry.modes;
     let observed_in = |c: &Compiled| -> Vec<String> {
         c.variables
             .iter()
@@ -180,18 +245,17 @@ pub fn analyze(
             .cloned()
             .collect()
     };
-
-    let (detected_mode, mode_evidence) = rules
+    let (mode, evidence) = rules
         .modes
         .iter()
-        .find(|(_, c)| holds(c, &mode_vars))
+        .find(|(_, c)| holds(registry, c, mode_vars))
         .map_or(("unknown".to_owned(), Vec::new()), |(m, c)| {
             (m.clone(), observed_in(c))
         });
-    let candidates: Vec<CandidateOutcome> = rules
+    let candidates = rules
         .candidates
         .iter()
-        .filter(|(_, c)| holds(c, &mode_vars))
+        .filter(|(_, c)| holds(registry, c, mode_vars))
         .map(|(rule, c)| CandidateOutcome {
             candidate: rule.candidate.clone(),
             evidence: observed_in(c),
@@ -201,7 +265,7 @@ pub fn analyze(
     let architecture = rules
         .architectures
         .iter()
-        .find(|(_, w, _)| holds(w, &mode_vars))
+        .find(|(_, w, _)| holds(registry, w, mode_vars))
         .map_or(
             ArchitectureOutcome {
                 label: "unknown".to_owned(),
@@ -210,7 +274,7 @@ pub fn analyze(
             },
             |(rule, w, m)| ArchitectureOutcome {
                 label: rule.label.clone(),
-                claim_status: if holds(m, &mode_vars) {
+                claim_status: if holds(registry, m, mode_vars) {
                     "measured"
                 } else {
                     "inferred"
@@ -219,156 +283,125 @@ pub fn analyze(
                 evidence: observed_in(w),
             },
         );
+    ModeDecision {
+        mode,
+        evidence,
+        candidates,
+        architecture,
+    }
+}
 
-    // Surfaces and families.
-    let mut context = mode_vars.clone();
-    context.extend(rc.vars(registry, &detected_mode));
+/// Every surface with its families' statuses, and every name a family knows (for
+/// the unmapped list).
+fn surface_reports(
+    registry: &Registry,
+    scans: &[Scan],
+    context: &[(String, Var)],
+) -> (Vec<SurfaceReport>, BTreeSet<String>) {
     let mut surfaces = Vec::new();
-    let mut missing_required = Vec::new();
     let mut mapped: BTreeSet<String> = BTreeSet::new();
-    let mut no_traffic_yet = false;
     let mut family_slot = 0;
     for surface in &registry.surfaces {
         let matches: Vec<FamilyMatch> = (0..surface.families.len())
-            .map(|f| match_family(&scans, family_slot, f))
+            .map(|f| match_family(scans, family_slot, f))
             .collect();
         family_slot += surface.families.len();
         for m in &matches {
             mapped.extend(m.all.iter().cloned());
         }
-        // Only families that were renamed (have a legacy spelling) tell generations
-        // apart; one whose name never changed matches in both.
-        let voting = || {
-            surface
-                .families
-                .iter()
-                .zip(&matches)
-                .filter(|(f, _)| !f.legacy.is_empty())
-        };
-        let generation = if voting().any(|(_, m)| m.spelling == Some(Spelling::Current)) {
-            "current"
-        } else if voting().any(|(_, m)| m.spelling == Some(Spelling::Legacy)) {
-            "legacy"
-        } else {
-            "none"
-        };
-        let mut vars = context.clone();
-        vars.push(("generation".to_owned(), generation.into()));
-        let applicable = holds(&surface.applies, &vars);
-        let mut families: Vec<FamilyReport> = surface
+        surfaces.push(surface_report(registry, surface, matches, context));
+    }
+    (surfaces, mapped)
+}
+
+fn surface_report(
+    registry: &Registry,
+    surface: &SurfaceRule,
+    matches: Vec<FamilyMatch>,
+    context: &[(String, Var)],
+) -> SurfaceReport {
+    // Only families that were renamed (have a legacy spelling) tell generations
+    // apart; one whose name never changed matches in both.
+    let voting = || {
+        surface
             .families
             .iter()
-            .zip(matches)
-            .map(|(f, m)| {
-                let family_applies = applicable && holds(&f.applies, &vars);
-                let required = family_applies && holds(&f.required, &vars);
-                let status = if !family_applies {
-                    FamilyStatus::NotApplicable
-                } else if m.names.is_empty() {
-                    FamilyStatus::Missing
-                } else if m.populated > 0 {
-                    FamilyStatus::Populated
-                } else {
-                    FamilyStatus::Zero
-                };
-                FamilyReport {
-                    id: f.def.id.clone(),
-                    description: f.def.description.clone(),
-                    status,
-                    required,
-                    sampled: f.def.sampled,
-                    traffic_dependent: f.def.traffic_dependent,
-                    boot: f.def.boot,
-                    spelling: m.spelling,
-                    series: m.names.len(),
-                    populated_series: m.populated,
-                    names: m.names.iter().take(8).cloned().collect(),
-                    reason: None,
-                    since: f.def.since.clone(),
-                }
-            })
-            .collect();
-        // No traffic yet: only boot-time families present, required others missing.
-        let present =
-            |r: &FamilyReport| matches!(r.status, FamilyStatus::Populated | FamilyStatus::Zero);
-        let boot = |id: &str| {
-            surface
-                .families
-                .iter()
-                .any(|f| f.def.id == id && f.def.boot)
-        };
-        let fresh = applicable
-            && families.iter().any(|r| present(r) && boot(&r.id))
-            && families.iter().all(|r| !present(r) || boot(&r.id))
-            && families
-                .iter()
-                .any(|r| r.required && r.status == FamilyStatus::Missing && !boot(&r.id));
-        if fresh {
-            no_traffic_yet = true;
-            for r in families
-                .iter_mut()
-                .filter(|r| r.status == FamilyStatus::Missing && !boot(&r.id))
-            {
-                r.reason = Some(
-                    "no traffic observed yet: these series appear with the first store or retrieve"
-                        .to_owned(),
-                );
-            }
-        }
-        if !applicable {
-            for r in &mut families {
-                r.reason.get_or_insert_with(|| {
-                    "surface not applicable to the detected mode and flags".to_owned()
-                });
-            }
-        }
-        for r in &families {
-            if r.required && r.status == FamilyStatus::Missing {
-                missing_required.push(format!("{}.{}", surface.id, r.id));
-            }
-        }
-        surfaces.push(SurfaceReport {
-            id: surface.id.clone(),
-            title: surface.title.clone(),
-            status: surface_status(applicable, &families),
-            applicable,
-            generation: generation.to_owned(),
-            families,
-            pack_file: surface.file.clone(),
-        });
-    }
-
-    // MP observability.
-    let values = |key: &str| labels.get(key).cloned().unwrap_or_default();
-    let mut service_ids: BTreeSet<String> = BTreeSet::new();
-    for scan in &scans {
-        service_ids.extend(scan.service_ids.iter().cloned());
-    }
-    let from_target_info = !service_ids.is_empty();
-    if let Some(id) = rc.text("mp_service_instance_id") {
-        service_ids.insert(id.to_owned());
-    }
-    let salts = values(&obs.cache_salt_label);
-    let mut l2_labels: Vec<String> = obs
-        .l2_adapter_labels
+            .zip(&matches)
+            .filter(|(f, _)| !f.legacy.is_empty())
+    };
+    let generation = if voting().any(|(_, m)| m.spelling == Some(Spelling::Current)) {
+        "current"
+    } else if voting().any(|(_, m)| m.spelling == Some(Spelling::Legacy)) {
+        "legacy"
+    } else {
+        "none"
+    };
+    let mut vars = context.to_vec();
+    vars.push(("generation".to_owned(), generation.into()));
+    let applicable = holds(registry, &surface.applies, &vars);
+    let mut families: Vec<FamilyReport> = surface
+        .families
         .iter()
-        .flat_map(|k| values(k).into_iter().map(move |v| format!("{k}={v}")))
+        .zip(matches)
+        .map(|(f, m)| family_report(registry, f, m, applicable, &vars))
         .collect();
-    l2_labels.sort();
-    let event_bus = find_family(&surfaces, &obs.surface, &obs.event_bus_family);
-    let mp_surface = surfaces.iter().find(|s| s.id == obs.surface);
-    let event_bus_series: Vec<String> = event_bus.map(|f| f.names.clone()).unwrap_or_default();
-    let sampled_with_data: Vec<String> = mp_surface
-        .map(|s| {
-            s.families
-                .iter()
-                .filter(|f| f.sampled && f.populated_series > 0)
-                .flat_map(|f| f.names.clone())
-                .collect()
-        })
-        .unwrap_or_default();
+    if !applicable {
+        for r in &mut families {
+            r.reason = Some("surface not applicable to the detected mode and flags".to_owned());
+        }
+    }
+    SurfaceReport {
+        id: surface.id.clone(),
+        title: surface.title.clone(),
+        status: surface_status(applicable, &families),
+        applicable,
+        generation: generation.to_owned(),
+        families,
+        pack_file: surface.file.clone(),
+    }
+}
 
-    // Unmapped LMCache series.
+fn family_report(
+    registry: &Registry,
+    f: &FamilyRule,
+    m: FamilyMatch,
+    applicable: bool,
+    vars: &[(String, Var)],
+) -> FamilyReport {
+    let family_applies = applicable && holds(registry, &f.applies, vars);
+    let required = family_applies && holds(registry, &f.required, vars);
+    let status = if !family_applies {
+        FamilyStatus::NotApplicable
+    } else if m.names.is_empty() {
+        FamilyStatus::Missing
+    } else if m.populated > 0 {
+        FamilyStatus::Populated
+    } else {
+        FamilyStatus::Zero
+    };
+    FamilyReport {
+        id: f.def.id.clone(),
+        description: f.def.description.clone(),
+        status,
+        required,
+        sampled: f.def.sampled,
+        traffic_dependent: f.def.traffic_dependent,
+        boot: f.def.boot,
+        spelling: m.spelling,
+        series: m.names.len(),
+        populated_series: m.populated,
+        names: m.names.iter().take(8).cloned().collect(),
+        reason: None,
+        since: f.def.since.clone(),
+    }
+}
+
+/// Series under an unmapped prefix that no family knows, with the file to edit.
+fn unmapped_series(
+    registry: &Registry,
+    scans: &[Scan],
+    mapped: &BTreeSet<String>,
+) -> Vec<UnmappedSeries> {
     let mut unmapped: Vec<UnmappedSeries> = Vec::new();
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     for name in scans.iter().flat_map(|s| &s.unmapped) {
@@ -380,7 +413,17 @@ pub fn analyze(
             suggested_pack_file: suggest_file(registry, name),
         });
     }
+    unmapped
+}
 
+/// The facts of the analysis findings read directly.
+fn analysis_facts(
+    missing_required: &[String],
+    unmapped: &[UnmappedSeries],
+    surfaces: &[SurfaceReport],
+    evidence_surfaces: &[EvidenceSurface],
+    evidence: &BTreeMap<EvidenceKind, serde_json::Value>,
+) -> Vec<(String, Var)> {
     let family_map: Vec<(String, String)> = surfaces
         .iter()
         .flat_map(|s| {
@@ -389,140 +432,140 @@ pub fn analyze(
                 .map(move |f| (format!("{}.{}", s.id, f.id), f.status.as_str().to_owned()))
         })
         .collect();
-    let evidence_surfaces = evidence_surfaces(&ctx.evidence);
-    let unhealthy = unhealthy_http_endpoints(&ctx.evidence);
-    let empty_salt = salts.iter().any(|s| s.is_empty());
-    let mut vars = context;
-    vars.extend([
+    let evidence_map = evidence_surfaces
+        .iter()
+        .map(|e| (e.kind.clone(), e.status.as_str().to_owned()))
+        .collect();
+    let unhealthy = unhealthy_http_endpoints(evidence);
+    let count = |n: usize| Var::Num(n as f64);
+    vec![
         (
             "missing_required_count".to_owned(),
-            (missing_required.len() as f64).into(),
+            count(missing_required.len()),
         ),
         (
             "missing_required_families".to_owned(),
             missing_required.join(", ").into(),
         ),
-        ("no_traffic_yet".to_owned(), no_traffic_yet.into()),
-        ("empty_cache_salt".to_owned(), empty_salt.into()),
-        (
-            "unmapped_lmcache_series".to_owned(),
-            (unmapped.len() as f64).into(),
-        ),
+        ("unmapped_series".to_owned(), count(unmapped.len())),
         ("family".to_owned(), Var::Map(family_map)),
-        (
-            "evidence".to_owned(),
-            Var::Map(
-                evidence_surfaces
-                    .iter()
-                    .map(|e| (e.kind.clone(), e.status.as_str().to_owned()))
-                    .collect(),
-            ),
-        ),
-        (
-            "http_unhealthy_count".to_owned(),
-            (unhealthy.len() as f64).into(),
-        ),
+        ("evidence".to_owned(), Var::Map(evidence_map)),
+        ("http_unhealthy_count".to_owned(), count(unhealthy.len())),
         (
             "http_unhealthy_endpoints".to_owned(),
             unhealthy.join(", ").into(),
         ),
-    ]);
-    vars.extend(analysis_maps(&surfaces, &labels, &keys));
-    derive_facts(registry, &mut vars);
-    let fact = |id: &str| vars.iter().any(|(k, v)| k == id && *v == Var::Bool(true));
-    let observability = MpObservability {
-        service_instance_id_source: match (
-            from_target_info,
-            rc.text("mp_service_instance_id").is_some(),
-        ) {
-            (true, true) => "target_info_and_flag",
-            (true, false) => "target_info",
-            (false, true) => "flag",
-            (false, false) => "missing",
-        }
-        .to_owned(),
-        service_instance_ids: service_ids.into_iter().collect(),
-        cache_salt_cardinality: salts.len(),
-        cache_salt_cardinality_risk: fact("cache_salt_cardinality_risk"),
-        cache_salt_values: salts.iter().take(20).cloned().collect(),
-        l2_adapter_labels: l2_labels,
-        event_bus_queue_size: rc.number("mp_event_bus_queue_size").unwrap_or(0.0),
-        event_bus_series,
-        event_bus_taildrop_risk: fact("event_bus_taildrop_risk"),
-        sample_rate: rc.number("mp_metrics_sample_rate").unwrap_or(0.0),
-        sampled_histograms_with_data: sampled_with_data,
-        sampled_histograms_sparse: fact("sampled_histograms_sparse"),
-        metrics_disabled: rc.flag("mp_metrics_disabled"),
-        observability_disabled: rc.flag("mp_observability_disabled"),
-        logging_disabled: rc.flag("mp_logging_disabled"),
-        tracing_enabled: rc.flag("mp_tracing_enabled"),
-        trace_recording_enabled: rc.flag("mp_trace_recording_enabled"),
-        prometheus_port: rc.number("mp_prometheus_port").map(|p| p as u16),
-    };
-    Compat {
-        analysis: CompatAnalysis {
-            detected_mode,
-            mode_evidence,
-            expected_mode: rc.text("expect_mode").unwrap_or("auto").to_owned(),
-            candidates,
-            architecture,
-            indicators,
-            connectors,
-            surfaces,
-            missing_required,
-            no_traffic_yet,
-            lmcache_mp_observability: observability,
-            unmapped_series: unmapped,
-            evidence_surfaces,
-        },
-        vars,
-    }
+    ]
 }
 
-/// The analysis as maps for derived facts: series per family and surface, moving
-/// counters and sampled histograms with data per surface, distinct label values.
+/// The analysis as maps for derived facts and report fields: per family and per
+/// surface counts, flags and names; distinct label values; service-instance ids.
 fn analysis_maps(
     surfaces: &[SurfaceReport],
     labels: &BTreeMap<String, Vec<String>>,
     keys: &[&str],
+    scans: &[Scan],
 ) -> Vec<(String, Var)> {
-    let mut family_series = Vec::new();
-    let mut family_populated = Vec::new();
-    let mut surface_series = Vec::new();
-    let mut moving = Vec::new();
-    let mut sampled = Vec::new();
-    for s in surfaces {
-        for f in &s.families {
-            let id = format!("{}.{}", s.id, f.id);
-            family_series.push((id.clone(), f.series as f64));
-            family_populated.push((id, f.populated_series as f64));
-        }
-        let count =
-            |p: &dyn Fn(&FamilyReport) -> bool| s.families.iter().filter(|f| p(f)).count() as f64;
-        surface_series.push((
-            s.id.clone(),
-            s.families.iter().map(|f| f.series as f64).sum(),
-        ));
-        moving.push((
-            s.id.clone(),
-            count(&|f| !f.sampled && !f.boot && f.populated_series > 0),
-        ));
-        sampled.push((
-            s.id.clone(),
-            count(&|f| f.sampled && f.populated_series > 0),
-        ));
-    }
+    let mut out = family_maps(surfaces);
+    out.extend(surface_maps(surfaces));
+    let values = |k: &str| labels.get(k).cloned().unwrap_or_default();
     let label_values = keys
         .iter()
-        .map(|k| ((*k).to_owned(), labels.get(*k).map_or(0, Vec::len) as f64))
+        .map(|k| ((*k).to_owned(), values(k).len() as f64))
+        .collect();
+    let label_lists = keys
+        .iter()
+        .map(|k| ((*k).to_owned(), Var::from(values(k))))
+        .collect();
+    let ids: BTreeSet<&String> = scans.iter().flat_map(|s| &s.instance_ids).collect();
+    out.extend([
+        ("label_values".to_owned(), Var::Nums(label_values)),
+        ("label_value_lists".to_owned(), Var::Table(label_lists)),
+        (
+            "instance_ids".to_owned(),
+            Var::from(ids.into_iter().cloned().collect::<Vec<_>>()),
+        ),
+    ]);
+    out
+}
+
+/// Per `surface.family`: series, populated series, listed names, boot and
+/// required flags.
+fn family_maps(surfaces: &[SurfaceReport]) -> Vec<(String, Var)> {
+    let families = || {
+        surfaces.iter().flat_map(|s| {
+            s.families
+                .iter()
+                .map(move |f| (format!("{}.{}", s.id, f.id), f))
+        })
+    };
+    let nums =
+        |get: fn(&FamilyReport) -> f64| Var::Nums(families().map(|(k, f)| (k, get(f))).collect());
+    let table =
+        |get: fn(&FamilyReport) -> Var| Var::Table(families().map(|(k, f)| (k, get(f))).collect());
+    vec![
+        ("family_series".to_owned(), nums(|f| f.series as f64)),
+        (
+            "family_populated".to_owned(),
+            nums(|f| f.populated_series as f64),
+        ),
+        (
+            "family_names".to_owned(),
+            table(|f| Var::from(f.names.clone())),
+        ),
+        ("family_boot".to_owned(), table(|f| Var::Bool(f.boot))),
+        (
+            "family_required".to_owned(),
+            table(|f| Var::Bool(f.required)),
+        ),
+    ]
+}
+
+/// Per surface: series, moving counters (families neither sampled nor boot-time
+/// with populated series), sampled families with data and their names, whether
+/// it applies.
+fn surface_maps(surfaces: &[SurfaceReport]) -> Vec<(String, Var)> {
+    let sampled_with_data = |f: &&FamilyReport| f.sampled && f.populated_series > 0;
+    let count = |s: &SurfaceReport, p: &dyn Fn(&&FamilyReport) -> bool| {
+        s.families.iter().filter(|f| p(f)).count() as f64
+    };
+    let nums = |get: &dyn Fn(&SurfaceReport) -> f64| {
+        Var::Nums(surfaces.iter().map(|s| (s.id.clone(), get(s))).collect())
+    };
+    let sampled_names = surfaces
+        .iter()
+        .map(|s| {
+            let names: Vec<String> = s
+                .families
+                .iter()
+                .filter(sampled_with_data)
+                .flat_map(|f| f.names.clone())
+                .collect();
+            (s.id.clone(), Var::from(names))
+        })
+        .collect();
+    let applicable = surfaces
+        .iter()
+        .map(|s| (s.id.clone(), Var::Bool(s.applicable)))
         .collect();
     vec![
-        ("family_series".to_owned(), Var::Nums(family_series)),
-        ("family_populated".to_owned(), Var::Nums(family_populated)),
-        ("surface_series".to_owned(), Var::Nums(surface_series)),
-        ("surface_moving_counters".to_owned(), Var::Nums(moving)),
-        ("surface_sampled_with_data".to_owned(), Var::Nums(sampled)),
-        ("label_values".to_owned(), Var::Nums(label_values)),
+        (
+            "surface_series".to_owned(),
+            nums(&|s| s.families.iter().map(|f| f.series as f64).sum()),
+        ),
+        (
+            "surface_moving_counters".to_owned(),
+            nums(&|s| count(s, &|f| !f.sampled && !f.boot && f.populated_series > 0)),
+        ),
+        (
+            "surface_sampled_with_data".to_owned(),
+            nums(&|s| count(s, &sampled_with_data)),
+        ),
+        (
+            "surface_sampled_names".to_owned(),
+            Var::Table(sampled_names),
+        ),
+        ("surface_applicable".to_owned(), Var::Table(applicable)),
     ]
 }
 
@@ -530,38 +573,89 @@ fn analysis_maps(
 /// fact whose expression fails (a map key the scrape lacks) is left out.
 fn derive_facts(registry: &Registry, vars: &mut Vec<(String, Var)>) {
     for (id, c) in &registry.modes.derived {
-        let refs: Vec<(&str, Var)> = vars
-            .iter()
-            .filter(|(k, _)| c.variables.iter().any(|v| v == k))
-            .map(|(k, v)| (k.as_str(), v.clone()))
-            .collect();
-        let Ok(value) = registry.expr.eval(c, &refs) else {
+        let Ok(value) = registry.expr.eval(c, &scope_of(c, vars)) else {
             continue;
         };
-        let var = if let Ok(b) = value.as_bool() {
-            Var::Bool(b)
-        } else if let Ok(x) = value.as_float() {
-            Var::Num(x)
-        } else if let Ok(n) = value.as_int() {
-            Var::Num(n as f64)
-        } else {
-            continue;
-        };
-        vars.push((id.clone(), var));
+        if let Some(var) = Var::from_dynamic(&value) {
+            vars.push((id.clone(), var));
+        }
     }
 }
 
-fn find_family<'s>(
-    surfaces: &'s [SurfaceReport],
-    surface: &str,
-    family: &str,
-) -> Option<&'s FamilyReport> {
-    surfaces
-        .iter()
-        .find(|s| s.id == surface)?
-        .families
-        .iter()
-        .find(|f| f.id == family)
+/// Gives the missing families that are not boot-time, of each surface the
+/// pack's no-traffic fact lists, the pack's reason; true when it lists any.
+fn mark_no_traffic(
+    obs: &ObservabilityDef,
+    vars: &[(String, Var)],
+    surfaces: &mut [SurfaceReport],
+) -> bool {
+    let Some(nt) = &obs.no_traffic else {
+        return false;
+    };
+    let Some((_, Var::List(listed))) = vars.iter().find(|(k, _)| *k == nt.surfaces) else {
+        return false;
+    };
+    for s in surfaces.iter_mut() {
+        if !listed.contains(&Var::Str(s.id.clone())) {
+            continue;
+        }
+        for r in s
+            .families
+            .iter_mut()
+            .filter(|r| r.status == FamilyStatus::Missing && !r.boot)
+        {
+            r.reason = Some(nt.reason.clone());
+        }
+    }
+    !listed.is_empty()
+}
+
+/// The report section the modes pack declares: each field's value written as its
+/// type; a field whose value fails or has another type is left out.
+fn report_sections(
+    registry: &Registry,
+    obs: &ObservabilityDef,
+    vars: &[(String, Var)],
+) -> BTreeMap<String, ReportSection> {
+    let mut section = ReportSection::new();
+    for (field, c) in &registry.modes.fields {
+        let value = registry.expr.eval(c, &scope_of(c, vars)).ok();
+        let value = value.as_ref().and_then(Var::from_dynamic);
+        if field.optional && matches!(value, Some(Var::Unset)) {
+            continue;
+        }
+        if let Some(json) = value.and_then(|v| field_json(field, v)) {
+            section.insert(field.key.clone(), json);
+        }
+    }
+    if obs.section.is_empty() || registry.modes.fields.is_empty() {
+        return BTreeMap::new();
+    }
+    BTreeMap::from([(obs.section.clone(), section)])
+}
+
+/// A value as the JSON its field's type says, or none when it is not of that type.
+fn field_json(field: &ReportFieldDef, value: Var) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    match (field.ty, value) {
+        (ReportFieldType::Integer, Var::Num(x)) if x.is_finite() && x.fract() == 0.0 => {
+            Some(Value::from(x as i64))
+        }
+        (ReportFieldType::Number, Var::Num(x)) => {
+            serde_json::Number::from_f64(x).map(Value::Number)
+        }
+        (ReportFieldType::Bool, Var::Bool(b)) => Some(Value::Bool(b)),
+        (ReportFieldType::String, Var::Str(s)) => Some(Value::String(s)),
+        (ReportFieldType::StringList, Var::List(items)) => {
+            let limit = field.limit.unwrap_or(usize::MAX);
+            let strings = items.into_iter().take(limit).map(|v| match v {
+                Var::Str(s) => Some(Value::String(s)),
+                _ => None,
+            });
+            strings.collect::<Option<Vec<_>>>().map(Value::Array)
+        }
+        _ => None,
+    }
 }
 
 /// Surface status from the applicable required families, a `zero` family counting
@@ -627,7 +721,8 @@ struct Scan {
     indicators: Vec<Vec<String>>,
     /// Per family of every surface in order: (current, legacy) matches.
     families: Vec<[NameSets; 2]>,
-    service_ids: BTreeSet<String>,
+    /// Values of the service-instance labels on the service-instance family.
+    instance_ids: BTreeSet<String>,
     /// Family names under an unmapped prefix, in name order.
     unmapped: Vec<String>,
 }
@@ -639,12 +734,7 @@ struct NameSets {
     populated: BTreeSet<String>,
 }
 
-fn scan(
-    registry: &Registry,
-    idx: &SeriesIndex,
-    keys: &[&str],
-    obs: &crate::pack::model::ObservabilityDef,
-) -> Scan {
+fn scan(registry: &Registry, idx: &SeriesIndex, keys: &[&str], obs: &ObservabilityDef) -> Scan {
     let indicators = registry
         .modes
         .indicators
@@ -657,10 +747,10 @@ fn scan(
         .flat_map(|s| &s.families)
         .map(|f| [name_sets(&f.current, idx), name_sets(&f.legacy, idx)])
         .collect();
-    let mut service_ids = BTreeSet::new();
+    let mut instance_ids = BTreeSet::new();
     for key in &obs.service_instance_labels {
         let values = idx.label_values(&obs.service_instance_family, key);
-        service_ids.extend(values.into_iter().map(str::to_owned));
+        instance_ids.extend(values.into_iter().map(str::to_owned));
     }
     let unmapped = idx
         .names()
@@ -681,7 +771,7 @@ fn scan(
         labels: scrape_label_values(idx, keys),
         indicators,
         families,
-        service_ids,
+        instance_ids,
         unmapped,
     }
 }
@@ -847,7 +937,9 @@ fn evidence_holds(doc: &serde_json::Value, m: &EvidenceMatch) -> bool {
         return false;
     };
     if let Some(want) = &m.equals {
-        return v.as_str() == Some(want.as_str()) || v.to_string() == *want;
+        // A number or flag compares by its JSON text (`equals: "3"`).
+        let text = v.to_string();
+        return v.as_str() == Some(want.as_str()) || text == *want;
     }
     if let Some(want) = &m.contains {
         return match v {

@@ -301,7 +301,7 @@ pub fn evaluate_rule(
                 match facts.iter().find(|(n, _)| n == var) {
                     Some((_, v)) => {
                         // A map is context for the expression, not evidence to list.
-                        if !matches!(v, Var::Map(_) | Var::Nums(_)) {
+                        if v.is_scalar() {
                             evidence.push(item(label, Some(v), None));
                         }
                         vars.push((var, v.clone()));

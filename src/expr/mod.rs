@@ -59,16 +59,25 @@ fn position(p: rhai::Position) -> Option<(u32, u32)> {
 }
 
 /// A variable's value: evidence numbers are always `f64`; context flags are
-/// booleans, modes and lists strings, family statuses a map.
+/// booleans, modes strings, family statuses a map; the analysis also hands
+/// expressions lists (distinct label values) and maps of lists or flags.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Var {
     Num(f64),
     Bool(bool),
     Str(String),
-    /// String keys to string values (`family["lmcache_mp.lookup_tokens"]`).
+    /// An operator setting that was not given: Rhai's `()`, so an expression
+    /// tests it with `x == ()`.
+    Unset,
+    /// String keys to string values (`family["surface.family"]`).
     Map(Vec<(String, String)>),
-    /// String keys to numbers (`family_series["lmcache_mp.event_bus"]`).
+    /// String keys to numbers (`family_series["surface.family"]`).
     Nums(Vec<(String, f64)>),
+    /// A list (`instance_ids`, a derived fact that lists surfaces): a Rhai array.
+    List(Vec<Var>),
+    /// String keys to any values (`label_value_lists["model_name"]`,
+    /// `family_boot["surface.family"]`): a Rhai object map.
+    Table(Vec<(String, Var)>),
 }
 
 impl From<f64> for Var {
@@ -95,12 +104,27 @@ impl From<String> for Var {
     }
 }
 
+impl From<Vec<String>> for Var {
+    fn from(items: Vec<String>) -> Self {
+        Var::List(items.into_iter().map(Var::Str).collect())
+    }
+}
+
 impl Var {
     fn to_dynamic(&self) -> Dynamic {
         match self {
             Var::Num(x) => Dynamic::from_float(*x),
             Var::Bool(b) => Dynamic::from_bool(*b),
             Var::Str(s) => Dynamic::from(s.clone()),
+            Var::Unset => Dynamic::UNIT,
+            Var::List(items) => Dynamic::from_array(items.iter().map(Var::to_dynamic).collect()),
+            Var::Table(entries) => {
+                let mut map = rhai::Map::new();
+                for (k, v) in entries {
+                    map.insert(k.as_str().into(), v.to_dynamic());
+                }
+                Dynamic::from_map(map)
+            }
             Var::Map(entries) => {
                 let mut map = rhai::Map::new();
                 for (k, v) in entries {
@@ -118,6 +142,47 @@ impl Var {
         }
     }
 
+    /// The value an expression produced, when it is one a variable can hold:
+    /// integers become numbers, arrays lists, object maps tables.
+    pub fn from_dynamic(value: &Dynamic) -> Option<Var> {
+        if let Ok(b) = value.as_bool() {
+            return Some(Var::Bool(b));
+        }
+        if let Ok(x) = value.as_float() {
+            return Some(Var::Num(x));
+        }
+        if let Ok(n) = value.as_int() {
+            return Some(Var::Num(n as f64));
+        }
+        if value.is_unit() {
+            return Some(Var::Unset);
+        }
+        if value.is_string() {
+            return Some(Var::Str(value.to_string()));
+        }
+        if let Some(items) = value.read_lock::<rhai::Array>() {
+            return items
+                .iter()
+                .map(Var::from_dynamic)
+                .collect::<Option<_>>()
+                .map(Var::List);
+        }
+        if let Some(map) = value.read_lock::<rhai::Map>() {
+            return map
+                .iter()
+                .map(|(k, v)| Some((k.to_string(), Var::from_dynamic(v)?)))
+                .collect::<Option<_>>()
+                .map(Var::Table);
+        }
+        None
+    }
+
+    /// A single value (a number, flag, string or unset), evidence a finding lists;
+    /// lists and maps are context for the expression.
+    pub fn is_scalar(&self) -> bool {
+        matches!(self, Var::Num(_) | Var::Bool(_) | Var::Str(_) | Var::Unset)
+    }
+
     /// The number, for evidence and reports.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
@@ -133,8 +198,14 @@ impl Var {
             Var::Num(x) => crate::number::format_number(*x),
             Var::Bool(b) => b.to_string(),
             Var::Str(s) => format!("{s:?}"),
+            Var::Unset => "unset".to_owned(),
+            Var::List(items) => {
+                let items: Vec<String> = items.iter().map(Var::render).collect();
+                format!("[{}]", items.join(", "))
+            }
             Var::Map(entries) => format!("{} entries", entries.len()),
             Var::Nums(entries) => format!("{} entries", entries.len()),
+            Var::Table(entries) => format!("{} entries", entries.len()),
         }
     }
 }
@@ -669,6 +740,34 @@ mod tests {
             .unwrap();
         let err = engine.eval_bool(&c, &[]).unwrap_err();
         assert!(err.message.contains("operation limit"), "{}", err.message);
+    }
+
+    #[test]
+    fn lists_tables_and_unset_reach_expressions_and_come_back() {
+        let engine = ExprEngine::new();
+        let names = Var::from(vec!["b".to_owned(), "a".to_owned()]);
+        let table = Var::Table(vec![
+            ("x".to_owned(), names.clone()),
+            ("on".to_owned(), Var::Bool(true)),
+        ]);
+        let vars = [("names", names), ("t", table), ("port", Var::Unset)];
+        let c = engine
+            .compile(
+                r#"let l = t["x"]; l.sort(); if port == () && t["on"] { l } else { [] }"#,
+                &["names", "t", "port"],
+            )
+            .unwrap();
+        let got = Var::from_dynamic(&engine.eval(&c, &vars).unwrap());
+        assert_eq!(got, Some(Var::from(vec!["a".to_owned(), "b".to_owned()])));
+        let c = engine
+            .compile(r#""a" in names && port != 1.0"#, &["names", "port"])
+            .unwrap();
+        assert!(engine.eval_bool(&c, &vars).unwrap());
+        let c = engine.compile("port", &["port"]).unwrap();
+        assert_eq!(
+            Var::from_dynamic(&engine.eval(&c, &vars).unwrap()),
+            Some(Var::Unset)
+        );
     }
 
     #[test]

@@ -110,9 +110,8 @@ fn match_names(pattern: &Pattern, names: &[String]) -> Vec<usize> {
 /// a thousand scrapes of the same exporter matches each pattern once.
 pub fn share_matches<'x, 'a: 'x>(indexes: impl Iterator<Item = &'x mut SeriesIndex<'a>>) {
     use std::hash::{Hash, Hasher};
-    // Name-list hash to the indexes' names and the memo they share.
-    type Seen = HashMap<u64, Vec<(Vec<String>, Arc<MatchMemo>)>>;
-    let mut seen: Seen = HashMap::new();
+    type Shared = Vec<(Vec<String>, Arc<MatchMemo>)>;
+    let mut seen: HashMap<u64, Shared> = HashMap::new();
     for index in indexes {
         let mut h = rustc_hash::FxHasher::default();
         index.names.hash(&mut h);

@@ -31,9 +31,7 @@ pub const SURFACE_VARS: &[(&str, &str)] = &[(
 pub const COMPAT_FACTS: &[(&str, &str)] = &[
     ("missing_required_count", "applicable required families that are missing"),
     ("missing_required_families", "those families as `surface.family`, comma-separated"),
-    ("no_traffic_yet", "an MP server exports its boot series but no lookup or L1 counter yet"),
-    ("empty_cache_salt", "a series carries `cache_salt=\"\"`"),
-    ("unmapped_lmcache_series", "LMCache series no family matched"),
+    ("unmapped_series", "series under an unmapped prefix that no family matched"),
     ("family", "map from `surface.family` to its status (populated, zero, missing, not_applicable)"),
     ("evidence", "map from evidence kind (http, logs, trace, otel, trace_replay, lookup_hash, launch) to populated, zero or missing"),
     ("http_unhealthy_count", "LMCache HTTP endpoints the HTTP evidence marks unhealthy"),
@@ -47,7 +45,15 @@ pub const ANALYSIS_VARS: &[(&str, &str)] = &[
     ("surface_series", "map from surface to the series its families matched"),
     ("surface_moving_counters", "map from surface to its families that are neither sampled nor boot-time and have populated series"),
     ("surface_sampled_with_data", "map from surface to its sampled families with populated series"),
+    ("family_names", "map from `surface.family` to the names it matched (the first 8, as the report lists them)"),
+    ("family_boot", "map from `surface.family` to its `boot` flag"),
+    ("family_required", "map from `surface.family` to whether it is required"),
+    ("surface_applicable", "map from surface to whether it applies"),
+    ("surface_sampled_names", "map from surface to the names of its sampled families with populated series"),
     ("label_values", "map from each label key the modes pack reads to its number of distinct values"),
+    ("label_value_lists", "map from each label key the modes pack reads to its distinct values, sorted"),
+    ("instance_family", "the name of the service-instance family (`observability.service_instance_family`)"),
+    ("instance_ids", "distinct values of the service-instance labels on the service-instance family, sorted"),
 ];
 
 #[derive(Clone, Debug)]
@@ -75,10 +81,12 @@ pub struct ModesRules {
     pub modes: Vec<(String, Compiled)>,
     pub candidates: Vec<(CandidateRule, Compiled)>,
     pub architectures: Vec<(ArchitectureRule, Compiled, Compiled)>,
-    /// The MP observability names, and the file that declared them.
+    /// The observability names, and the file that declared them.
     pub observability: Option<(crate::pack::model::ObservabilityDef, String)>,
     /// The observability section's derived facts, compiled, in order.
     pub derived: Vec<(String, Compiled)>,
+    /// The report section's fields, compiled, in order.
+    pub fields: Vec<(crate::pack::model::ReportFieldDef, Compiled)>,
 }
 
 impl ModesRules {
@@ -332,7 +340,7 @@ pub fn compile_mode_rules(
 }
 
 /// Compiles the surfaces of one `families` file.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)] // each is one input of the one loader step
 pub fn compile_surfaces(
     engine: ExprScope,
     vars: &[&str],
@@ -534,12 +542,110 @@ pub fn add_logs_file(
     }
 }
 
-/// Compiles the derived facts of the `observability` section: each may read the
-/// variables `known` gives and the facts before it. Ids must be new variables.
-pub fn compile_derived(
+/// The keys of the analysis itself: a report section may not take one.
+pub const ANALYSIS_KEYS: &[&str] = &[
+    "detected_mode",
+    "mode_evidence",
+    "expected_mode",
+    "candidates",
+    "architecture",
+    "indicators",
+    "connectors",
+    "surfaces",
+    "missing_required",
+    "no_traffic_yet",
+    "unmapped_series",
+    "evidence_surfaces",
+];
+
+impl ModesRules {
+    /// Every label key whose distinct values the analysis collects: connector keys,
+    /// indicator label keys, the service-instance labels and the declared `labels`.
+    pub fn label_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.connector_keys.clone();
+        for ind in &self.indicators {
+            if let Some(l) = &ind.def.labels {
+                keys.extend(l.keys.iter().cloned());
+            }
+        }
+        if let Some((obs, _)) = &self.observability {
+            keys.extend(obs.service_instance_labels.iter().cloned());
+            keys.extend(obs.labels.iter().cloned());
+        }
+        keys.retain(|k| !k.is_empty());
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+}
+
+/// The keys each analysis map has, so a literal key an expression indexes with
+/// (`family_series["surface.family"]`) is checked at load, not silently
+/// missing at run time.
+struct MapKeys {
+    families: Vec<String>,
+    surfaces: Vec<String>,
+    labels: Vec<String>,
+}
+
+impl MapKeys {
+    fn new(rules: &ModesRules, surfaces: &[SurfaceRule]) -> Self {
+        MapKeys {
+            families: surfaces
+                .iter()
+                .flat_map(|s| {
+                    s.families
+                        .iter()
+                        .map(move |f| format!("{}.{}", s.id, f.def.id))
+                })
+                .collect(),
+            surfaces: surfaces.iter().map(|s| s.id.clone()).collect(),
+            labels: rules.label_keys(),
+        }
+    }
+
+    /// The first literal key `src` indexes an analysis map with that the map
+    /// does not have, as a message.
+    fn check(&self, src: &str) -> Option<String> {
+        static INDEX: std::sync::OnceLock<regex_lite::Regex> = std::sync::OnceLock::new();
+        let index = INDEX.get_or_init(|| {
+            regex_lite::Regex::new(r#"\b([a-z_][a-z0-9_]*)\s*\[\s*"([^"\\]*)"\s*\]"#)
+                .expect("a fixed regex compiles")
+        });
+        for cap in index.captures_iter(src) {
+            let (map, key) = (&cap[1], &cap[2]);
+            let (keys, what) = match map {
+                "family" | "family_series" | "family_populated" | "family_names"
+                | "family_boot" | "family_required" => {
+                    (&self.families, "family (`surface.family`)")
+                }
+                "surface_series"
+                | "surface_moving_counters"
+                | "surface_sampled_with_data"
+                | "surface_applicable"
+                | "surface_sampled_names" => (&self.surfaces, "surface"),
+                "label_values" | "label_value_lists" => (&self.labels, "label key"),
+                _ => continue,
+            };
+            if !keys.iter().any(|k| k == key) {
+                return Some(format!(
+                    "`{map}[\"{key}\"]` names no {what} the packs declare (a families file \
+                     declares surfaces and families; `observability.labels` label keys)"
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// Compiles what the `observability` section declares: derived facts (each may read
+/// the variables `known` gives and the facts before it; ids must be new variables),
+/// the surfaces-without-traffic fact, and the report section's fields.
+pub fn compile_observability(
     rules: &mut ModesRules,
     expr: ExprScope,
     known: &[String],
+    surfaces: &[SurfaceRule],
     file: &str,
     node: &Node,
     diags: &mut Vec<Diagnostic>,
@@ -550,24 +656,124 @@ pub fn compile_derived(
     if declared_in != file {
         return;
     }
+    let keys = MapKeys::new(rules, surfaces);
+    let site = Site {
+        file,
+        node,
+        expr,
+        keys: &keys,
+    };
     let mut vars: Vec<&str> = known.iter().map(String::as_str).collect();
-    let mut out = Vec::new();
-    for (i, d) in obs.derived.iter().enumerate() {
-        let at = format!("/observability/derived/{i}");
-        if vars.contains(&d.id.as_str()) {
-            let msg = format!("derived fact `{}` has the name of another variable", d.id);
-            diags.push(diag(file, node.locate(&format!("{at}/id")), msg));
-            continue;
-        }
-        match expr.compile(&d.value, &vars) {
-            Ok(c) => out.push((d.id.clone(), c)),
-            Err(e) => diags.push(diag(
+    let derived = site.derived(&obs.derived, &mut vars, diags);
+    if let Some(nt) = &obs.no_traffic {
+        if !obs.derived.iter().any(|d| d.id == nt.surfaces) {
+            let msg = format!(
+                "`no_traffic.surfaces` names `{}`, which is no derived fact of this section",
+                nt.surfaces
+            );
+            diags.push(diag(
                 file,
-                node.locate(&format!("{at}/value")),
-                format!("`value` does not compile: {}", e.message),
-            )),
+                node.locate("/observability/no_traffic/surfaces"),
+                msg,
+            ));
         }
-        vars.push(d.id.as_str());
     }
-    rules.derived = out;
+    if !obs.fields.is_empty()
+        && (obs.section.is_empty() || ANALYSIS_KEYS.contains(&obs.section.as_str()))
+    {
+        let msg = format!(
+            "`section` must name a new key of the analysis (not one of {})",
+            ANALYSIS_KEYS.join(", ")
+        );
+        diags.push(diag(file, node.locate("/observability/section"), msg));
+    }
+    let fields = site.fields(&obs.fields, &vars, diags);
+    rules.derived = derived;
+    rules.fields = fields;
+}
+
+/// Where the `observability` section's expressions are compiled and checked.
+struct Site<'a> {
+    file: &'a str,
+    node: &'a Node,
+    expr: ExprScope<'a>,
+    keys: &'a MapKeys,
+}
+
+impl Site<'_> {
+    /// Compiles `src` at `at` and checks its literal map keys.
+    fn compile(
+        &self,
+        src: &str,
+        vars: &[&str],
+        at: &str,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<Compiled> {
+        if let Some(msg) = self.keys.check(src) {
+            diags.push(diag(self.file, self.node.locate(at), msg));
+            return None;
+        }
+        match self.expr.compile(src, vars) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                let msg = format!("`value` does not compile: {}", e.message);
+                diags.push(diag(self.file, self.node.locate(at), msg));
+                None
+            }
+        }
+    }
+
+    fn derived<'d>(
+        &self,
+        defs: &'d [crate::pack::model::DerivedFactDef],
+        vars: &mut Vec<&'d str>,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Vec<(String, Compiled)> {
+        let mut out = Vec::new();
+        for (i, d) in defs.iter().enumerate() {
+            let at = format!("/observability/derived/{i}");
+            if vars.contains(&d.id.as_str()) {
+                let msg = format!("derived fact `{}` has the name of another variable", d.id);
+                diags.push(diag(self.file, self.node.locate(&format!("{at}/id")), msg));
+                continue;
+            }
+            if let Some(c) = self.compile(&d.value, vars, &format!("{at}/value"), diags) {
+                out.push((d.id.clone(), c));
+            }
+            vars.push(d.id.as_str());
+        }
+        out
+    }
+
+    fn fields(
+        &self,
+        defs: &[crate::pack::model::ReportFieldDef],
+        vars: &[&str],
+        diags: &mut Vec<Diagnostic>,
+    ) -> Vec<(crate::pack::model::ReportFieldDef, Compiled)> {
+        use crate::pack::model::ReportFieldType;
+        let mut out = Vec::new();
+        for (i, f) in defs.iter().enumerate() {
+            let at = |field: &str| {
+                self.node
+                    .locate(&format!("/observability/fields/{i}/{field}"))
+            };
+            if f.key.is_empty() || defs[..i].iter().any(|g| g.key == f.key) {
+                let msg = format!("report field `{}` is empty or declared twice", f.key);
+                diags.push(diag(self.file, at("key"), msg));
+            }
+            if f.limit.is_some() && f.ty != ReportFieldType::StringList {
+                let msg = format!(
+                    "`limit` applies only to a `string_list` (field `{}`)",
+                    f.key
+                );
+                diags.push(diag(self.file, at("limit"), msg));
+            }
+            let value_at = format!("/observability/fields/{i}/value");
+            if let Some(c) = self.compile(&f.value, vars, &value_at, diags) {
+                out.push((f.clone(), c));
+            }
+        }
+        out
+    }
 }

@@ -158,12 +158,10 @@ fn to_var(f: &ContextFlagDef, v: Option<&Value>) -> Var {
     match (f.ty, v) {
         (ContextType::Bool, Some(Value::Bool(b))) => Var::Bool(*b),
         (ContextType::Bool, _) => Var::Bool(false),
-        (ContextType::Integer | ContextType::Number, Some(v)) => {
-            Var::Num(v.as_f64().unwrap_or(0.0))
-        }
-        (ContextType::Integer | ContextType::Number, None) => Var::Num(0.0),
+        (_, Some(Value::Number(n))) => Var::Num(n.as_f64().unwrap_or(0.0)),
         (_, Some(Value::String(s))) => Var::Str(s.clone()),
-        (_, _) => Var::Str(String::new()),
+        // Unset (no default, not given): `()` in expressions.
+        (_, _) => Var::Unset,
     }
 }
 

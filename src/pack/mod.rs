@@ -769,7 +769,8 @@ fn build(
             }
         }
     }
-    // Derived facts: over everything the analysis knows, before findings read them.
+    // Derived facts and report fields: over everything the analysis knows, before
+    // findings read them; literal map keys must name declared surfaces and families.
     {
         let mut known = mode_vars.clone();
         known.extend(compat::MODE_VARS.iter().map(|(n, _)| (*n).to_owned()));
@@ -786,31 +787,18 @@ fn build(
                             .get(&pack.manifest.id)
                             .unwrap_or(&NO_CONDITIONS),
                     };
-                    compat::compile_derived(
+                    let surfaces = &registry.surfaces;
+                    compat::compile_observability(
                         &mut registry.modes,
                         scope,
                         &known,
+                        surfaces,
                         file,
                         node,
                         &mut diags,
                     );
                 }
             }
-        }
-    }
-    // The observability names must name a declared surface and family.
-    if let Some((o, file)) = &registry.modes.observability {
-        let found = registry
-            .surfaces
-            .iter()
-            .find(|s| s.id == o.surface)
-            .is_some_and(|s| s.families.iter().any(|f| f.def.id == o.event_bus_family));
-        if !found {
-            diags.push(Diagnostic {
-                file: file.clone(),
-                pos: None,
-                message: format!("observability names surface `{}` with family `{}`, which no families file declares", o.surface, o.event_bus_family),
-            });
         }
     }
     let known = registry.known_variables();

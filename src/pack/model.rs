@@ -596,40 +596,90 @@ pub struct ModesFile {
     /// First rule that holds gives the architecture label; none: `unknown`.
     #[serde(default)]
     pub architectures: Vec<ArchitectureRule>,
-    /// What the LMCache MP observability section and the unmapped-series list read.
+    /// What the analysis reads beyond families, its derived facts and report section.
+    /// An object when given (not `anyOf` object or null), so a mistake inside it
+    /// is reported at its own field rather than at `/observability`.
     #[serde(default)]
+    #[schemars(with = "ObservabilityDef")]
     pub observability: Option<ObservabilityDef>,
 }
 
-/// Names the `lmcache_mp_observability` section of the lmcache-compat report reads:
-/// LMCache facts, so they live in the modes pack, not in the core.
+/// What the compatibility analysis reads beyond families and indicators, the facts
+/// it derives and the report section it writes: names of the outside world, so
+/// they live in the modes pack, not in the core.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ObservabilityDef {
-    /// The surface of the MP server's own metrics (`lmcache_mp`).
-    pub surface: String,
-    /// Its EventBus self-metrics family (`event_bus`); no series while the queue is
-    /// configured is the tail-drop risk.
-    pub event_bus_family: String,
+    /// The key of the report section `fields` make up, inside the analysis.
+    pub section: String,
     /// The family carrying the OTel resource (`target_info`) and the label keys of
-    /// the service instance id on it.
+    /// the service instance id on it: their values are `instance_ids`.
     pub service_instance_family: String,
     pub service_instance_labels: Vec<String>,
-    /// The label whose distinct values are the cache salts.
-    pub cache_salt_label: String,
-    /// Labels naming L2 adapters.
+    /// Label keys whose distinct values expressions read (`label_values`,
+    /// `label_value_lists`).
     #[serde(default)]
-    pub l2_adapter_labels: Vec<String>,
+    pub labels: Vec<String>,
     /// Series whose names start with one of these and that no family matches are
     /// listed as unmapped.
     pub unmapped_prefixes: Vec<String>,
     /// Signal-name prefixes of the report's L2 and CacheBlend summaries.
     pub l2_signal_prefix: String,
     pub cacheblend_signal_prefix: String,
-    /// Facts derived from the analysis, in order: each is a variable of findings
-    /// and of the facts after it; the report reads some by id.
+    /// Facts derived from the analysis, in order: each is a variable of findings,
+    /// of the facts after it and of `fields`.
     #[serde(default)]
     pub derived: Vec<DerivedFactDef>,
+    /// Surfaces that have seen no traffic yet, from a derived fact.
+    #[serde(default)]
+    pub no_traffic: Option<NoTrafficDef>,
+    /// The fields of the report section, in order.
+    #[serde(default)]
+    pub fields: Vec<ReportFieldDef>,
+}
+
+/// Which surfaces have seen no traffic yet: the report's `no_traffic_yet` holds
+/// when the list is not empty, and their missing families that are not boot-time
+/// say `reason` instead of looking broken.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoTrafficDef {
+    /// A derived fact whose value is the list of those surfaces' ids.
+    pub surfaces: String,
+    pub reason: String,
+}
+
+/// One field of the report section: a key, a Rhai value and the JSON type it is
+/// written as.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportFieldDef {
+    /// The JSON key (snake_case, unique in the section).
+    pub key: String,
+    /// Rhai over everything a derived fact reads, and the derived facts.
+    pub value: String,
+    #[serde(rename = "type")]
+    pub ty: ReportFieldType,
+    /// Left out of the section when the value is unset (`()`), instead of `null`.
+    #[serde(default)]
+    pub optional: bool,
+    /// A `string_list` keeps at most this many items.
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// How a report field is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportFieldType {
+    /// A whole number (`3`), from any number.
+    Integer,
+    /// A floating-point number (`10000.0`, `0.01`).
+    Number,
+    Bool,
+    String,
+    /// A list of strings.
+    StringList,
 }
 
 /// A fact computed from the analysis by a pack expression.
@@ -641,7 +691,7 @@ pub struct DerivedFactDef {
     pub description: String,
     /// Rhai over context, mode variables, compatibility facts, the analysis maps
     /// (`family_series`, `surface_series`, `label_values`, …) and earlier derived
-    /// facts; a boolean or a number.
+    /// facts; a boolean, a number, a string or a list.
     pub value: String,
 }
 
@@ -930,8 +980,8 @@ pub struct ContextFlagDef {
     /// `choice`: the accepted values (the first is the default unless `default` says).
     #[serde(default)]
     pub values: Vec<String>,
-    /// The value when the flag is not given (bool: false; no default: unset, which
-    /// expressions read as `0` or `""`).
+    /// The value when the flag is not given (bool: false; choice: its first value;
+    /// otherwise unset, which expressions read as `()`).
     #[serde(default)]
     pub default: Option<serde_json::Value>,
     /// `integer` and `number`: inclusive lower bound…

@@ -5,6 +5,10 @@
 use crate::normalize::Spelling;
 use schemars::JsonSchema;
 use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A pack-declared section of the analysis: field key to JSON value.
+pub type ReportSection = BTreeMap<String, serde_json::Value>;
 
 /// The whole analysis; part of the `lmcache-compat` report.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -23,9 +27,13 @@ pub struct CompatAnalysis {
     pub surfaces: Vec<SurfaceReport>,
     /// Applicable required families that are missing, as `surface.family`.
     pub missing_required: Vec<String>,
-    /// True when an MP server shows only boot-time series: no traffic observed yet.
+    /// True when a surface shows only boot-time series: no traffic observed yet
+    /// (the surfaces the modes pack's `observability.no_traffic` fact lists).
     pub no_traffic_yet: bool,
-    pub lmcache_mp_observability: MpObservability,
+    /// Sections the modes pack declares (`observability.section` and `fields`),
+    /// each an object of the declared fields, by section name.
+    #[serde(flatten)]
+    pub sections: BTreeMap<String, ReportSection>,
     /// LMCache series no family matched, with the pack file to edit.
     pub unmapped_series: Vec<UnmappedSeries>,
     /// HTTP, log, trace, OTel, replay, lookup-hash and launch evidence: support for
@@ -165,34 +173,30 @@ pub struct FamilyReport {
     pub since: String,
 }
 
-#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
-pub struct MpObservability {
-    pub service_instance_ids: Vec<String>,
-    /// `target_info`, `flag`, `target_info_and_flag` or `missing`.
-    pub service_instance_id_source: String,
-    pub cache_salt_values: Vec<String>,
-    pub cache_salt_cardinality: usize,
-    pub cache_salt_cardinality_risk: bool,
-    pub l2_adapter_labels: Vec<String>,
-    pub event_bus_queue_size: f64,
-    pub event_bus_series: Vec<String>,
-    pub event_bus_taildrop_risk: bool,
-    pub sample_rate: f64,
-    pub sampled_histograms_with_data: Vec<String>,
-    pub sampled_histograms_sparse: bool,
-    pub metrics_disabled: bool,
-    pub observability_disabled: bool,
-    pub logging_disabled: bool,
-    pub tracing_enabled: bool,
-    pub trace_recording_enabled: bool,
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub prometheus_port: Option<u16>,
-}
-
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct UnmappedSeries {
     pub name: String,
     /// The pack file whose surface is closest by name; add a family there.
     pub suggested_pack_file: String,
+}
+
+#[cfg(test)]
+mod tests {
+    /// A pack-declared section may not take a key of the analysis itself; the
+    /// loader's list of those keys is the struct's.
+    #[test]
+    fn the_loader_knows_every_key_of_the_analysis() {
+        let schema = serde_json::to_value(schemars::schema_for!(super::CompatAnalysis))
+            .expect("schemas serialize");
+        let mut keys: Vec<&str> = schema["properties"]
+            .as_object()
+            .expect("the analysis is an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut listed = crate::pack::compat::ANALYSIS_KEYS.to_vec();
+        keys.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(keys, listed);
+    }
 }

@@ -350,8 +350,8 @@ pub fn compat_human(report: &super::CompatReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<22} {:<15} {}",
-        "surface", "status", "families (populated/zero/missing/n.a.)"
+        "{:<22} {:<15} families (populated/zero/missing/n.a.)",
+        "surface", "status"
     );
     for s in &a.surfaces {
         let count =

@@ -389,8 +389,6 @@ fn only_an_identical_timed_row_is_a_duplicate() {
     assert_eq!(e.duplicate_rows.without_identity, 3);
 }
 
-/// Deterministic pseudo-random numbers (no crate needed).
-
 fn random_input(rng: &mut Lcg) -> Vec<u8> {
     const TOKENS: &[&str] = &[
         "{",

@@ -386,8 +386,6 @@ fn unreadable_list_is_capped_but_counted() {
     assert_eq!(e.read.unreadable_count, 80);
 }
 
-/// Deterministic pseudo-random numbers (no crate needed).
-
 fn random_input(rng: &mut Lcg) -> Vec<u8> {
     const TOKENS: &[&str] = &[
         "{",

@@ -5,9 +5,10 @@
 //! `lmcache-compat` command live with the command's own tests; this file checks the
 //! packs' semantics through the analysis itself.
 
-use inferguard::eval::compat::{analyze, CompatAnalysis, CompatContext};
+use inferguard::eval::compat::{analyze, Compat, CompatAnalysis, CompatContext};
 use inferguard::eval::detect;
 use inferguard::evidence::prometheus::{parse, Exposition, ParseOptions};
+use inferguard::expr::Var;
 use inferguard::normalize::SeriesIndex;
 use inferguard::pack::model::EvidenceKind;
 use inferguard::pack::Registry;
@@ -49,6 +50,16 @@ impl Scenario {
 }
 
 fn run(registry: &Registry, s: &Scenario) -> CompatAnalysis {
+    let ctx = CompatContext {
+        l2_configured: s.l2_configured,
+        metrics_disabled: s.metrics_disabled,
+        ..CompatContext::default()
+    };
+    run_with(registry, s, ctx).analysis
+}
+
+/// The analysis and the variables findings see, with the operator context given.
+fn run_with(registry: &Registry, s: &Scenario, mut ctx: CompatContext) -> Compat {
     let expos: Vec<Exposition> = s
         .scrapes
         .iter()
@@ -74,7 +85,7 @@ fn run(registry: &Registry, s: &Scenario) -> CompatAnalysis {
             serde_json::from_slice(&read(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
         ctx.evidence.insert(*kind, doc);
     }
-    analyze(registry, &refs, &engines, &ctx).analysis
+    analyze(registry, &refs, &engines, &ctx)
 }
 
 fn surface_status(a: &CompatAnalysis, id: &str) -> String {
@@ -606,6 +617,11 @@ const TABLE: &[(Scenario, &str)] = &[
     ),
 ];
 
+/// The pack-declared observability section of an analysis.
+fn observability(a: &CompatAnalysis) -> &inferguard::report::compat::ReportSection {
+    &a.sections["lmcache_mp_observability"]
+}
+
 /// A copy of the shipped `lmcache` pack with one edit to its `modes.yaml`.
 fn lmcache_pack_with(dir: &Path, from: &str, to: &str) -> std::path::PathBuf {
     let pack = dir.join("lmcache");
@@ -633,17 +649,17 @@ fn observability_facts_are_derived_by_the_pack() {
         "many salts",
         &["fixtures/evidence/lmcache-compat/mp-many-salts.prom"],
     );
-    let o = run(&registry, &many).lmcache_mp_observability;
-    assert_eq!(o.cache_salt_cardinality, 110);
-    assert!(o.cache_salt_cardinality_risk);
+    let analysis = run(&registry, &many);
+    let o = observability(&analysis);
+    assert_eq!(o["cache_salt_cardinality"], 110);
+    assert_eq!(o["cache_salt_cardinality_risk"], true);
     let legacy = Scenario::new(
         "legacy",
         &["fixtures/evidence/lmcache-compat/mp-legacy-generation.prom"],
     );
-    assert!(
-        run(&registry, &legacy)
-            .lmcache_mp_observability
-            .event_bus_taildrop_risk
+    assert_eq!(
+        observability(&run(&registry, &legacy))["event_bus_taildrop_risk"],
+        true
     );
 
     let tmp = tempfile::tempdir().unwrap();
@@ -653,10 +669,9 @@ fn observability_facts_are_derived_by_the_pack() {
         "value: cache_salt_cardinality > 1000",
     );
     let edited = Registry::load(&[pack]).unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        !run(&edited, &many)
-            .lmcache_mp_observability
-            .cache_salt_cardinality_risk
+    assert_eq!(
+        observability(&run(&edited, &many))["cache_salt_cardinality_risk"],
+        false
     );
     // With the queue-size condition dropped the risk still holds; with the
     // EventBus family required to be populated instead, it no longer does.
@@ -667,10 +682,9 @@ fn observability_facts_are_derived_by_the_pack() {
         "family_series[\"lmcache_mp.event_bus\"] > 0",
     );
     let edited = Registry::load(&[pack]).unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        !run(&edited, &legacy)
-            .lmcache_mp_observability
-            .event_bus_taildrop_risk
+    assert_eq!(
+        observability(&run(&edited, &legacy))["event_bus_taildrop_risk"],
+        false
     );
 
     let tmp = tempfile::tempdir().unwrap();
@@ -725,4 +739,149 @@ fn a_misspelt_launch_pointer_is_a_located_load_error() {
         all[0].contains("did you mean `/flags/enable_p2p`"),
         "{all:#?}"
     );
+}
+
+/// "One upstream name, one place", item 3: the report's observability section is
+/// pack data. The service-instance id source is a pack expression over the
+/// resource ids and the operator's flag, an unset port is left out, and renaming
+/// the section in the pack renames it in the report.
+#[test]
+fn the_observability_section_is_declared_by_the_pack() {
+    let registry = registry();
+    let healthy = Scenario::new(
+        "healthy",
+        &["fixtures/evidence/lmcache-compat/mp-l1-healthy.prom"],
+    );
+    let empty = Scenario::new("empty", &["fixtures/evidence/misc/empty.prom"]);
+    let flagged = || CompatContext {
+        service_instance_id: Some("a-operator-id".to_owned()),
+        prometheus_port: Some(9090),
+        ..CompatContext::default()
+    };
+    let both = run_with(&registry, &healthy, flagged()).analysis;
+    let o = observability(&both);
+    assert_eq!(o["service_instance_id_source"], "target_info_and_flag");
+    assert_eq!(
+        o["service_instance_ids"],
+        serde_json::json!(["9b2e61c4-7f0d-4a8e-b3c5-1d2f40a6e917", "a-operator-id"])
+    );
+    assert_eq!(o["prometheus_port"], 9090);
+    let flag_only = run_with(&registry, &empty, flagged()).analysis;
+    assert_eq!(
+        observability(&flag_only)["service_instance_id_source"],
+        "flag"
+    );
+    let plain = run(&registry, &healthy);
+    assert_eq!(
+        observability(&plain)["service_instance_id_source"],
+        "target_info"
+    );
+    assert!(!observability(&plain).contains_key("prometheus_port"));
+    assert_eq!(
+        observability(&plain)["event_bus_queue_size"].to_string(),
+        "10000.0"
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = lmcache_pack_with(
+        tmp.path(),
+        "section: lmcache_mp_observability",
+        "section: mp_observability",
+    );
+    let edited = Registry::load(&[pack]).unwrap_or_else(|e| panic!("{e}"));
+    let a = run(&edited, &healthy);
+    assert!(
+        a.sections.contains_key("mp_observability"),
+        "{:?}",
+        a.sections.keys()
+    );
+    assert!(!a.sections.contains_key("lmcache_mp_observability"));
+}
+
+/// Item 3: `no_traffic_yet` is the pack's derived fact, not Rust: the shipped rule
+/// finds the fresh server, its missing families say why, and a pack whose rule
+/// lists no surface turns both the report field and the finding variable off.
+#[test]
+fn no_traffic_yet_is_declared_by_the_pack() {
+    let registry = registry();
+    let fresh = Scenario::new("fresh", &["fixtures/evidence/lmcache-mp/fresh-server.prom"]);
+    let shipped = run_with(&registry, &fresh, CompatContext::default());
+    assert!(shipped.analysis.no_traffic_yet);
+    let var = |c: &Compat, id: &str| c.vars.iter().find(|(k, _)| k == id).map(|(_, v)| v.clone());
+    assert_eq!(var(&shipped, "no_traffic_yet"), Some(Var::Bool(true)));
+    let reasons = |a: &CompatAnalysis| -> usize {
+        a.surfaces
+            .iter()
+            .flat_map(|s| &s.families)
+            .filter(|f| {
+                f.reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("no traffic"))
+            })
+            .count()
+    };
+    assert!(reasons(&shipped.analysis) > 0);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = lmcache_pack_with(
+        tmp.path(),
+        "if boot_present && !other_present && waiting { out.push(s); }",
+        "if false { out.push(s); }",
+    );
+    let edited = Registry::load(&[pack]).unwrap_or_else(|e| panic!("{e}"));
+    let c = run_with(&edited, &fresh, CompatContext::default());
+    assert!(!c.analysis.no_traffic_yet);
+    assert_eq!(var(&c, "no_traffic_yet"), Some(Var::Bool(false)));
+    assert_eq!(reasons(&c.analysis), 0);
+}
+
+/// Item 3: a report field with an unknown variable, a key used twice, an unknown
+/// type, a `limit` on a number or a `no_traffic` fact that does not exist is a
+/// load error at its line in `modes.yaml`.
+#[test]
+fn report_field_mistakes_are_located_load_errors() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "value: mp_metrics_sample_rate }",
+            "value: mp_metrics_sample_rat }",
+            "mp_metrics_sample_rat",
+        ),
+        (
+            "{ key: logging_disabled,",
+            "{ key: metrics_disabled,",
+            "declared twice",
+        ),
+        (
+            "key: sample_rate, type: number",
+            "key: sample_rate, type: float",
+            "float",
+        ),
+        (
+            "key: sample_rate, type: number,",
+            "key: sample_rate, type: number, limit: 3,",
+            "`limit` applies only",
+        ),
+        (
+            "surfaces: no_traffic_surfaces",
+            "surfaces: no_traffic_surface",
+            "no derived fact",
+        ),
+    ];
+    for (from, to, needle) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let pack = lmcache_pack_with(tmp.path(), from, to);
+        let text = std::fs::read_to_string(pack.join("modes.yaml")).unwrap();
+        // The last line with the edit: a duplicate is reported at its second use.
+        let lines: Vec<&str> = text.lines().collect();
+        let line = lines.iter().rposition(|l| l.contains(to)).unwrap() + 1;
+        let err = Registry::load(&[pack]).err().expect("must not load");
+        let all: Vec<String> = err.0.iter().map(ToString::to_string).collect();
+        // A file that fails its schema takes its indicators with it, so later
+        // files report unknown variables too; the field's own error is the point.
+        let at = format!("modes.yaml:{line}:");
+        assert!(
+            all.iter().any(|d| d.contains(&at) && d.contains(needle)),
+            "{to}: {all:#?}"
+        );
+    }
 }

@@ -629,8 +629,9 @@ fn endless_rule_is_stopped_and_the_others_still_run() {
     assert_eq!(errored, ["looping_endless"]);
 }
 
-/// The MP observability names in the modes pack must name a declared surface and
-/// family: a rename there is a located load error, not a silently empty section.
+/// The observability section's expressions must index the analysis maps with
+/// declared surfaces and families: a rename there is a located load error, not a
+/// silently empty field.
 #[test]
 fn observability_names_a_declared_family() {
     let dir = std::env::temp_dir().join(format!("ig-obs-{}", std::process::id()));
@@ -645,17 +646,27 @@ fn observability_names_a_declared_family() {
     let modes = std::fs::read_to_string(pack.join("modes.yaml")).unwrap();
     std::fs::write(
         pack.join("modes.yaml"),
-        modes.replace("event_bus_family: event_bus", "event_bus_family: eventbus"),
+        modes.replace(
+            "family_names[\"lmcache_mp.event_bus\"]",
+            "family_names[\"lmcache_mp.eventbus\"]",
+        ),
     )
     .unwrap();
     let err = match Registry::load_dir_over_embedded(&pack) {
         Ok(_) => panic!("a missing observability family must not load"),
         Err(e) => e,
     };
+    let line = modes
+        .lines()
+        .position(|l| l.contains("family_names[\"lmcache_mp.event_bus\"]"))
+        .unwrap()
+        + 1;
     assert!(
         err.0
             .iter()
-            .any(|d| d.message.contains("family `eventbus`")),
+            .any(|d| d.message.contains("lmcache_mp.eventbus")
+                && d.message.contains("names no family")
+                && d.to_string().contains(&format!("modes.yaml:{line}:"))),
         "{:?}",
         err.0
     );
