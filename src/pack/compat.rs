@@ -34,7 +34,7 @@ pub const COMPAT_FACTS: &[(&str, &str)] = &[
     ("unmapped_series", "series under an unmapped prefix that no family matched"),
     ("family", "map from `surface.family` to its status (populated, zero, missing, not_applicable)"),
     ("evidence", "map from evidence kind (http, logs, trace, otel, trace_replay, lookup_hash, launch) to populated, zero or missing"),
-    ("http_unhealthy_count", "LMCache HTTP endpoints the HTTP evidence marks unhealthy"),
+    ("http_unhealthy_count", "endpoints of the HTTP evidence marked unhealthy"),
     ("http_unhealthy_endpoints", "their names, comma-separated"),
 ];
 

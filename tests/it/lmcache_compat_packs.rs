@@ -50,11 +50,11 @@ impl Scenario {
 }
 
 fn run(registry: &Registry, s: &Scenario) -> CompatAnalysis {
-    let ctx = CompatContext {
-        l2_configured: s.l2_configured,
-        metrics_disabled: s.metrics_disabled,
-        ..CompatContext::default()
-    };
+    let mut ctx = CompatContext::default();
+    ctx.values
+        .insert("l2_configured".into(), s.l2_configured.into());
+    ctx.values
+        .insert("mp_metrics_disabled".into(), s.metrics_disabled.into());
     run_with(registry, s, ctx).analysis
 }
 
@@ -75,11 +75,6 @@ fn run_with(registry: &Registry, s: &Scenario, mut ctx: CompatContext) -> Compat
             }
         }
     }
-    let mut ctx = CompatContext::default();
-    ctx.values
-        .insert("l2_configured".into(), s.l2_configured.into());
-    ctx.values
-        .insert("mp_metrics_disabled".into(), s.metrics_disabled.into());
     for (kind, rel) in s.evidence {
         let doc: serde_json::Value =
             serde_json::from_slice(&read(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
@@ -753,10 +748,12 @@ fn the_observability_section_is_declared_by_the_pack() {
         &["fixtures/evidence/lmcache-compat/mp-l1-healthy.prom"],
     );
     let empty = Scenario::new("empty", &["fixtures/evidence/misc/empty.prom"]);
-    let flagged = || CompatContext {
-        service_instance_id: Some("a-operator-id".to_owned()),
-        prometheus_port: Some(9090),
-        ..CompatContext::default()
+    let flagged = || {
+        let mut c = CompatContext::default();
+        c.values
+            .insert("mp_service_instance_id".into(), "a-operator-id".into());
+        c.values.insert("mp_prometheus_port".into(), 9090.into());
+        c
     };
     let both = run_with(&registry, &healthy, flagged()).analysis;
     let o = observability(&both);
