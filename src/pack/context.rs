@@ -113,8 +113,8 @@ pub fn typed(f: &ContextFlagDef, v: &Value) -> Result<Value, String> {
 
 fn bounded(f: &ContextFlagDef, v: &Value) -> Result<Value, String> {
     let x = v.as_f64().unwrap_or(f64::NAN);
-    let low = f.min.map_or(true, |m| x >= m) && f.above.map_or(true, |a| x > a);
-    if !(low && f.max.map_or(true, |m| x <= m)) {
+    let low = f.min.is_none_or(|m| x >= m) && f.above.is_none_or(|a| x > a);
+    if !(low && f.max.is_none_or(|m| x <= m)) {
         return Err(format!("{x} is outside {}", range_text(f)));
     }
     Ok(v.clone())
