@@ -984,15 +984,7 @@ fn suggest_file(registry: &Registry, name: &str) -> String {
     best.1.to_owned()
 }
 
-const EVIDENCE_KINDS: [EvidenceKind; 7] = [
-    EvidenceKind::Http,
-    EvidenceKind::Logs,
-    EvidenceKind::Trace,
-    EvidenceKind::Otel,
-    EvidenceKind::TraceReplay,
-    EvidenceKind::LookupHash,
-    EvidenceKind::Launch,
-];
+use crate::pack::pointers::EVIDENCE_KINDS;
 
 /// Keys under which evidence documents count what they hold.
 const EVIDENCE_COUNTS: &[&str] = &[
