@@ -105,6 +105,26 @@ fn declared() -> &'static Declared {
     })
 }
 
+/// Context flags that take the name of a flag a command already has (a pack can
+/// never take over a built-in flag): one message per clash.
+pub fn clashes(cmd: &Command) -> Vec<String> {
+    let ids: Vec<&str> = declared().longs.iter().map(|(_, l)| l.as_str()).collect();
+    let mut out = Vec::new();
+    for sub in cmd.get_subcommands() {
+        let mut seen: Vec<&str> = cmd.get_arguments().filter_map(Arg::get_long).collect();
+        for long in sub.get_arguments().filter_map(Arg::get_long) {
+            if seen.contains(&long) && ids.contains(&long) {
+                out.push(format!(
+                    "context flag --{long} (declared by a `context` pack) is already a flag of `{}`; rename it in the pack",
+                    sub.get_name()
+                ));
+            }
+            seen.push(long);
+        }
+    }
+    out
+}
+
 /// The `--fail-on` values: `never` and every declared gate.
 pub fn gate_parser() -> clap::builder::PossibleValuesParser {
     let values: Vec<&'static str> = declared()
@@ -172,7 +192,12 @@ impl clap::Args for ContextArgs {
                 arg = arg.value_parser(
                     clap::builder::PossibleValuesParser::new(names).map(Value::String),
                 );
-                arg = arg.default_value(f.values[0].as_str());
+                if let Some(d) = d.rules.flag(id).map(context::default_of) {
+                    arg = arg.default_value(match d {
+                        Value::String(v) => &*Box::leak(v.into_boxed_str()),
+                        _ => f.values[0].as_str(),
+                    });
+                }
             }
             cmd = cmd.arg(arg);
         }

@@ -68,7 +68,13 @@ pub enum Outcome {
 pub fn main_exit_code() -> i32 {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     context::preload(&args);
-    let parsed = Cli::command()
+    let command = Cli::command();
+    let clashes = context::clashes(&command);
+    if !clashes.is_empty() {
+        clashes.iter().for_each(|c| eprintln!("error: {c}"));
+        return 2;
+    }
+    let parsed = command
         .try_get_matches_from(args)
         .and_then(|m| Cli::from_arg_matches(&m));
     let cli = match parsed {

@@ -943,4 +943,16 @@ fn a_pack_declares_a_context_flag_and_a_gate() {
         "{}",
         stderr(&unknown)
     );
+    // A pack flag can never take over a built-in one: the run stops and says which.
+    write(
+        "context.yaml",
+        "kind: context\nflags:\n  - id: toy_strict\n    help: s\n    type: bool\n  - id: fail_on\n    help: clash\n    type: bool\ngates:\n  - id: toy_gate\n    description: strictness\n",
+    );
+    let clash = inferguard(&["--rules", dir, "lmcache-compat", "--help"]);
+    assert_eq!(clash.status.code(), Some(2));
+    assert!(
+        stderr(&clash).contains("context flag --fail-on"),
+        "{}",
+        stderr(&clash)
+    );
 }
