@@ -77,6 +77,7 @@ fn signal(registry: &Registry, engine: &str, name: &str, expo: &Exposition) -> O
 /// Every fixture this file owns, and the exact set of systems it must be detected as.
 const FIXTURES: &[(&str, &[&str])] = &[
     ("fixtures/evidence/sglang/healthy.prom", &["sglang"]),
+    ("fixtures/evidence/sglang/pressure.prom", &["sglang"]),
     ("fixtures/evidence/sglang/pd-decode.prom", &["sglang"]),
     ("fixtures/evidence/sglang/legacy-tpot.prom", &["sglang"]),
     (
@@ -731,5 +732,40 @@ fn vllm_counters_read_the_real_capture() {
             signal(&registry, "vllm", name, &expo).is_some(),
             "vllm.{name} does not read the real vLLM capture"
         );
+    }
+}
+
+/// `inferguard check --fail-on severity=warning` on the SGLang fixtures: the healthy
+/// server passes, the one under KV pressure fails and names each SGLang finding.
+#[test]
+fn sglang_check_fails_on_pressure_and_passes_healthy() {
+    let check = |rel: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_inferguard"))
+            .args(["check", rel, "--fail-on", "severity=warning"])
+            .current_dir(ROOT)
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("the binary runs")
+    };
+    let healthy = check("fixtures/evidence/sglang/healthy.prom");
+    let out = String::from_utf8_lossy(&healthy.stdout);
+    assert_eq!(healthy.status.code(), Some(0), "{out}");
+    assert!(!out.contains("sglang_"), "{out}");
+
+    let pressure = check("fixtures/evidence/sglang/pressure.prom");
+    let out = String::from_utf8_lossy(&pressure.stdout);
+    assert_eq!(pressure.status.code(), Some(1), "{out}");
+    for (code, quoted) in [
+        ("sglang_queue_pressure", "30 request(s) waiting"),
+        ("sglang_token_pool_saturated", "98.0%"),
+        ("sglang_retractions_observed", "57 request(s) retracted"),
+        (
+            "sglang_prefix_cache_low_hit_ratio",
+            "12000 cached of 1300000",
+        ),
+    ] {
+        assert!(out.contains(code), "{code} missing:\n{out}");
+        assert!(out.contains(quoted), "`{quoted}` missing:\n{out}");
     }
 }
