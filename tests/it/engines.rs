@@ -146,6 +146,7 @@ const FIXTURES: &[(&str, &[&str])] = &[
         &["llmd_kv_indexer"],
     ),
     ("fixtures/evidence/trtllm/serve.prom", &["trtllm"]),
+    ("fixtures/evidence/trtllm/pressure.prom", &["trtllm"]),
     ("fixtures/evidence/triton/trtllm-backend.prom", &["triton"]),
     ("fixtures/evidence/misc/python-runtime-only.prom", &[]),
     ("fixtures/evidence/misc/empty.prom", &[]),
@@ -739,21 +740,12 @@ fn vllm_counters_read_the_real_capture() {
 /// server passes, the one under KV pressure fails and names each SGLang finding.
 #[test]
 fn sglang_check_fails_on_pressure_and_passes_healthy() {
-    let check = |rel: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_inferguard"))
-            .args(["check", rel, "--fail-on", "severity=warning"])
-            .current_dir(ROOT)
-            .env("NO_COLOR", "1")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("the binary runs")
-    };
-    let healthy = check("fixtures/evidence/sglang/healthy.prom");
+    let healthy = check_warnings("fixtures/evidence/sglang/healthy.prom");
     let out = String::from_utf8_lossy(&healthy.stdout);
     assert_eq!(healthy.status.code(), Some(0), "{out}");
     assert!(!out.contains("sglang_"), "{out}");
 
-    let pressure = check("fixtures/evidence/sglang/pressure.prom");
+    let pressure = check_warnings("fixtures/evidence/sglang/pressure.prom");
     let out = String::from_utf8_lossy(&pressure.stdout);
     assert_eq!(pressure.status.code(), Some(1), "{out}");
     for (code, quoted) in [
@@ -768,4 +760,44 @@ fn sglang_check_fails_on_pressure_and_passes_healthy() {
         assert!(out.contains(code), "{code} missing:\n{out}");
         assert!(out.contains(quoted), "`{quoted}` missing:\n{out}");
     }
+}
+
+/// Issue 14: TensorRT-LLM findings. The shipped serve scrape passes `check
+/// --fail-on severity=warning`; a queueing, KV-full, failing server exits 1 and
+/// each finding quotes its measured values.
+#[test]
+fn trtllm_check_fails_on_pressure_and_passes_healthy() {
+    let healthy = check_warnings("fixtures/evidence/trtllm/serve.prom");
+    let out = String::from_utf8_lossy(&healthy.stdout);
+    assert_eq!(healthy.status.code(), Some(0), "{out}");
+    assert!(!out.contains("trtllm_"), "{out}");
+
+    let pressure = check_warnings("fixtures/evidence/trtllm/pressure.prom");
+    let out = String::from_utf8_lossy(&pressure.stdout);
+    assert_eq!(pressure.status.code(), Some(1), "{out}");
+    for (code, quoted) in [
+        (
+            "trtllm_queue_pressure",
+            "44 request(s) waiting against 16 running",
+        ),
+        ("trtllm_kv_cache_saturated", "98.0%"),
+        (
+            "trtllm_requests_failing",
+            "50 request(s) failed with an error against 1200",
+        ),
+    ] {
+        assert!(out.contains(code), "{code} missing:\n{out}");
+        assert!(out.contains(quoted), "`{quoted}` missing:\n{out}");
+    }
+}
+
+/// `inferguard check FILE --fail-on severity=warning`, from the project root.
+fn check_warnings(rel: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_inferguard"))
+        .args(["check", rel, "--fail-on", "severity=warning"])
+        .current_dir(ROOT)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the binary runs")
 }
