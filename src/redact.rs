@@ -487,7 +487,7 @@ mod tests {
         for name in [
             "--max-num-batched-tokens",
             "--tokenizer",
-            "PYTHONHASHSEED",
+            "HASH_SEED",
             "kv_connector_extra_config",
             "--kv-role",
             "PWD",
@@ -549,7 +549,7 @@ mod tests {
             ),
             (r#""password": "p w 4""#, r#""password": "<redacted>""#),
             ("config: api_key=sk-5 other=1", "config: api_key=<redacted> other=1"),
-            ("vllm serve m --api-key sk-6", "vllm serve m --api-key <redacted>"),
+            ("toyeng serve m --api-key sk-6", "toyeng serve m --api-key <redacted>"),
             ("HF_TOKEN=hf_7 url=http://u:pw8@host/x", "HF_TOKEN=<redacted> url=http://u:<redacted>@host/x"),
             ("Stored 256 tokens in 0.010 seconds", "Stored 256 tokens in 0.010 seconds"),
             ("kv_role: kv_both", "kv_role: kv_both"),
@@ -562,16 +562,16 @@ mod tests {
 
     #[test]
     fn expositions_keep_names_and_numbers() {
-        let scrape = b"# HELP x_info build api_key=sk-9\nvllm:x_info{api_key=\"sk-10\",conn=\"AccountKey=k11;A=b\",model=\"m\"} 1\nlmcache:token_hits_total 5\n";
+        let scrape = b"# HELP x_info build api_key=sk-9\ntoyeng:x_info{api_key=\"sk-10\",conn=\"AccountKey=k11;A=b\",model=\"m\"} 1\ntoycache:token_hits_total 5\n";
         let red = String::from_utf8(exposition(scrape)).unwrap();
         for secret in ["sk-9", "sk-10", "k11"] {
             assert!(!red.contains(secret), "{red}");
         }
         assert!(
-            red.contains("vllm:x_info{") && red.contains("model=\"m\"} 1"),
+            red.contains("toyeng:x_info{") && red.contains("model=\"m\"} 1"),
             "{red}"
         );
-        assert!(red.contains("lmcache:token_hits_total 5"), "{red}");
+        assert!(red.contains("toycache:token_hits_total 5"), "{red}");
     }
 
     #[test]
@@ -677,11 +677,11 @@ mod tests {
     /// Metric names in HELP and TYPE lines are names, not secrets.
     #[test]
     fn exposition_metadata_names_are_kept() {
-        let scrape = b"# TYPE job:api_key_errors:rate5m gauge\n# HELP instance:vllm_generation_token:rate5m rate api_key=X14\ninstance:vllm_generation_token:rate5m 2\n";
+        let scrape = b"# TYPE job:api_key_errors:rate5m gauge\n# HELP instance:toyeng_generation_token:rate5m rate api_key=X14\ninstance:toyeng_generation_token:rate5m 2\n";
         let red = String::from_utf8(exposition(scrape)).unwrap();
-        assert!(red.starts_with("# TYPE job:api_key_errors:rate5m gauge\n# HELP instance:vllm_generation_token:rate5m rate api_key=<redacted>\n"), "{red}");
+        assert!(red.starts_with("# TYPE job:api_key_errors:rate5m gauge\n# HELP instance:toyeng_generation_token:rate5m rate api_key=<redacted>\n"), "{red}");
         assert!(
-            red.ends_with("instance:vllm_generation_token:rate5m 2\n"),
+            red.ends_with("instance:toyeng_generation_token:rate5m 2\n"),
             "{red}"
         );
     }

@@ -338,7 +338,7 @@ fn build_index<'a>(
     };
     for view in views {
         // OTel names arrive dotted when a pipeline keeps UTF-8 names
-        // (`lmcache_mp.l1_read_chunks_total`); packs name the Prometheus
+        // (`server.l1_read_chunks_total`); packs name the Prometheus
         // translation, where every character outside [a-zA-Z0-9:_] is `_`.
         let translated = otel_to_prometheus(&view.name);
         if let Some(alias) = translated.filter(|a| !families.contains_key(a)) {
@@ -575,7 +575,7 @@ pub fn compute_over(spec: &SignalSpec, scrapes: &[window::TimedIndex]) -> Option
 }
 
 /// Exact names also match their unit-suffix variants: OTel exporters append the unit
-/// (`lmcache_mp_l1_read_chunks_total`) where older ones did not, and the reverse.
+/// (`server_l1_read_chunks_total`) where older ones did not, and the reverse.
 fn families_with_variants<'s>(
     index: &'s SeriesIndex,
     pattern: &Pattern,

@@ -338,9 +338,13 @@ mod tests {
 
     #[test]
     fn tokenizer_handles_quotes_and_separators() {
-        let (cmds, open) = tokenize(r#"A=1 vllm serve m --x '{"a": 1}' && echo "b \"c\"" # tail"#);
+        let (cmds, open) =
+            tokenize(r#"A=1 toyserve run m --x '{"a": 1}' && echo "b \"c\"" # tail"#);
         assert!(!open);
-        assert_eq!(cmds[0], ["A=1", "vllm", "serve", "m", "--x", r#"{"a": 1}"#]);
+        assert_eq!(
+            cmds[0],
+            ["A=1", "toyserve", "run", "m", "--x", r#"{"a": 1}"#]
+        );
         assert_eq!(cmds[1], ["echo", r#"b "c""#]);
         assert!(tokenize("echo 'open").1);
         assert_eq!(tokenize("a b; c").0, [vec!["a", "b"], vec!["c"]]);
@@ -355,7 +359,7 @@ mod tests {
         assert_eq!(entries[0].0, "command");
         assert_eq!(entries[1].0, "args");
         assert_eq!(entries[1].1.line, Some(3));
-        assert!(yaml_document("vllm serve m --x 1\n").is_none());
+        assert!(yaml_document("toyserve run m --x 1\n").is_none());
         assert!(yaml_document("echo \"a: b\" c: d\n").is_none());
     }
 }
