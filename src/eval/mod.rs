@@ -220,7 +220,37 @@ pub fn evaluate_findings(
             }
         }
     }
+    mark_explained(registry, &mut findings);
     findings
+}
+
+/// Marks every fired finding that another fired one `explains` (on the same engine,
+/// or either engine-free), so reports can name the cause first.
+fn mark_explained(registry: &Registry, findings: &mut [FindingOutcome]) {
+    let fired: Vec<(&[String], String, Option<String>)> = findings
+        .iter()
+        .filter(|f| f.status == Status::Fired)
+        .filter_map(|f| {
+            let rule = registry.findings.iter().find(|r| r.def.code == f.code)?;
+            (!rule.def.explains.is_empty()).then(|| {
+                (
+                    rule.def.explains.as_slice(),
+                    f.code.clone(),
+                    f.engine.clone(),
+                )
+            })
+        })
+        .collect();
+    for f in findings.iter_mut().filter(|f| f.status == Status::Fired) {
+        f.explained_by = fired
+            .iter()
+            .filter(|(explains, _, engine)| {
+                explains.contains(&f.code)
+                    && (engine.is_none() || f.engine.is_none() || *engine == f.engine)
+            })
+            .map(|(_, code, _)| code.clone())
+            .collect();
+    }
 }
 
 /// Why a window form on one scrape cannot be computed.
@@ -360,6 +390,7 @@ pub fn evaluate_rule(
         evidence: evidence.clone(),
         fail_on: rule.def.fail_on.clone(),
         pack: rule.pack.clone(),
+        explained_by: Vec::new(),
     };
     if !missing.is_empty() {
         missing.sort();

@@ -838,12 +838,46 @@ fn build(
             }
         }
     }
+    check_explains(&selected, &codes, &mut diags);
     if diags.is_empty() {
         Ok(registry)
     } else {
         diags.sort();
         diags.dedup();
         Err(LoadError(diags))
+    }
+}
+
+/// Every `explains` entry names another finding of the loaded packs.
+fn check_explains(
+    selected: &[(LoadedPack, Vec<Parsed>)],
+    codes: &BTreeMap<String, String>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let known: Vec<String> = codes.keys().cloned().collect();
+    for p in selected.iter().flat_map(|(_, f)| f) {
+        let Parsed::Findings(file, node, findings) = p else {
+            continue;
+        };
+        for (i, def) in findings {
+            for (k, code) in def.explains.iter().enumerate() {
+                let problem = if *code == def.code {
+                    "a finding cannot explain itself".to_owned()
+                } else if codes.contains_key(code) {
+                    continue;
+                } else {
+                    format!(
+                        "`explains` names no finding `{code}`{}",
+                        suggest(code, known.iter())
+                    )
+                };
+                diags.push(diag(
+                    file,
+                    node.locate(&format!("/findings/{i}/explains/{k}")),
+                    problem,
+                ));
+            }
+        }
     }
 }
 

@@ -424,6 +424,12 @@ pub struct FindingDef {
     pub upstream_question: Option<String>,
     /// What it means, why it matters, how it is computed (Markdown).
     pub docs: String,
+    /// Codes of findings this one is the cause of: when both fire, reports list this
+    /// one first and mark the others `explained_by` it (a full KV cache explains the
+    /// queue it causes).
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub explains: Vec<String>,
     /// The rule's own cases: at least one `fires` and one `quiet`.
     #[serde(default)]
     pub tests: Vec<RuleTest>,

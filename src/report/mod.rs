@@ -239,6 +239,11 @@ pub struct FindingOutcome {
     pub fail_on: Vec<String>,
     /// The pack that holds the rule.
     pub pack: String,
+    /// Fired findings of the same evaluation that declare they explain this one
+    /// (`explains:`); reports list those first.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub explained_by: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]

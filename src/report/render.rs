@@ -1,6 +1,6 @@
 //! Human and Markdown renderings of the check report. They read outcomes only.
 
-use super::{CheckReport, EndpointReport, Status};
+use super::{CheckReport, EndpointReport, FindingOutcome, Status};
 use crate::number::format_number;
 use crate::pack::names::{CACHE, CACHE_TITLE};
 use std::fmt::Write as _;
@@ -33,16 +33,7 @@ pub fn human(report: &CheckReport, color: bool) -> String {
         let _ = writeln!(out, "{}", paint("1", &format!("endpoint {}", ep.endpoint)));
         let _ = writeln!(out, "  scrapes:  {}", scrapes_line(ep));
         let _ = writeln!(out, "  running:  {}", engines_line(ep));
-        let mut fired: Vec<_> = ep
-            .findings
-            .iter()
-            .filter(|f| f.status == Status::Fired)
-            .collect();
-        fired.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then_with(|| a.code.cmp(&b.code))
-        });
+        let fired = fired_in_order(&ep.findings);
         if fired.is_empty() {
             let _ = writeln!(out, "  findings: none fired");
         }
@@ -60,9 +51,10 @@ pub fn human(report: &CheckReport, color: bool) -> String {
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  {tag:<8} {}{engine}: {}",
+                "  {tag:<8} {}{engine}: {}{}",
                 f.code,
-                f.message.as_deref().unwrap_or("")
+                f.message.as_deref().unwrap_or(""),
+                follows_from(f)
             );
             if let Some(r) = &f.remediation {
                 let _ = writeln!(out, "           next: {}", one_line(r));
@@ -90,11 +82,7 @@ pub fn human(report: &CheckReport, color: bool) -> String {
         }
     }
     let d = &report.deployment;
-    let fired: Vec<_> = d
-        .findings
-        .iter()
-        .filter(|f| f.status == Status::Fired)
-        .collect();
+    let fired = fired_in_order(&d.findings);
     if d.detected_mode != "unknown" || !fired.is_empty() {
         let _ = writeln!(
             out,
@@ -110,10 +98,11 @@ pub fn human(report: &CheckReport, color: bool) -> String {
         for f in fired {
             let _ = writeln!(
                 out,
-                "  {:<8} {}: {}",
+                "  {:<8} {}: {}{}",
                 f.severity.as_str(),
                 f.code,
-                f.message.as_deref().unwrap_or("")
+                f.message.as_deref().unwrap_or(""),
+                follows_from(f)
             );
         }
     }
@@ -130,6 +119,31 @@ pub fn human(report: &CheckReport, color: bool) -> String {
         s.unidentified
     );
     out
+}
+
+/// Fired findings, causes first: those no other fired finding explains, then the
+/// explained ones; by severity (highest first) and code within each.
+fn fired_in_order(findings: &[FindingOutcome]) -> Vec<&FindingOutcome> {
+    let mut fired: Vec<_> = findings
+        .iter()
+        .filter(|f| f.status == Status::Fired)
+        .collect();
+    fired.sort_by(|a, b| {
+        (!a.explained_by.is_empty())
+            .cmp(&!b.explained_by.is_empty())
+            .then_with(|| b.severity.cmp(&a.severity))
+            .then_with(|| a.code.cmp(&b.code))
+    });
+    fired
+}
+
+/// ` (follows from a, b)` for a finding others explain, else nothing.
+fn follows_from(f: &FindingOutcome) -> String {
+    if f.explained_by.is_empty() {
+        String::new()
+    } else {
+        format!(" (follows from {})", f.explained_by.join(", "))
+    }
 }
 
 fn engines_line(ep: &EndpointReport) -> String {
@@ -174,13 +188,14 @@ pub fn markdown(report: &CheckReport) -> String {
         "Deployment: {CACHE_TITLE} mode {}, architecture {} ({}).\n",
         d.detected_mode, d.architecture.label, d.architecture.claim_status
     );
-    for f in d.findings.iter().filter(|f| f.status == Status::Fired) {
+    for f in fired_in_order(&d.findings) {
         let _ = writeln!(
             out,
-            "- {} `{}`: {}",
+            "- {} `{}`: {}{}",
             f.severity.as_str(),
             f.code,
-            md_cell(f.message.as_deref().unwrap_or(""))
+            md_cell(f.message.as_deref().unwrap_or("")),
+            follows_from(f)
         );
     }
     out.push('\n');
