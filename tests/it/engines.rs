@@ -145,6 +145,23 @@ const FIXTURES: &[(&str, &[&str])] = &[
         "fixtures/evidence/llmd/kv-indexer.prom",
         &["llmd_kv_indexer"],
     ),
+    ("fixtures/evidence/vllm/pd-decode-nixl.prom", &["vllm"]),
+    (
+        "fixtures/evidence/vllm/healthy-window/1765000000.prom",
+        &["vllm"],
+    ),
+    (
+        "fixtures/evidence/vllm/healthy-window/1765000060.prom",
+        &["vllm"],
+    ),
+    (
+        "fixtures/evidence/vllm/slo-breach/1765000000.prom",
+        &["vllm"],
+    ),
+    (
+        "fixtures/evidence/vllm/slo-breach/1765000060.prom",
+        &["vllm"],
+    ),
     ("fixtures/evidence/trtllm/serve.prom", &["trtllm"]),
     ("fixtures/evidence/trtllm/pressure.prom", &["trtllm"]),
     ("fixtures/evidence/triton/trtllm-backend.prom", &["triton"]),
@@ -789,6 +806,60 @@ fn trtllm_check_fails_on_pressure_and_passes_healthy() {
         assert!(out.contains(code), "{code} missing:\n{out}");
         assert!(out.contains(quoted), "`{quoted}` missing:\n{out}");
     }
+}
+
+/// Issue 14: vLLM latency objectives, queueing and connector failures. The healthy
+/// scrape and the healthy two-scrape window pass `check --fail-on
+/// severity=warning`; the breaching window exits 1 and each finding quotes its
+/// measured values; one scrape of it cannot judge the window.
+#[test]
+fn vllm_check_fails_on_slo_breach_and_passes_healthy() {
+    for healthy in [
+        "fixtures/evidence/vllm/healthy.prom",
+        "fixtures/evidence/vllm/healthy-window",
+    ] {
+        let run = check_warnings(healthy);
+        let out = String::from_utf8_lossy(&run.stdout);
+        assert_eq!(run.status.code(), Some(0), "{healthy}:\n{out}");
+        assert!(out.contains("warning=0"), "{healthy}:\n{out}");
+    }
+
+    let breach = check_warnings("fixtures/evidence/vllm/slo-breach");
+    let out = String::from_utf8_lossy(&breach.stdout);
+    assert_eq!(breach.status.code(), Some(1), "{out}");
+    for (code, quoted) in [
+        (
+            "vllm_ttft_slo_breached",
+            "p99 time to first token was 4833 ms",
+        ),
+        (
+            "vllm_itl_slo_breached",
+            "p99 inter-token latency was 260 ms",
+        ),
+        ("vllm_e2e_slo_breached", "p99 end-to-end latency was 29.0 s"),
+        ("vllm_ttft_queue_dominated", "80.8% of the 1550 ms mean"),
+    ] {
+        assert!(
+            out.contains(&format!("warning  {code}")),
+            "{code} missing:\n{out}"
+        );
+        assert!(out.contains(quoted), "`{quoted}` missing:\n{out}");
+    }
+
+    let single = check_warnings("fixtures/evidence/vllm/slo-breach/1765000060.prom");
+    let out = String::from_utf8_lossy(&single.stdout);
+    assert!(
+        out.contains("vllm_ttft_slo_breached — needs two scrapes of this endpoint"),
+        "{out}"
+    );
+
+    let nixl = check_warnings("fixtures/evidence/vllm/pd-decode-nixl.prom");
+    let out = String::from_utf8_lossy(&nixl.stdout);
+    assert_eq!(nixl.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("42 KV transfers failed against 600 completed (6.5%)"),
+        "{out}"
+    );
 }
 
 /// `inferguard check FILE --fail-on severity=warning`, from the project root.
