@@ -435,8 +435,10 @@ fn manifest_changes(a: &Value, b: &Value) -> Vec<Change> {
     out
 }
 
-/// Keys whose values are prose or examples: a change there is a patch.
+/// Keys whose values are prose, examples or presentation (`explains` orders the
+/// report, it decides nothing): a change there is a patch.
 const PROSE: &[&str] = &[
+    "explains",
     "description",
     "note",
     "title",

@@ -121,20 +121,50 @@ pub fn human(report: &CheckReport, color: bool) -> String {
     out
 }
 
-/// Fired findings, causes first: those no other fired finding explains, then the
-/// explained ones; by severity (highest first) and code within each.
+/// Fired findings, causes first: by severity (highest first) and code, each
+/// followed by the findings it explains; a finding others explain is listed under
+/// its cause, not on its own.
 fn fired_in_order(findings: &[FindingOutcome]) -> Vec<&FindingOutcome> {
     let mut fired: Vec<_> = findings
         .iter()
         .filter(|f| f.status == Status::Fired)
         .collect();
     fired.sort_by(|a, b| {
-        (!a.explained_by.is_empty())
-            .cmp(&!b.explained_by.is_empty())
-            .then_with(|| b.severity.cmp(&a.severity))
+        b.severity
+            .cmp(&a.severity)
             .then_with(|| a.code.cmp(&b.code))
     });
-    fired
+    let mut placed = vec![false; fired.len()];
+    let mut out = Vec::with_capacity(fired.len());
+    for i in 0..fired.len() {
+        if fired[i].explained_by.is_empty() {
+            place(i, &fired, &mut placed, &mut out);
+        }
+    }
+    // Findings that only explain each other (a cycle) keep their order.
+    for i in 0..fired.len() {
+        place(i, &fired, &mut placed, &mut out);
+    }
+    out
+}
+
+/// Puts `fired[i]` and then, depth first, the findings it explains.
+fn place<'a>(
+    i: usize,
+    fired: &[&'a FindingOutcome],
+    placed: &mut [bool],
+    out: &mut Vec<&'a FindingOutcome>,
+) {
+    if placed[i] {
+        return;
+    }
+    placed[i] = true;
+    out.push(fired[i]);
+    for j in 0..fired.len() {
+        if fired[j].explained_by.contains(&fired[i].code) {
+            place(j, fired, placed, out);
+        }
+    }
 }
 
 /// ` (follows from a, b)` for a finding others explain, else nothing.

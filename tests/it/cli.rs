@@ -378,3 +378,38 @@ fn files_that_are_not_expositions_fail_the_same_way_everywhere() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 14: a finding that `explains` others is named first. The KV-full scrape's
+/// queue and preemptions follow from the full cache: the JSON says so in
+/// `explained_by`, and the text lists them under the cause, after it.
+#[test]
+fn check_names_the_cause_before_what_it_explains() {
+    let fixture = "fixtures/evidence/vllm/kv-pressure.prom";
+    let o = run(&["check", fixture, "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let findings = report["endpoints"][0]["findings"].as_array().unwrap();
+    let explained_by = |code: &str| {
+        findings
+            .iter()
+            .find(|f| f["code"] == code)
+            .map(|f| f["explained_by"].clone())
+            .unwrap_or_else(|| panic!("{code} not in the report"))
+    };
+    let cause = serde_json::json!(["vllm_kv_cache_saturated"]);
+    assert_eq!(explained_by("vllm_queue_pressure"), cause);
+    assert_eq!(explained_by("vllm_preemptions_observed"), cause);
+    assert!(explained_by("vllm_kv_cache_saturated").is_null());
+
+    let text = stdout(&run(&["check", fixture]));
+    let fired: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("warning  "))
+        .collect();
+    assert!(fired[0].starts_with("vllm_kv_cache_saturated"), "{text}");
+    assert!(
+        fired[1..]
+            .iter()
+            .all(|l| l.ends_with("(follows from vllm_kv_cache_saturated)")),
+        "{text}"
+    );
+}
