@@ -535,6 +535,8 @@ enum HoleFormat {
     Plain,
     Decimals(usize),
     Percent,
+    /// Rounded to an integer, with thousands separators (`1,234,567`).
+    Grouped,
 }
 
 impl Template {
@@ -631,12 +633,15 @@ fn split_format(hole: &str) -> Result<(&str, HoleFormat), ExprError> {
         if fmt == "pct" {
             return Ok((src, HoleFormat::Percent));
         }
+        if fmt == "int" {
+            return Ok((src, HoleFormat::Grouped));
+        }
         if let Some(n) = fmt.strip_prefix('.').and_then(|n| n.parse::<usize>().ok()) {
             return Ok((src, HoleFormat::Decimals(n.min(12))));
         }
         return Err(ExprError {
             message: format!(
-                "unknown format `:{fmt}` in message hole `{{{hole}}}` (use `:.N` or `:pct`)"
+                "unknown format `:{fmt}` in message hole `{{{hole}}}` (use `:.N`, `:pct` or `:int`)"
             ),
             position: None,
         });
@@ -655,6 +660,9 @@ fn render_value(out: &mut String, v: &Dynamic, format: HoleFormat) {
         }
         (Some(x), HoleFormat::Percent) => {
             let _ = write!(out, "{:.1}%", x * 100.0);
+        }
+        (Some(x), HoleFormat::Grouped) => {
+            out.push_str(&crate::number::format_grouped(x));
         }
         (Some(x), HoleFormat::Plain) => {
             let _ = write!(out, "{}", crate::number::format_number(x));
@@ -818,7 +826,7 @@ mod tests {
         let engine = ExprEngine::new();
         let t = Template::compile(
             &engine,
-            "usage {u:pct}, {ratio(a, b):.2} {{literal}} {a}",
+            "usage {u:pct}, {ratio(a, b):.2} {{literal}} {a} {b * 411522.4:int}",
             &["u", "a", "b"],
         )
         .unwrap();
@@ -826,7 +834,7 @@ mod tests {
             &engine,
             &[("u", 0.973.into()), ("a", 1.0.into()), ("b", 3.0.into())],
         );
-        assert_eq!(s, "usage 97.3%, 0.33 {literal} 1");
+        assert_eq!(s, "usage 97.3%, 0.33 {literal} 1 1,234,567");
     }
 
     #[test]

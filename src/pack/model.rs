@@ -415,7 +415,8 @@ pub struct FindingDef {
     pub scope: Scope,
     /// Rhai expression over signals, facts and params; `true` means the finding fires.
     pub when: String,
-    /// Message template: `{expr}`, `{expr:.2}` (decimals) or `{expr:pct}` (percent).
+    /// Message template: `{expr}`, `{expr:.2}` (decimals), `{expr:pct}` (percent) or
+    /// `{expr:int}` (a count with thousands separators).
     pub message: String,
     pub remediation: String,
     /// A question for the upstream project that this finding raises when it fires

@@ -409,3 +409,73 @@ fn many_connector_label_values_stay_linear() {
     assert_eq!(connectors.len(), 100_000);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+const EXTERNAL: &str = "fixtures/evidence/vllm/external-connector.prom";
+const CONNECTOR_CODE: &str = "vllm_external_kv_connector_in_use";
+
+/// The external-connector fixture with every external counter at zero.
+fn no_external_traffic() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ig-trace-noext-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string(Path::new(ROOT).join(EXTERNAL)).unwrap();
+    let zeroed: String = text
+        .lines()
+        .map(|l| {
+            let external = l.starts_with("vllm:external_prefix_cache_")
+                || l.contains("source=\"external_kv_transfer\"");
+            match (external, l.rsplit_once(' ')) {
+                (true, Some((series, _))) => format!("{series} 0\n"),
+                _ => format!("{l}\n"),
+            }
+        })
+        .collect();
+    let file = dir.join("no-external.prom");
+    std::fs::write(&file, zeroed).unwrap();
+    file
+}
+
+/// Issue 14: an engine whose external prefix-cache counters and KV-transferred
+/// prompt tokens move runs an external KV connector; path-trace says so, with the
+/// external hit ratio beside the local one, in text and JSON.
+#[test]
+fn an_external_kv_connector_is_named_with_both_hit_ratios() {
+    let o = run(&["path-trace", EXTERNAL]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains(CONNECTOR_CODE))
+        .unwrap_or_else(|| panic!("no connector line:\n{text}"));
+    assert!(
+        line.contains("external hit ratio 60.0% (502,500 of 837,500 queried tokens)"),
+        "{line}"
+    );
+    assert!(line.contains("33.0% (412,500 of 1,250,000)"), "{line}");
+    let report = json(&["path-trace", "--json", EXTERNAL]);
+    let finding = report["endpoints"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == CONNECTOR_CODE)
+        .expect("the connector finding in JSON");
+    assert_eq!(finding["severity"], "info");
+    let message = finding["message"].as_str().unwrap();
+    assert!(
+        message.contains("502,500 prompt tokens arrived by KV transfer"),
+        "{message}"
+    );
+}
+
+#[test]
+fn no_connector_line_when_no_external_counter_moves() {
+    let file = no_external_traffic();
+    let f = file.display().to_string();
+    let o = run(&["path-trace", &f]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains("vLLM"), "{text}");
+    assert!(!text.contains(CONNECTOR_CODE), "{text}");
+    let report = json(&["path-trace", "--json", &f]);
+    assert_eq!(report["endpoints"][0]["findings"], serde_json::json!([]));
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+}

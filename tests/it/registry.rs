@@ -162,7 +162,12 @@ fn no_orphan_fixtures() {
     let used: BTreeSet<String> = registry
         .findings
         .iter()
-        .flat_map(|r| r.def.tests.iter().filter_map(|t| t.fixture.clone()))
+        .flat_map(|r| r.def.tests.iter())
+        .flat_map(|t| {
+            // A case reads its fixture and the evidence files of its context.
+            let evidence = t.context.iter().flat_map(|c| c.evidence.values().cloned());
+            t.fixture.clone().into_iter().chain(evidence)
+        })
         .collect();
     let test_text: String = files_under(&root().join("tests"))
         .iter()
