@@ -202,15 +202,17 @@ pub fn evaluate_findings(
         .iter()
         .filter(|r| scopes.contains(&r.def.scope))
     {
+        let listed = |id: &str| rule.def.engines.iter().any(|e| e == id);
         if rule.def.engines.is_empty() {
-            // Signals of every detected engine, the most confident first.
-            let mut merged: BTreeMap<String, SignalValue> = BTreeMap::new();
-            for d in observed.engines.iter().rev() {
-                if let Some(s) = observed.signals.get(&d.id) {
-                    merged.extend(s.iter().map(|(k, v)| (k.clone(), v.clone())));
-                }
-            }
+            let merged = merged_signals(observed, |_| true);
             findings.push(evaluate_rule(registry, rule, None, &merged, facts));
+        } else if rule.def.scope == Scope::Deployment {
+            // Once, over the signals of the listed engines that were detected on
+            // any endpoint (a comparison across systems), when any was.
+            if observed.engines.iter().any(|d| listed(&d.id)) {
+                let merged = merged_signals(observed, listed);
+                findings.push(evaluate_rule(registry, rule, None, &merged, facts));
+            }
         } else {
             for d in &observed.engines {
                 if rule.def.engines.contains(&d.id) {
@@ -251,6 +253,21 @@ fn mark_explained(registry: &Registry, findings: &mut [FindingOutcome]) {
             .map(|(_, code, _)| code.clone())
             .collect();
     }
+}
+
+/// Signals of the detected engines `keep` accepts, the most confident last so
+/// its value wins a shared name.
+fn merged_signals(
+    observed: &Observed,
+    keep: impl Fn(&str) -> bool,
+) -> BTreeMap<String, SignalValue> {
+    let mut merged: BTreeMap<String, SignalValue> = BTreeMap::new();
+    for d in observed.engines.iter().rev().filter(|d| keep(&d.id)) {
+        if let Some(s) = observed.signals.get(&d.id) {
+            merged.extend(s.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+    merged
 }
 
 /// Why a window form on one scrape cannot be computed.

@@ -272,7 +272,54 @@ pub const HELPERS: &[Helper] = &[
             ("clamp(-3.0, 0.0, 1.0)", "0.0"),
         ],
     },
+    Helper {
+        name: "pick",
+        usage: "pick(condition, a, b)",
+        description: "`a` when `condition` holds, else `b` (message holes cannot hold braces).",
+        examples: &[
+            (r#"pick(2.0 >= 2.0, "over the window", "since start")"#, "over the window"),
+            ("pick(false, 1.0, 0.0)", "0.0"),
+        ],
+    },
+    Helper {
+        name: "nonzero_list",
+        usage: "nonzero_list([[name, value], …])",
+        description: "The pairs whose value is not 0, largest first, as `name value` joined by commas; `none` when every value is 0.",
+        examples: &[
+            (
+                r#"nonzero_list([["internal", 2.0], ["overload", 40.0], ["validation", 0.0]])"#,
+                "overload 40, internal 2",
+            ),
+            (r#"nonzero_list([["overload", 0.0]])"#, "none"),
+        ],
+    },
 ];
+
+/// `name value` for each pair with a non-zero value, largest first.
+fn nonzero_list(items: rhai::Array) -> String {
+    let mut pairs: Vec<(String, f64)> = items
+        .iter()
+        .filter_map(|item| {
+            let pair = item.read_lock::<rhai::Array>()?;
+            let name = pair.first()?.to_string();
+            let v = pair.get(1)?;
+            let value = v
+                .as_float()
+                .ok()
+                .or_else(|| v.as_int().ok().map(|i| i as f64))?;
+            (value != 0.0 && !value.is_nan()).then_some((name, value))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return "none".to_owned();
+    }
+    pairs.sort_by(|a, b| b.1.total_cmp(&a.1));
+    pairs
+        .iter()
+        .map(|(n, v)| format!("{n} {}", crate::number::format_number(*v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 fn ratio(part: f64, whole: f64) -> f64 {
     if whole == 0.0 {
@@ -316,6 +363,11 @@ impl ExprEngine {
         engine.register_fn("per_minute", |r: f64| r * 60.0);
         engine.register_fn("per_hour", |r: f64| r * 3600.0);
         engine.register_fn("clamp", |v: f64, lo: f64, hi: f64| v.max(lo).min(hi));
+        engine.register_fn(
+            "pick",
+            |c: bool, a: Dynamic, b: Dynamic| if c { a } else { b },
+        );
+        engine.register_fn("nonzero_list", nonzero_list);
         ExprEngine {
             engine,
             cache: std::sync::Mutex::new(std::collections::HashMap::new()),

@@ -480,6 +480,25 @@ pub fn signal_variables(kind: SignalType) -> &'static [(&'static str, &'static s
             ("_p90", "90th percentile estimated from buckets"),
             ("_p95", "95th percentile estimated from buckets"),
             ("_p99", "99th percentile estimated from buckets"),
+            (
+                "_recent_count",
+                "observations in the window with two scrapes, else since start",
+            ),
+            (
+                "_recent_sum",
+                "sum of the observations in the window with two scrapes, else since start",
+            ),
+            (
+                "_recent_avg",
+                "mean observation in the window with two scrapes, else since start",
+            ),
+        ],
+        SignalType::Counter => &[
+            ("", "value"),
+            (
+                "_recent",
+                "increase over the window with two scrapes, else the total since start",
+            ),
         ],
         _ => &[("", "value")],
     }
@@ -500,8 +519,15 @@ impl SignalValue {
             return self.window.as_ref().and_then(|w| w.variable(suffix));
         }
         let h = self.histogram.as_ref();
+        let w = self.window.as_ref();
         match suffix {
             "" => self.value,
+            // The window when the endpoint has one, else since start: a finding
+            // that reads these is evaluable on one scrape and windowed on two.
+            "_recent" => w.map_or(self.value, |w| w.recent),
+            "_recent_count" => w.map_or(h.map(|h| h.count), |w| w.count),
+            "_recent_sum" => w.map_or(h.map(|h| h.sum), |w| w.sum),
+            "_recent_avg" => w.map_or(self.value, |w| w.avg),
             "_count" => h.map(|h| h.count),
             "_sum" => h.map(|h| h.sum),
             "_p50" => h.and_then(|h| h.p50),

@@ -65,6 +65,12 @@ pub struct WindowStats {
     pub p95: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p99: Option<f64>,
+    /// Counter: `delta`, plus the value of each series that appeared after the
+    /// window's first scrape (a lazily created counter starts at zero); the
+    /// `_recent` form.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub recent: Option<f64>,
     /// Histogram: bucket increases by upper bound, for merging across endpoints.
     #[serde(skip)]
     #[schemars(skip)]
@@ -311,7 +317,34 @@ fn counter_window(found: &Found, stats: &mut WindowStats) -> bool {
         stats.resets = Some(resets);
         stats.rate = stats.seconds.filter(|s| *s > 0.0).map(|s| delta / s);
     }
+    stats.recent = Some(recent_increase(found, &series));
     true
+}
+
+/// The increase of every series, one absent from the first scrape that has the
+/// family counted from zero (it was created during the window).
+fn recent_increase(found: &Found, series: &SeriesValues) -> f64 {
+    let mut labels = Vec::new();
+    let at_first: std::collections::HashSet<u64> = found
+        .iter()
+        .find_map(|(index, m)| Some((index, m.as_ref()?)))
+        .map(|(index, m)| {
+            m.samples
+                .iter()
+                .map(|&i| series_key(index, i, "", &mut labels))
+                .collect()
+        })
+        .unwrap_or_default();
+    series
+        .iter()
+        .map(|(key, values)| {
+            let grown = increase(values).0;
+            match values.first() {
+                Some(v) if !at_first.contains(key) => v + grown,
+                _ => grown,
+            }
+        })
+        .sum()
 }
 
 fn gauge_window(spec: &SignalSpec, found: &Found, stats: &mut WindowStats) -> bool {
@@ -426,6 +459,7 @@ pub fn combine_windows(
             out.delta = sum(|w| w.delta);
             out.resets = sum(|w| w.resets);
             out.rate = sum(|w| w.rate);
+            out.recent = sum(|w| w.recent);
         }
         SignalType::Gauge => {
             let agg = |f: fn(&WindowStats) -> Option<f64>| {
@@ -509,6 +543,31 @@ mod tests {
         .unwrap();
         assert_eq!((w.delta, w.rate, w.seconds), (Some(3.0), None, None));
         assert!(compute_window(&spec(SignalType::Counter, "c"), &[(&ia, Some(0.0))]).is_none());
+    }
+
+    /// `_recent` counts a series created during the window from zero: a lazily
+    /// created error counter's first errors are in the window.
+    #[test]
+    fn recent_counts_a_series_that_appeared_in_the_window_from_zero() {
+        let a = parse(b"c_total{x=\"1\"} 5\n", &ParseOptions::default());
+        let b = parse(
+            b"c_total{x=\"1\"} 8\nc_total{x=\"2\"} 50\n",
+            &ParseOptions::default(),
+        );
+        let (ia, ib) = (SeriesIndex::new(&a), SeriesIndex::new(&b));
+        let w = compute_window(
+            &spec(SignalType::Counter, "c"),
+            &[(&ia, Some(0.0)), (&ib, Some(60.0))],
+        )
+        .unwrap();
+        assert_eq!((w.delta, w.recent), (Some(3.0), Some(53.0)));
+        // Nothing moved: the window's recent increase is 0, not the total.
+        let w = compute_window(
+            &spec(SignalType::Counter, "c"),
+            &[(&ia, Some(0.0)), (&ia, Some(60.0))],
+        )
+        .unwrap();
+        assert_eq!(w.recent, Some(0.0));
     }
 
     /// A series repeated in one scrape (a duplicated line, a concatenated file) is

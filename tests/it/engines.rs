@@ -803,6 +803,10 @@ fn trtllm_check_fails_on_pressure_and_passes_healthy() {
             "trtllm_requests_failing",
             "50 request(s) failed with an error against 1200",
         ),
+        (
+            "trtllm_queue_time_dominates",
+            "60.9% of their time in the scheduler queue since the server started",
+        ),
     ] {
         assert!(out.contains(code), "{code} missing:\n{out}");
         assert!(out.contains(quoted), "`{quoted}` missing:\n{out}");
@@ -861,6 +865,135 @@ fn vllm_check_fails_on_slo_breach_and_passes_healthy() {
         out.contains("42 KV transfers failed against 600 completed (6.5%)"),
         "{out}"
     );
+}
+
+
+/// Issue 14: the shipped healthy fixtures of a system pass `check --fail-on
+/// severity=warning` without any of its codes; the broken one exits 1, names
+/// `first` in its first finding line, and every finding quotes its values.
+fn assert_healthy_and_broken(
+    prefix: &str,
+    healthy: &[&str],
+    broken: &str,
+    first: &str,
+    quoted: &[(&str, &str)],
+) {
+    for rel in healthy {
+        let out = check_warnings(rel);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{rel}:\n{text}");
+        assert!(!text.contains(prefix), "{rel}:\n{text}");
+    }
+    let out = check_warnings(broken);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let named = text.lines().find(|l| l.trim_start().starts_with("warning"));
+    assert!(
+        named.is_some_and(|l| l.contains(first)),
+        "{first} not first:\n{text}"
+    );
+    for (code, value) in quoted {
+        let line = text.lines().find(|l| l.contains(code));
+        assert!(
+            line.is_some_and(|l| l.contains(value)),
+            "`{value}` of {code}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn triton_check_fails_on_broken_and_passes_healthy() {
+    assert_healthy_and_broken(
+        "triton_",
+        &["fixtures/evidence/triton/trtllm-backend.prom"],
+        "fixtures/evidence/triton/broken.prom",
+        "triton_queue_time_dominates",
+        &[
+            ("triton_queue_time_dominates", "71.4% of their server time"),
+            ("triton_queue_time_dominates", "since the server started"),
+            (
+                "triton_requests_failing",
+                "40 of 1000 inference requests failed (4.0%)",
+            ),
+            ("triton_trtllm_kv_cache_saturated", "97.0% used"),
+        ],
+    );
+}
+
+#[test]
+fn dynamo_check_fails_on_overload_and_passes_healthy() {
+    assert_healthy_and_broken(
+        "dynamo_",
+        &[
+            "fixtures/evidence/dynamo/frontend.prom",
+            "fixtures/evidence/dynamo/frontend-router.prom",
+            "fixtures/evidence/dynamo/component.prom",
+        ],
+        "fixtures/evidence/dynamo/broken-frontend.prom",
+        "dynamo_frontend_overloaded",
+        &[
+            ("dynamo_frontend_overloaded", "60 of 1000 requests (6.0%)"),
+            // Only the error types that occurred, largest first; client
+            // cancellations are not failures.
+            (
+                "dynamo_frontend_request_errors",
+                "75 of 1000 requests failed at the frontend (7.5%) since the frontend started; by error_type: overload 60, internal 12, validation 3.",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn llmd_check_fails_on_saturated_pool_and_passes_healthy() {
+    assert_healthy_and_broken(
+        "llmd_",
+        &[
+            "fixtures/evidence/llmd/epp.prom",
+            "fixtures/evidence/llmd/epp-gie-legacy.prom",
+        ],
+        "fixtures/evidence/llmd/saturated.prom",
+        "llmd_pool_saturated",
+        &[(
+            "llmd_pool_saturated",
+            "3 ready endpoint(s) average 9 waiting request(s) (threshold 5) and 86.0% KV-cache usage",
+        )],
+    );
+}
+
+/// Issue 14: the frontend's TTFT is compared with the workers' over the
+/// deployment; the comparison is judged only where a Dynamo system runs.
+#[test]
+fn dynamo_ttft_overhead_compares_frontend_and_workers() {
+    let deployment = |files: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_inferguard"))
+            .arg("check")
+            .args(files)
+            .arg("--json")
+            .current_dir(ROOT)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("the binary runs");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+        report["deployment"]["findings"]
+            .as_array()
+            .expect("deployment findings")
+            .iter()
+            .find(|f| f["code"] == "dynamo_frontend_ttft_overhead")
+            .cloned()
+    };
+    let worker = "fixtures/evidence/dynamo/worker-vllm.prom";
+    let slow = deployment(&["fixtures/evidence/dynamo/broken-frontend.prom", worker]).unwrap();
+    assert_eq!(slow["status"], "fired", "{slow}");
+    let message = slow["message"].as_str().unwrap();
+    assert!(
+        message.contains("1551 ms at the frontend against 350 ms in the workers' engines since start: 1201 ms (77.4%"),
+        "{message}"
+    );
+    let fast = deployment(&["fixtures/evidence/dynamo/frontend.prom", worker]).unwrap();
+    assert_eq!(fast["status"], "passed", "{fast}");
+    let alone = deployment(&["fixtures/evidence/dynamo/frontend.prom"]).unwrap();
+    assert_eq!(alone["status"], "not_evaluable", "{alone}");
+    assert!(deployment(&["fixtures/evidence/vllm/kv-pressure.prom"]).is_none());
 }
 
 /// `inferguard check FILE --fail-on severity=warning`, from the project root.
