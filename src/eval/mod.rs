@@ -11,7 +11,7 @@ pub mod rule_tests;
 pub mod trace;
 
 use crate::expr::Var;
-use crate::normalize::{is_window_suffix, SeriesIndex, SignalValue};
+use crate::normalize::{is_window_suffix, RankVar, SeriesIndex, SignalValue};
 use crate::pack::model::Scope;
 use crate::pack::{FindingRule, Registry, VarKind};
 use crate::report::{
@@ -326,9 +326,11 @@ pub fn evaluate_rule(
                     .signal_types
                     .get(&name)
                     .is_some_and(|k| is_window_suffix(*k, suffix));
-                let value = sv.and_then(|s| {
-                    s.rank_variable(suffix)
-                        .or_else(|| s.variable(suffix).map(Var::Num))
+                let value = sv.and_then(|s| match s.rank_variable(suffix) {
+                    Some(RankVar::Num(x)) => Some(Var::Num(x)),
+                    Some(RankVar::Text(t)) => Some(Var::Str(t)),
+                    Some(RankVar::Map(m)) => Some(Var::Nums(m)),
+                    None => s.variable(suffix).map(Var::Num),
                 });
                 match value {
                     Some(v) => {

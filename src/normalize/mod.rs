@@ -484,6 +484,15 @@ pub struct RankValue {
     pub series: usize,
 }
 
+/// The value of one per-rank variable: a number, a rank as text, or a map from
+/// rank to value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RankVar {
+    Num(f64),
+    Text(String),
+    Map(Vec<(String, f64)>),
+}
+
 fn few_ranks(ranks: &Option<Vec<RankValue>>) -> bool {
     ranks.as_ref().is_none_or(|r| r.len() < 2)
 }
@@ -575,8 +584,7 @@ impl SignalValue {
 
     /// The value of a per-rank variable (a suffix of [`RANK_VARIABLES`]); `None`
     /// for other suffixes, and where ranks are not comparable.
-    pub fn rank_variable(&self, suffix: &str) -> Option<crate::expr::Var> {
-        use crate::expr::Var;
+    pub fn rank_variable(&self, suffix: &str) -> Option<RankVar> {
         if !RANK_VARIABLES.iter().any(|(s, _)| *s == suffix) {
             return None;
         }
@@ -590,17 +598,23 @@ impl SignalValue {
             .iter()
             .filter_map(|r| Some((r.rank.as_str(), r.value?)))
             .collect();
-        let max = ranks.iter().copied().reduce(|a, b| if b.1 > a.1 { b } else { a });
-        let min = ranks.iter().copied().reduce(|a, b| if b.1 < a.1 { b } else { a });
+        let max = ranks
+            .iter()
+            .copied()
+            .reduce(|a, b| if b.1 > a.1 { b } else { a });
+        let min = ranks
+            .iter()
+            .copied()
+            .reduce(|a, b| if b.1 < a.1 { b } else { a });
         Some(match suffix {
-            "_ranks" => Var::Num(ranks.len() as f64),
-            "_rank_max" => Var::Num(max?.1),
-            "_rank_min" => Var::Num(min?.1),
-            "_rank_max_at" => Var::Str(max?.0.to_owned()),
-            "_rank_min_at" => Var::Str(min?.0.to_owned()),
-            "_by_rank" => Var::Nums(ranks.iter().map(|(r, v)| ((*r).to_owned(), *v)).collect()),
-            "_ranks_missing" => Var::Num(self.ranks_missing.len() as f64),
-            _ => Var::Str(self.ranks_missing.join(", ")),
+            "_ranks" => RankVar::Num(ranks.len() as f64),
+            "_rank_max" => RankVar::Num(max?.1),
+            "_rank_min" => RankVar::Num(min?.1),
+            "_rank_max_at" => RankVar::Text(max?.0.to_owned()),
+            "_rank_min_at" => RankVar::Text(min?.0.to_owned()),
+            "_by_rank" => RankVar::Map(ranks.iter().map(|(r, v)| ((*r).to_owned(), *v)).collect()),
+            "_ranks_missing" => RankVar::Num(self.ranks_missing.len() as f64),
+            _ => RankVar::Text(self.ranks_missing.join(", ")),
         })
     }
 }
@@ -1138,6 +1152,57 @@ mod tests {
             group_by: Vec::new(),
             rank_label: None,
         }
+    }
+
+    fn ranked(text: &str, name: &str, aggregate: Aggregate) -> SignalValue {
+        let expo = parse(text.as_bytes(), &ParseOptions::default());
+        let mut s = spec(SignalType::Gauge, "", &[name], &[]);
+        (s.aggregate, s.rank_label) = (aggregate, Some("engine".to_owned()));
+        compute_signal(&s, &SeriesIndex::new(&expo)).unwrap()
+    }
+
+    /// Each rank is its own value by the signal's aggregation (a queue summed over
+    /// models within a rank); ranks other signals name, or a gap in the numbering,
+    /// are missing; several endpoints' ranks are not comparable.
+    #[test]
+    fn ranks_are_values_per_rank_and_gaps_are_missing() {
+        let q = ranked(
+            "q{m=\"a\",engine=\"0\"} 3\nq{m=\"b\",engine=\"0\"} 4\nq{m=\"a\",engine=\"3\"} 0\n",
+            "q",
+            Aggregate::Sum,
+        );
+        assert_eq!(q.value, Some(7.0));
+        let by: Vec<(&str, Option<f64>)> = q
+            .ranks
+            .iter()
+            .flatten()
+            .map(|r| (r.rank.as_str(), r.value))
+            .collect();
+        assert_eq!(by, [("0", Some(7.0)), ("3", Some(0.0))]);
+        let kv = ranked("k{engine=\"1\"} 0.5\n", "k", Aggregate::Max);
+        let mut all = BTreeMap::from([("q".to_owned(), q.clone()), ("k".to_owned(), kv)]);
+        mark_missing_ranks(&mut all);
+        assert_eq!(all["q"].ranks_missing, ["1", "2"]);
+        assert_eq!(all["k"].ranks_missing, ["0", "2", "3"]);
+        let text = |v: &SignalValue, s: &str| v.rank_variable(s).map(|x| x.render());
+        assert_eq!(
+            text(&all["q"], "_ranks_missing_list").as_deref(),
+            Some("\"1, 2\"")
+        );
+        assert_eq!(text(&all["q"], "_rank_min_at").as_deref(), Some("\"3\""));
+        let both = combine(SignalType::Gauge, Aggregate::Sum, &[&q, &q]).unwrap();
+        assert_eq!(
+            (both.value, both.rank_variable("_ranks")),
+            (Some(14.0), None)
+        );
+        let single = ranked("q{m=\"a\"} 2\n", "q", Aggregate::Sum);
+        assert_eq!(
+            single
+                .rank_variable("_ranks")
+                .map(|x| x.render())
+                .as_deref(),
+            Some("1")
+        );
     }
 
     /// A family declared without samples carries no target label: it goes with
