@@ -1184,25 +1184,17 @@ mod tests {
         mark_missing_ranks(&mut all);
         assert_eq!(all["q"].ranks_missing, ["1", "2"]);
         assert_eq!(all["k"].ranks_missing, ["0", "2", "3"]);
-        let text = |v: &SignalValue, s: &str| v.rank_variable(s).map(|x| x.render());
-        assert_eq!(
-            text(&all["q"], "_ranks_missing_list").as_deref(),
-            Some("\"1, 2\"")
-        );
-        assert_eq!(text(&all["q"], "_rank_min_at").as_deref(), Some("\"3\""));
+        let text = |s: &str| all["q"].rank_variable(s);
+        let missing = RankVar::Text("1, 2".to_owned());
+        assert_eq!(text("_ranks_missing_list"), Some(missing));
+        assert_eq!(text("_rank_min_at"), Some(RankVar::Text("3".to_owned())));
         let both = combine(SignalType::Gauge, Aggregate::Sum, &[&q, &q]).unwrap();
         assert_eq!(
             (both.value, both.rank_variable("_ranks")),
             (Some(14.0), None)
         );
         let single = ranked("q{m=\"a\"} 2\n", "q", Aggregate::Sum);
-        assert_eq!(
-            single
-                .rank_variable("_ranks")
-                .map(|x| x.render())
-                .as_deref(),
-            Some("1")
-        );
+        assert_eq!(single.rank_variable("_ranks"), Some(RankVar::Num(1.0)));
     }
 
     /// A family declared without samples carries no target label: it goes with
