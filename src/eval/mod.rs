@@ -11,7 +11,7 @@ pub mod rule_tests;
 pub mod trace;
 
 use crate::expr::Var;
-use crate::normalize::{is_window_suffix, SeriesIndex, SignalValue};
+use crate::normalize::{is_window_suffix, RankVar, SeriesIndex, SignalValue};
 use crate::pack::model::Scope;
 use crate::pack::{FindingRule, Registry, VarKind};
 use crate::report::{
@@ -297,6 +297,12 @@ fn ends_in_inf(buckets: &[(f64, f64)]) -> bool {
 /// Why a variable of a signal that is there has no value: a histogram quantile
 /// without a `+Inf` bucket, else no observations.
 fn empty_gap(sv: &SignalValue, suffix: &str) -> &'static str {
+    if crate::normalize::RANK_VARIABLES
+        .iter()
+        .any(|(s, _)| *s == suffix)
+    {
+        return "ranks of several endpoints are not comparable";
+    }
     match &sv.histogram {
         Some(h) if suffix.starts_with("_p") && !ends_in_inf(&h.buckets) => "no `+Inf` bucket",
         _ => "no observations",
@@ -367,9 +373,14 @@ pub fn evaluate_rule(
                     .signal_types
                     .get(&name)
                     .is_some_and(|k| is_window_suffix(*k, suffix));
-                match sv.and_then(|s| s.variable(suffix)) {
+                let value = sv.and_then(|s| match s.rank_variable(suffix) {
+                    Some(RankVar::Num(x)) => Some(Var::Num(x)),
+                    Some(RankVar::Text(t)) => Some(Var::Str(t)),
+                    Some(RankVar::Map(m)) => Some(Var::Nums(m)),
+                    None => s.variable(suffix).map(Var::Num),
+                });
+                match value {
                     Some(v) => {
-                        let v = Var::Num(v);
                         evidence.push(item("signal", Some(&v), sv));
                         vars.push((var, v));
                     }
@@ -519,6 +530,8 @@ mod tests {
                 p99: None,
             }),
             groups: Vec::new(),
+            ranks: None,
+            ranks_missing: Vec::new(),
             window: Some(WindowStats {
                 scrapes: 2,
                 count: Some(4.0),

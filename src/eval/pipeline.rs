@@ -205,11 +205,13 @@ pub(super) fn signals_over(
     let Some(engine) = registry.engine(engine) else {
         return BTreeMap::new();
     };
-    engine
+    let mut signals = engine
         .signals
         .iter()
         .filter_map(|spec| compute_over(spec, scrapes).map(|v| (spec.name.clone(), v)))
-        .collect()
+        .collect();
+    crate::normalize::mark_missing_ranks(&mut signals);
+    signals
 }
 
 fn window_seconds(scrapes: &[TimedIndex]) -> Option<f64> {

@@ -293,6 +293,24 @@ pub const HELPERS: &[Helper] = &[
             (r#"nonzero_list([["overload", 0.0]])"#, "none"),
         ],
     },
+    Helper {
+        name: "idle_rank",
+        usage: "idle_rank(a_by_rank, b_by_rank)",
+        description: "The first rank, in rank order, at which both per-rank maps (`X_by_rank`) read 0 (nothing running and nothing waiting); `\"\"` when none.",
+        examples: &[
+            (
+                "idle_rank(#{\"0\": 48.0, \"1\": 0.0}, #{\"0\": 55.0, \"1\": 0.0})",
+                "1",
+            ),
+            ("idle_rank(#{\"0\": 4.0}, #{\"0\": 0.0}) == \"\"", "true"),
+        ],
+    },
+    Helper {
+        name: "rank_value",
+        usage: "rank_value(by_rank, rank)",
+        description: "The value of one rank in a per-rank map (`X_by_rank`), NaN when that rank does not report it.",
+        examples: &[("rank_value(#{\"0\": 48.0, \"1\": 0.0}, \"0\")", "48.0")],
+    },
 ];
 
 /// `name value` for each pair with a non-zero value, largest first.
@@ -319,6 +337,26 @@ fn nonzero_list(items: rhai::Array) -> String {
         .map(|(n, v)| format!("{n} {}", crate::number::format_number(*v)))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The first key (numbers in numeric order) at which both maps hold 0.
+fn idle_rank(a: rhai::Map, b: rhai::Map) -> String {
+    let zero = |m: &rhai::Map, k: &str| m.get(k).and_then(|v| v.as_float().ok()) == Some(0.0);
+    let mut keys: Vec<&str> = a.keys().map(|k| k.as_str()).collect();
+    keys.sort_by(|x, y| match (x.parse::<u64>(), y.parse::<u64>()) {
+        (Ok(p), Ok(q)) => p.cmp(&q),
+        _ => x.cmp(y),
+    });
+    keys.into_iter()
+        .find(|k| zero(&a, k) && zero(&b, k))
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn rank_value(m: rhai::Map, rank: &str) -> f64 {
+    m.get(rank)
+        .and_then(|v| v.as_float().ok())
+        .unwrap_or(f64::NAN)
 }
 
 fn ratio(part: f64, whole: f64) -> f64 {
@@ -368,6 +406,8 @@ impl ExprEngine {
             |c: bool, a: Dynamic, b: Dynamic| if c { a } else { b },
         );
         engine.register_fn("nonzero_list", nonzero_list);
+        engine.register_fn("idle_rank", idle_rank);
+        engine.register_fn("rank_value", rank_value);
         ExprEngine {
             engine,
             cache: std::sync::Mutex::new(std::collections::HashMap::new()),

@@ -11,7 +11,7 @@ use crate::evidence::prometheus::{Exposition, FamilyView, MetricType, SampleRole
 use pattern::Pattern;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// FxHash for maps keyed by metric names, built for every scrape: the names are
@@ -413,6 +413,8 @@ pub struct SignalSpec {
     pub aggregate: Aggregate,
     pub labels: Vec<(String, String)>,
     pub group_by: Vec<String>,
+    /// The engine's rank label (`engine`, `dp_rank`), when it declares one.
+    pub rank_label: Option<String>,
 }
 
 /// Histogram statistics over the merged buckets of every matching series.
@@ -458,6 +460,41 @@ pub struct SignalValue {
     #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<window::WindowStats>,
+    /// Gauges and counters of an engine with a rank label: the value of each rank
+    /// (latest scrape), in rank order; empty when no series names a rank (one
+    /// rank). Listed in reports when two or more ranks report. `None` where
+    /// ranks are not comparable: the deployment view of several endpoints (rank
+    /// 0 of one pod is not rank 0 of another), histograms and info.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "few_ranks")]
+    pub ranks: Option<Vec<RankValue>>,
+    /// Ranks the engine's other series name (or a gap in their numbering) that
+    /// report no series of this signal.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ranks_missing: Vec<String>,
+}
+
+/// A signal's value on one data-parallel rank.
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct RankValue {
+    /// The rank label's value (`"0"`).
+    pub rank: String,
+    pub value: Option<f64>,
+    pub series: usize,
+}
+
+/// The value of one per-rank variable: a number, a rank as text, or a map from
+/// rank to value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RankVar {
+    Num(f64),
+    Text(String),
+    Map(Vec<(String, f64)>),
+}
+
+fn few_ranks(ranks: &Option<Vec<RankValue>>) -> bool {
+    ranks.as_ref().is_none_or(|r| r.len() < 2)
 }
 
 /// A signal's value over the series sharing one combination of `group_by` labels.
@@ -500,9 +537,42 @@ pub fn signal_variables(kind: SignalType) -> &'static [(&'static str, &'static s
                 "increase over the window with two scrapes, else the total since start",
             ),
         ],
-        _ => &[("", "value")],
+        SignalType::Gauge | SignalType::Counter => &WITH_RANKS,
+        SignalType::Info => &[("", "value")],
     }
 }
+
+/// The value, then the per-rank variables of gauges and counters (latest scrape;
+/// see `rank_label` in docs/rules.md).
+const WITH_RANKS: [(&str, &str); 9] = [
+    ("", "value"),
+    ("_ranks", "ranks reporting the signal (1 when no series names a rank)"),
+    ("_rank_max", "the highest value of one rank"),
+    ("_rank_min", "the lowest value of one rank"),
+    (
+        "_rank_max_at",
+        "the rank holding the highest value (text; the first in rank order on a tie)",
+    ),
+    (
+        "_rank_min_at",
+        "the rank holding the lowest value (text; the first in rank order on a tie)",
+    ),
+    (
+        "_by_rank",
+        "map from rank (text) to its value: `queue_running_by_rank[\"1\"]`",
+    ),
+    (
+        "_ranks_missing",
+        "ranks the engine's other series name, or missing between its lowest and highest numbered rank, that report no series of this signal",
+    ),
+    (
+        "_ranks_missing_list",
+        "those ranks as text (`1, 3`; empty when none)",
+    ),
+];
+
+/// The per-rank variables of gauges and counters.
+pub const RANK_VARIABLES: &[(&str, &str)] = WITH_RANKS.as_slice().split_at(1).1;
 
 /// Whether a variable suffix names a window form for a signal of this type.
 pub fn is_window_suffix(kind: SignalType, suffix: &str) -> bool {
@@ -536,6 +606,42 @@ impl SignalValue {
             "_p99" => h.and_then(|h| h.p99),
             _ => None,
         }
+    }
+
+    /// The value of a per-rank variable (a suffix of [`RANK_VARIABLES`]); `None`
+    /// for other suffixes, and where ranks are not comparable.
+    pub fn rank_variable(&self, suffix: &str) -> Option<RankVar> {
+        if !RANK_VARIABLES.iter().any(|(s, _)| *s == suffix) {
+            return None;
+        }
+        let listed = self.ranks.as_ref()?;
+        let one = [RankValue {
+            rank: String::new(),
+            value: self.value,
+            series: self.series,
+        }];
+        let ranks: Vec<(&str, f64)> = if listed.is_empty() { &one[..] } else { listed }
+            .iter()
+            .filter_map(|r| Some((r.rank.as_str(), r.value?)))
+            .collect();
+        let max = ranks
+            .iter()
+            .copied()
+            .reduce(|a, b| if b.1 > a.1 { b } else { a });
+        let min = ranks
+            .iter()
+            .copied()
+            .reduce(|a, b| if b.1 < a.1 { b } else { a });
+        Some(match suffix {
+            "_ranks" => RankVar::Num(ranks.len() as f64),
+            "_rank_max" => RankVar::Num(max?.1),
+            "_rank_min" => RankVar::Num(min?.1),
+            "_rank_max_at" => RankVar::Text(max?.0.to_owned()),
+            "_rank_min_at" => RankVar::Text(min?.0.to_owned()),
+            "_by_rank" => RankVar::Map(ranks.iter().map(|(r, v)| ((*r).to_owned(), *v)).collect()),
+            "_ranks_missing" => RankVar::Num(self.ranks_missing.len() as f64),
+            _ => RankVar::Text(self.ranks_missing.join(", ")),
+        })
     }
 }
 
@@ -580,6 +686,7 @@ pub fn compute_signal(spec: &SignalSpec, index: &SeriesIndex) -> Option<SignalVa
     if !spec.group_by.is_empty() {
         value.groups = groups_of(spec, index, &m.samples, m.spelling);
     }
+    value.ranks = ranks_of(spec, index, &m.samples, m.spelling);
     Some(value)
 }
 
@@ -596,6 +703,7 @@ pub fn compute_over(spec: &SignalSpec, scrapes: &[window::TimedIndex]) -> Option
     if !spec.group_by.is_empty() {
         value.groups = groups_of(spec, latest, &m.samples, m.spelling);
     }
+    value.ranks = ranks_of(spec, latest, &m.samples, m.spelling);
     value.window = window::window_of(spec, scrapes, &found);
     Some(value)
 }
@@ -653,6 +761,83 @@ fn groups_of(
     out
 }
 
+/// A gauge's or counter's value per rank, by the signal's own aggregation within
+/// each rank (a queue summed over models, then one number per rank), in rank
+/// order; empty when no sample names a rank. `None` for other types.
+fn ranks_of(
+    spec: &SignalSpec,
+    index: &SeriesIndex,
+    samples: &[u32],
+    spelling: Spelling,
+) -> Option<Vec<RankValue>> {
+    if !matches!(spec.kind, SignalType::Gauge | SignalType::Counter) {
+        return None;
+    }
+    let Some(key) = &spec.rank_label else {
+        return Some(Vec::new());
+    };
+    let mut by: HashMap<&str, Vec<u32>, Fx> = HashMap::default();
+    for &i in samples {
+        let rank = index.expo.label(&index.expo.samples[i as usize], key);
+        by.entry(rank.unwrap_or("")).or_default().push(i);
+    }
+    if by.len() == 1 && by.contains_key("") {
+        return Some(Vec::new());
+    }
+    let mut out: Vec<RankValue> = by
+        .into_iter()
+        .map(|(rank, m)| {
+            let v = value_of(spec, index, &m, String::new(), spelling);
+            RankValue {
+                rank: rank.to_owned(),
+                value: v.value,
+                series: v.series,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| rank_order(&a.rank, &b.rank));
+    Some(out)
+}
+
+/// Ranks in numeric order when both are numbers, else by text.
+fn rank_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        _ => a.cmp(b),
+    }
+}
+
+/// Marks, on each of an engine's per-rank signals, the ranks it does not report:
+/// ranks any other signal of the engine names, and numbered ranks missing between
+/// the lowest and the highest (engines 0, 1 and 3 report: 2 is missing). A rank
+/// missing past the highest cannot be seen in the scrape.
+pub fn mark_missing_ranks(signals: &mut BTreeMap<String, SignalValue>) {
+    let mut all: std::collections::BTreeSet<&str> = Default::default();
+    for v in signals.values() {
+        all.extend(v.ranks.iter().flatten().map(|r| r.rank.as_str()));
+    }
+    let numbers: Vec<u64> = all.iter().filter_map(|r| r.parse().ok()).collect();
+    let mut expected: Vec<String> = all.iter().map(|r| (*r).to_owned()).collect();
+    if let (Some(lo), Some(hi)) = (numbers.iter().min(), numbers.iter().max()) {
+        // Bounded: a rank label is an engine index, not an arbitrary number.
+        if hi - lo < 4096 {
+            expected.extend((*lo..=*hi).map(|n| n.to_string()));
+        }
+    }
+    expected.sort_by(|a, b| rank_order(a, b));
+    expected.dedup();
+    for v in signals.values_mut() {
+        let Some(own) = v.ranks.as_ref().filter(|r| !r.is_empty()) else {
+            continue;
+        };
+        v.ranks_missing = expected
+            .iter()
+            .filter(|e| !own.iter().any(|r| &r.rank == *e))
+            .cloned()
+            .collect();
+    }
+}
+
 pub(crate) fn value_of(
     spec: &SignalSpec,
     index: &SeriesIndex,
@@ -674,6 +859,8 @@ pub(crate) fn value_of(
             histogram: None,
             groups: Vec::new(),
             window: None,
+            ranks: None,
+            ranks_missing: Vec::new(),
         },
     }
 }
@@ -718,6 +905,8 @@ fn counter_value(
         histogram: None,
         groups: Vec::new(),
         window: None,
+        ranks: None,
+        ranks_missing: Vec::new(),
     }
 }
 
@@ -750,6 +939,8 @@ fn gauge_value(
         histogram: None,
         groups: Vec::new(),
         window: None,
+        ranks: None,
+        ranks_missing: Vec::new(),
     }
 }
 
@@ -799,6 +990,8 @@ fn histogram_value(
         histogram: Some(stats),
         groups: Vec::new(),
         window: None,
+        ranks: None,
+        ranks_missing: Vec::new(),
     }
 }
 
@@ -879,6 +1072,9 @@ pub fn combine(
         groups: combine_groups(kind, aggregate, values),
         window: None,
         histogram: None,
+        // Rank 0 of one endpoint is not rank 0 of another.
+        ranks: None,
+        ranks_missing: Vec::new(),
         ..first.clone()
     };
     out.value = match kind {
@@ -980,7 +1176,51 @@ mod tests {
             aggregate: Aggregate::Sum,
             labels: Vec::new(),
             group_by: Vec::new(),
+            rank_label: None,
         }
+    }
+
+    fn ranked(text: &str, name: &str, aggregate: Aggregate) -> SignalValue {
+        let expo = parse(text.as_bytes(), &ParseOptions::default());
+        let mut s = spec(SignalType::Gauge, "", &[name], &[]);
+        (s.aggregate, s.rank_label) = (aggregate, Some("engine".to_owned()));
+        compute_signal(&s, &SeriesIndex::new(&expo)).unwrap()
+    }
+
+    /// Each rank is its own value by the signal's aggregation (a queue summed over
+    /// models within a rank); ranks other signals name, or a gap in the numbering,
+    /// are missing; several endpoints' ranks are not comparable.
+    #[test]
+    fn ranks_are_values_per_rank_and_gaps_are_missing() {
+        let q = ranked(
+            "q{m=\"a\",engine=\"0\"} 3\nq{m=\"b\",engine=\"0\"} 4\nq{m=\"a\",engine=\"3\"} 0\n",
+            "q",
+            Aggregate::Sum,
+        );
+        assert_eq!(q.value, Some(7.0));
+        let by: Vec<(&str, Option<f64>)> = q
+            .ranks
+            .iter()
+            .flatten()
+            .map(|r| (r.rank.as_str(), r.value))
+            .collect();
+        assert_eq!(by, [("0", Some(7.0)), ("3", Some(0.0))]);
+        let kv = ranked("k{engine=\"1\"} 0.5\n", "k", Aggregate::Max);
+        let mut all = BTreeMap::from([("q".to_owned(), q.clone()), ("k".to_owned(), kv)]);
+        mark_missing_ranks(&mut all);
+        assert_eq!(all["q"].ranks_missing, ["1", "2"]);
+        assert_eq!(all["k"].ranks_missing, ["0", "2", "3"]);
+        let text = |s: &str| all["q"].rank_variable(s);
+        let missing = RankVar::Text("1, 2".to_owned());
+        assert_eq!(text("_ranks_missing_list"), Some(missing));
+        assert_eq!(text("_rank_min_at"), Some(RankVar::Text("3".to_owned())));
+        let both = combine(SignalType::Gauge, Aggregate::Sum, &[&q, &q]).unwrap();
+        assert_eq!(
+            (both.value, both.rank_variable("_ranks")),
+            (Some(14.0), None)
+        );
+        let single = ranked("q{m=\"a\"} 2\n", "q", Aggregate::Sum);
+        assert_eq!(single.rank_variable("_ranks"), Some(RankVar::Num(1.0)));
     }
 
     /// A family declared without samples carries no target label: it goes with

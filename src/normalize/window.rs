@@ -508,6 +508,7 @@ mod tests {
             aggregate: Aggregate::Max,
             labels: Vec::new(),
             group_by: Vec::new(),
+            rank_label: None,
         }
     }
 

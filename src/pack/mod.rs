@@ -1348,6 +1348,7 @@ fn check_engine(
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             group_by: sig.group_by.clone(),
+            rank_label: def.rank_label.clone(),
         });
     }
     check_summary(file, node, def, diags);

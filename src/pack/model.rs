@@ -186,6 +186,11 @@ pub struct EngineDef {
     /// Labels that identify a model or engine instance (`model_name`, `engine`).
     #[serde(default)]
     pub identity_labels: Vec<String>,
+    /// The label that names a data-parallel rank (`engine`, `dp_rank`): gauge and
+    /// counter signals are also computed per rank (each rank by the signal's own
+    /// aggregation), offering `X_ranks`, `X_rank_max`, `X_by_rank`, … to findings.
+    #[serde(default)]
+    pub rank_label: Option<String>,
     /// Labels that identify one request or session on latency families; their
     /// presence makes the endpoint `per_session` rather than `aggregate_only`.
     #[serde(default)]

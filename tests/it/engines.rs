@@ -5,7 +5,7 @@
 
 use inferguard::eval::detect;
 use inferguard::evidence::prometheus::{parse, Exposition, ParseOptions};
-use inferguard::normalize::{compute_signal, SeriesIndex, SignalValue, Spelling};
+use inferguard::normalize::{compute_signal, RankVar, SeriesIndex, SignalValue, Spelling};
 use inferguard::pack::Registry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -164,6 +164,7 @@ const FIXTURES: &[(&str, &[&str])] = &[
     ),
     ("fixtures/evidence/trtllm/serve.prom", &["trtllm"]),
     ("fixtures/evidence/trtllm/pressure.prom", &["trtllm"]),
+    ("fixtures/evidence/vllm/dp-imbalance.prom", &["vllm"]),
     ("fixtures/evidence/triton/trtllm-backend.prom", &["triton"]),
     ("fixtures/evidence/misc/python-runtime-only.prom", &[]),
     ("fixtures/evidence/misc/empty.prom", &[]),
@@ -867,7 +868,6 @@ fn vllm_check_fails_on_slo_breach_and_passes_healthy() {
     );
 }
 
-
 /// Issue 14: the shipped healthy fixtures of a system pass `check --fail-on
 /// severity=warning` without any of its codes; the broken one exits 1, names
 /// `first` in its first finding line, and every finding quotes its values.
@@ -1067,4 +1067,87 @@ fn fired_codes(report: &serde_json::Value) -> Vec<&str> {
         .filter(|f| f["status"] == "fired")
         .map(|f| f["code"].as_str().unwrap())
         .collect()
+}
+
+/// Issue 14, the example: a data-parallel vLLM pod whose engine 0 queues 55
+/// requests while engine 1 idles. `check --fail-on severity=warning` names the
+/// imbalance first, with both engines and their values, and exits 1.
+#[test]
+fn vllm_dp_imbalance_is_named_first() {
+    let out = check_warnings("fixtures/evidence/vllm/dp-imbalance.prom");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let first = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("warning"))
+        .unwrap_or_else(|| panic!("no warning:\n{text}"));
+    assert!(first.contains("vllm_dp_queue_imbalance"), "{text}");
+    for quoted in [
+        "engine 0 has 55 request(s) waiting (48 running)",
+        "engine 1 has nothing running or waiting",
+    ] {
+        assert!(first.contains(quoted), "`{quoted}` missing:\n{text}");
+    }
+    assert!(text.contains("vllm_dp_kv_usage_skew"), "{text}");
+    assert!(!text.contains("vllm_dp_ranks_missing"), "{text}");
+}
+
+/// Aggregation respects ranks, never the last series: engine 1's series come
+/// after engine 0's in the fixture, yet the queue is the sum over engines, KV
+/// usage the fullest engine, and each engine keeps its own value.
+#[test]
+fn dp_signals_sum_queues_and_keep_kv_usage_per_rank() {
+    let registry = registry();
+    let expo = fixture("fixtures/evidence/vllm/dp-imbalance.prom");
+    let waiting = signal(&registry, "vllm", "queue_waiting", &expo).unwrap();
+    assert_eq!(waiting.value, Some(55.0));
+    let kv = signal(&registry, "vllm", "kv_cache_usage", &expo).unwrap();
+    assert_eq!(kv.value, Some(0.91));
+    let ranks: Vec<(String, Option<f64>)> = kv
+        .ranks
+        .iter()
+        .flatten()
+        .map(|r| (r.rank.clone(), r.value))
+        .collect();
+    assert_eq!(
+        ranks,
+        [("0".to_owned(), Some(0.91)), ("1".to_owned(), Some(0.0))]
+    );
+    assert_eq!(
+        kv.rank_variable("_rank_max_at"),
+        Some(RankVar::Text("0".to_owned()))
+    );
+    assert_eq!(kv.rank_variable("_rank_min"), Some(RankVar::Num(0.0)));
+    assert_eq!(waiting.rank_variable("_ranks"), Some(RankVar::Num(2.0)));
+}
+
+/// `summarize` on the same pod: the cross-backend queue depth is the sum over
+/// engines and KV usage the fullest engine, not an average or the last series.
+#[test]
+fn dp_summarize_equivalents_respect_ranks() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_inferguard"))
+        .args([
+            "summarize",
+            "fixtures/evidence/vllm/dp-imbalance.prom",
+            "--json",
+        ])
+        .current_dir(ROOT)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the binary runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let eq = &json["endpoints"][0]["equivalents"];
+    let max_of = |id: &str| {
+        eq.as_array()
+            .and_then(|rows| rows.iter().find(|r| r["id"] == id))
+            .map(|r| r["stats"]["max"].clone())
+    };
+    assert_eq!(
+        max_of("queue_depth"),
+        Some(serde_json::json!(55.0)),
+        "{text}"
+    );
+    assert_eq!(max_of("kv_usage"), Some(serde_json::json!(0.91)), "{text}");
 }
