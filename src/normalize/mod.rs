@@ -413,6 +413,8 @@ pub struct SignalSpec {
     pub aggregate: Aggregate,
     pub labels: Vec<(String, String)>,
     pub group_by: Vec<String>,
+    /// Sibling signals whose movement makes this absent counter read as 0.
+    pub absent_is_zero_when: Vec<String>,
 }
 
 /// Histogram statistics over the merged buckets of every matching series.
@@ -458,6 +460,11 @@ pub struct SignalValue {
     #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<window::WindowStats>,
+    /// No series matched, but sibling counters moved: a counter its exporter
+    /// creates on the first event reads as 0 (the pack's `absent_is_zero_when`).
+    #[serde(default)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub absent_as_zero: bool,
 }
 
 /// A signal's value over the series sharing one combination of `group_by` labels.
@@ -481,7 +488,14 @@ pub fn signal_variables(kind: SignalType) -> &'static [(&'static str, &'static s
             ("_p95", "95th percentile estimated from buckets"),
             ("_p99", "99th percentile estimated from buckets"),
         ],
-        _ => &[("", "value")],
+        SignalType::Counter | SignalType::Gauge => &[
+            ("", "value"),
+            (
+                "_by",
+                "the value per `group_by` combination: a map from the labels' values (joined by `,`) to the value",
+            ),
+        ],
+        SignalType::Info => &[("", "value")],
     }
 }
 
@@ -509,6 +523,47 @@ impl SignalValue {
             "_p95" => h.and_then(|h| h.p95),
             "_p99" => h.and_then(|h| h.p99),
             _ => None,
+        }
+    }
+}
+
+impl SignalValue {
+    /// A counter with no series read as 0 (see `absent_is_zero_when`): the instant
+    /// value 0, and over two or more scrapes an increase of 0.
+    pub fn absent_zero(spec: &SignalSpec, scrapes: &[window::TimedIndex]) -> SignalValue {
+        let family = spec
+            .current
+            .iter()
+            .find_map(|p| match p {
+                Pattern::Exact(name) => Some(name.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let window = (scrapes.len() >= 2).then(|| {
+            let seconds = match (scrapes[0].1, scrapes[scrapes.len() - 1].1) {
+                (Some(a), Some(b)) if b >= a => Some(b - a),
+                _ => None,
+            };
+            window::WindowStats {
+                scrapes: scrapes.len(),
+                seconds,
+                delta: Some(0.0),
+                rate: seconds.filter(|s| *s > 0.0).map(|_| 0.0),
+                resets: Some(0.0),
+                ..window::WindowStats::default()
+            }
+        });
+        SignalValue {
+            kind: spec.kind,
+            value: Some(0.0),
+            family,
+            spelling: Spelling::Current,
+            series: 0,
+            line: 0,
+            histogram: None,
+            groups: Vec::new(),
+            window,
+            absent_as_zero: true,
         }
     }
 }
@@ -648,6 +703,7 @@ pub(crate) fn value_of(
             histogram: None,
             groups: Vec::new(),
             window: None,
+            absent_as_zero: false,
         },
     }
 }
@@ -692,6 +748,7 @@ fn counter_value(
         histogram: None,
         groups: Vec::new(),
         window: None,
+        absent_as_zero: false,
     }
 }
 
@@ -724,6 +781,7 @@ fn gauge_value(
         histogram: None,
         groups: Vec::new(),
         window: None,
+        absent_as_zero: false,
     }
 }
 
@@ -773,6 +831,7 @@ fn histogram_value(
         histogram: Some(stats),
         groups: Vec::new(),
         window: None,
+        absent_as_zero: false,
     }
 }
 
@@ -853,6 +912,7 @@ pub fn combine(
         groups: combine_groups(kind, aggregate, values),
         window: None,
         histogram: None,
+        absent_as_zero: values.iter().all(|v| v.absent_as_zero),
         ..first.clone()
     };
     out.value = match kind {
@@ -954,6 +1014,7 @@ mod tests {
             aggregate: Aggregate::Sum,
             labels: Vec::new(),
             group_by: Vec::new(),
+            absent_is_zero_when: Vec::new(),
         }
     }
 

@@ -474,6 +474,7 @@ mod tests {
             aggregate: Aggregate::Max,
             labels: Vec::new(),
             group_by: Vec::new(),
+            absent_is_zero_when: Vec::new(),
         }
     }
 

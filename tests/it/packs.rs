@@ -183,6 +183,9 @@ fn every_kind_of_mistake_has_a_broken_pack() {
         // loops, comes too late or is read where its variables are not, and a
         // multi-endpoint rule case written wrong, are located load errors.
         "condition-errors",
+        // issue 14: `absent_is_zero_when` on a gauge or naming no sibling, an
+        // `applies_when` that does not compile, `_by` of an ungrouped signal.
+        "absent-zero-mistakes",
     ] {
         assert!(
             names.iter().any(|n| n == needed),
