@@ -289,6 +289,9 @@ fn explain(
                         .value
                         .map_or_else(|| "missing".to_owned(), format_number);
                     let source = match (&item.family, item.line) {
+                        (Some(f), _) if item.absent_as_zero => {
+                            format!("  ({f} absent while its siblings move: none recorded)")
+                        }
                         (Some(f), Some(l)) if l > 0 => format!("  from {f} (line {l})"),
                         (Some(f), _) => format!("  from {f}"),
                         _ => String::new(),
@@ -302,7 +305,7 @@ fn explain(
                         vars.push((item.variable.as_str(), v.into()));
                     }
                 }
-                if o.status != Status::NotEvaluable {
+                if !matches!(o.status, Status::NotEvaluable | Status::NotApplicable) {
                     for part in top_level_terms(&d.when) {
                         let known: Vec<&str> = vars.iter().map(|v| v.0).collect();
                         let expanded = registry.expand_conditions(&rule.pack, part);
@@ -322,6 +325,7 @@ fn explain(
                         None => format!(": missing {}", o.missing.join(", ")),
                     },
                     Status::Errored => format!(": {}", o.error.as_deref().unwrap_or("")),
+                    Status::NotApplicable => format!(": {}", o.reason.as_deref().unwrap_or("")),
                     Status::Passed => String::new(),
                 };
                 let _ = writeln!(text, "    result   {}{detail}", o.status.as_str());

@@ -336,8 +336,9 @@ pub fn evaluate_rule(
             value: value.and_then(Var::as_f64),
             text: value.filter(|v| v.as_f64().is_none()).map(Var::render),
             family: sv.map(|s| s.family.clone()),
-            line: sv.map(|s| s.line),
+            line: sv.filter(|s| !s.absent_as_zero).map(|s| s.line),
             spelling: sv.map(|s| s.spelling),
+            absent_as_zero: sv.is_some_and(|s| s.absent_as_zero),
         };
         match registry.var_kind(rule, var) {
             Some(VarKind::Param) => {
@@ -365,6 +366,21 @@ pub fn evaluate_rule(
                         }
                         missing.push(var.clone());
                     }
+                }
+            }
+            Some(VarKind::Signal(name, "_by")) => {
+                let sv = signals.get(&name);
+                match sv {
+                    Some(s) => {
+                        let by = by_labels(s);
+                        evidence.push(EvidenceItem {
+                            text: Some(render_by(&by)),
+                            ..item("signal", None, sv)
+                        });
+                        vars.push((var, by));
+                    }
+                    None if !missing.contains(&name) => missing.push(name.clone()),
+                    None => {}
                 }
             }
             Some(VarKind::Signal(name, suffix)) => {
@@ -420,6 +436,26 @@ pub fn evaluate_rule(
         pack: rule.pack.clone(),
         explained_by: Vec::new(),
     };
+    if let Some(applies) = &rule.applies {
+        match applicable(registry, rule, applies, signals, facts) {
+            Some(Ok(false)) => {
+                return FindingOutcome {
+                    reason: Some(format!(
+                        "does not apply: `{}` is false",
+                        applies.source.trim()
+                    )),
+                    ..base(Status::NotApplicable)
+                }
+            }
+            Some(Err(e)) => {
+                return FindingOutcome {
+                    error: Some(format!("applies_when: {}", e.message)),
+                    ..base(Status::Errored)
+                }
+            }
+            Some(Ok(true)) | None => {}
+        }
+    }
     if !missing.is_empty() {
         missing.sort();
         missing.dedup();
@@ -441,6 +477,56 @@ pub fn evaluate_rule(
             ..base(Status::Errored)
         },
     }
+}
+
+/// `applies_when` over the values at hand; `None` when one of its variables is
+/// missing (applicability unknown: the finding is judged as usual).
+fn applicable(
+    registry: &Registry,
+    rule: &FindingRule,
+    applies: &crate::expr::Compiled,
+    signals: &BTreeMap<String, SignalValue>,
+    facts: &[(String, Var)],
+) -> Option<Result<bool, crate::expr::ExprError>> {
+    let mut vars: Vec<(&str, Var)> = Vec::new();
+    for var in &applies.variables {
+        let value = match registry.var_kind(rule, var)? {
+            VarKind::Param => Var::Num(rule.def.params[var]),
+            VarKind::Fact | VarKind::Context => facts
+                .iter()
+                .find(|(n, _)| n == var)
+                .map(|(_, v)| v.clone())?,
+            VarKind::Signal(name, "_by") => by_labels(signals.get(&name)?),
+            VarKind::Signal(name, suffix) => Var::Num(signals.get(&name)?.variable(suffix)?),
+        };
+        vars.push((var, value));
+    }
+    Some(registry.expr.eval_bool(applies, &vars))
+}
+
+/// A grouped signal as a map from its `group_by` label values (joined by `,`) to
+/// the value per group, for `<signal>_by` and `nonzero()`.
+fn by_labels(sv: &SignalValue) -> Var {
+    Var::Table(
+        sv.groups
+            .iter()
+            .filter_map(|g| {
+                let key: Vec<&str> = g.labels.iter().map(|(_, v)| v.as_str()).collect();
+                Some((key.join(","), Var::Num(g.value?)))
+            })
+            .collect(),
+    )
+}
+
+fn render_by(by: &Var) -> String {
+    let Var::Table(entries) = by else {
+        return by.render();
+    };
+    let parts: Vec<String> = entries
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", v.render()))
+        .collect();
+    format!("{{{}}}", parts.join(", "))
 }
 
 /// Pack provenance for reports.
@@ -538,6 +624,7 @@ mod tests {
                 buckets: window,
                 ..WindowStats::default()
             }),
+            absent_as_zero: false,
         }
     }
 

@@ -8,7 +8,7 @@ use super::{compat, core_facts, detect_over, evaluate_findings, par_map, EvalOpt
 use crate::deployment::{Deployment, Endpoint};
 use crate::expr::Var;
 use crate::normalize::window::TimedIndex;
-use crate::normalize::{combine, compute_over, SeriesIndex, SignalValue};
+use crate::normalize::{combine, compute_over, SeriesIndex, SignalSpec, SignalValue};
 use crate::pack::model::Scope;
 use crate::pack::Registry;
 use crate::report::{
@@ -205,13 +205,31 @@ pub(super) fn signals_over(
     let Some(engine) = registry.engine(engine) else {
         return BTreeMap::new();
     };
-    let mut signals = engine
+    let mut signals: BTreeMap<String, SignalValue> = engine
         .signals
         .iter()
         .filter_map(|spec| compute_over(spec, scrapes).map(|v| (spec.name.clone(), v)))
         .collect();
+    let zeros: Vec<(String, SignalValue)> = engine
+        .signals
+        .iter()
+        .filter(|spec| absent_means_zero(spec, &signals))
+        .map(|spec| (spec.name.clone(), SignalValue::absent_zero(spec, scrapes)))
+        .collect();
+    signals.extend(zeros);
     crate::normalize::mark_missing_ranks(&mut signals);
     signals
+}
+
+/// A counter with no series whose declared siblings moved (one is present with a
+/// non-zero value): its exporter has not created it yet, so it reads as 0.
+fn absent_means_zero(spec: &SignalSpec, found: &BTreeMap<String, SignalValue>) -> bool {
+    !found.contains_key(&spec.name)
+        && spec.absent_is_zero_when.iter().any(|sibling| {
+            found
+                .get(sibling)
+                .is_some_and(|v| !v.absent_as_zero && v.value.is_some_and(|x| x != 0.0))
+        })
 }
 
 fn window_seconds(scrapes: &[TimedIndex]) -> Option<f64> {

@@ -166,6 +166,7 @@ fn run_case(registry: &Registry, rule: &FindingRule, i: usize) -> Result<(), Str
         Expect::Fires => status(Status::Fired).any(|b| b),
         Expect::Quiet => status(Status::Passed).all(|b| b),
         Expect::NotEvaluable => status(Status::NotEvaluable).all(|b| b),
+        Expect::NotApplicable => status(Status::NotApplicable).all(|b| b),
     };
     if !ok {
         return Err(format!(

@@ -264,6 +264,27 @@ pub const HELPERS: &[Helper] = &[
         examples: &[("per_hour(0.01)", "36.0")],
     },
     Helper {
+        name: "nonzero",
+        usage: "nonzero(map)",
+        description: "The entries of a map (a grouped signal's `<signal>_by`) whose value is not 0, largest first, as `key (count)` with thousands separators; `none` when there is none. A message lists the reasons that occurred, not every reason there could be.",
+        examples: &[
+            (
+                "nonzero(#{l1_oom: 12.0, not_found: 0.0, l1_contended: 1250.0})",
+                "l1_contended (1,250), l1_oom (12)",
+            ),
+            ("nonzero(#{not_found: 0.0})", "none"),
+        ],
+    },
+    Helper {
+        name: "joined",
+        usage: "joined(list)",
+        description: "The items of a list (`family_names[\"surface.family\"]`, a derived fact) joined by `, `, without quotes; `none` when it is empty.",
+        examples: &[
+            (r#"joined(["l1_oom", "not_found"])"#, "l1_oom, not_found"),
+            ("joined([])", "none"),
+        ],
+    },
+    Helper {
         name: "clamp",
         usage: "clamp(value, low, high)",
         description: "`value` limited to `[low, high]`.",
@@ -279,18 +300,6 @@ pub const HELPERS: &[Helper] = &[
         examples: &[
             (r#"pick(2.0 >= 2.0, "over the window", "since start")"#, "over the window"),
             ("pick(false, 1.0, 0.0)", "0.0"),
-        ],
-    },
-    Helper {
-        name: "nonzero_list",
-        usage: "nonzero_list([[name, value], …])",
-        description: "The pairs whose value is not 0, largest first, as `name value` joined by commas; `none` when every value is 0.",
-        examples: &[
-            (
-                r#"nonzero_list([["internal", 2.0], ["overload", 40.0], ["validation", 0.0]])"#,
-                "overload 40, internal 2",
-            ),
-            (r#"nonzero_list([["overload", 0.0]])"#, "none"),
         ],
     },
     Helper {
@@ -312,32 +321,6 @@ pub const HELPERS: &[Helper] = &[
         examples: &[("rank_value(#{\"0\": 48.0, \"1\": 0.0}, \"0\")", "48.0")],
     },
 ];
-
-/// `name value` for each pair with a non-zero value, largest first.
-fn nonzero_list(items: rhai::Array) -> String {
-    let mut pairs: Vec<(String, f64)> = items
-        .iter()
-        .filter_map(|item| {
-            let pair = item.read_lock::<rhai::Array>()?;
-            let name = pair.first()?.to_string();
-            let v = pair.get(1)?;
-            let value = v
-                .as_float()
-                .ok()
-                .or_else(|| v.as_int().ok().map(|i| i as f64))?;
-            (value != 0.0 && !value.is_nan()).then_some((name, value))
-        })
-        .collect();
-    if pairs.is_empty() {
-        return "none".to_owned();
-    }
-    pairs.sort_by(|a, b| b.1.total_cmp(&a.1));
-    pairs
-        .iter()
-        .map(|(n, v)| format!("{n} {}", crate::number::format_number(*v)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// The first key (numbers in numeric order) at which both maps hold 0.
 fn idle_rank(a: rhai::Map, b: rhai::Map) -> String {
@@ -365,6 +348,39 @@ fn ratio(part: f64, whole: f64) -> f64 {
     } else {
         part / whole
     }
+}
+
+/// `nonzero(map)`: the entries whose number is not 0, largest first (then by key),
+/// as `key (count)`.
+fn nonzero(map: rhai::Map) -> String {
+    let mut entries: Vec<(String, f64)> = map
+        .iter()
+        .filter_map(|(k, v)| {
+            let x = v
+                .as_float()
+                .ok()
+                .or_else(|| v.as_int().ok().map(|i| i as f64))?;
+            (x != 0.0 && !x.is_nan()).then(|| (k.to_string(), x))
+        })
+        .collect();
+    if entries.is_empty() {
+        return "none".to_owned();
+    }
+    entries.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let parts: Vec<String> = entries
+        .iter()
+        .map(|(k, x)| format!("{k} ({})", crate::number::format_count(*x)))
+        .collect();
+    parts.join(", ")
+}
+
+/// `joined(list)`: the items as text, joined by `, `.
+fn joined(items: rhai::Array) -> String {
+    if items.is_empty() {
+        return "none".to_owned();
+    }
+    let parts: Vec<String> = items.iter().map(ToString::to_string).collect();
+    parts.join(", ")
 }
 
 /// The sandboxed engine. Build one per registry and share it.
@@ -405,9 +421,10 @@ impl ExprEngine {
             "pick",
             |c: bool, a: Dynamic, b: Dynamic| if c { a } else { b },
         );
-        engine.register_fn("nonzero_list", nonzero_list);
         engine.register_fn("idle_rank", idle_rank);
         engine.register_fn("rank_value", rank_value);
+        engine.register_fn("nonzero", nonzero);
+        engine.register_fn("joined", joined);
         ExprEngine {
             engine,
             cache: std::sync::Mutex::new(std::collections::HashMap::new()),
@@ -627,8 +644,35 @@ enum HoleFormat {
     Plain,
     Decimals(usize),
     Percent,
-    /// Rounded to an integer, with thousands separators (`1,234,567`).
-    Grouped,
+    Count,
+    Duration,
+}
+
+/// Where a hole that starts just before `rest` ends: its closing `}`, braces of
+/// the expression inside (`if … {…} else {…}`, `#{…}`) and strings skipped.
+fn hole_end(rest: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in rest.char_indices() {
+        if let Some(q) = quote {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                _ if c == q => quote = None,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' | '`' => quote = Some(c),
+            '{' => depth += 1,
+            '}' if depth == 0 => return Some(i),
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
 }
 
 impl Template {
@@ -649,7 +693,7 @@ impl Template {
                 }
                 '{' => {
                     let rest = &text[at + 1..];
-                    let Some(end) = rest.find('}') else {
+                    let Some(end) = hole_end(rest) else {
                         return Err(ExprError {
                             message: format!(
                                 "unclosed `{{` at character {} of the message",
@@ -720,23 +764,30 @@ impl Template {
 fn split_format(hole: &str) -> Result<(&str, HoleFormat), ExprError> {
     // A format suffix is the text after the last `:` when it is `.N` or `pct`; Rhai
     // itself never needs a bare `:` in an expression hole.
+    // A suffix that is not a plain word (`#{a: 1}` in a map literal) is part of
+    // the expression.
     if let Some((src, fmt)) = hole.rsplit_once(':') {
         let fmt = fmt.trim();
-        if fmt == "pct" {
-            return Ok((src, HoleFormat::Percent));
-        }
-        if fmt == "int" {
-            return Ok((src, HoleFormat::Grouped));
+        let word = fmt
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_');
+        match fmt {
+            "pct" => return Ok((src, HoleFormat::Percent)),
+            "count" => return Ok((src, HoleFormat::Count)),
+            "duration" => return Ok((src, HoleFormat::Duration)),
+            _ => {}
         }
         if let Some(n) = fmt.strip_prefix('.').and_then(|n| n.parse::<usize>().ok()) {
             return Ok((src, HoleFormat::Decimals(n.min(12))));
         }
-        return Err(ExprError {
-            message: format!(
-                "unknown format `:{fmt}` in message hole `{{{hole}}}` (use `:.N`, `:pct` or `:int`)"
-            ),
-            position: None,
-        });
+        if word {
+            return Err(ExprError {
+                message: format!(
+                    "unknown format `:{fmt}` in message hole `{{{hole}}}` (use `:.N`, `:pct`, `:count` or `:duration`)"
+                ),
+                position: None,
+            });
+        }
     }
     Ok((hole, HoleFormat::Plain))
 }
@@ -750,12 +801,9 @@ fn render_value(out: &mut String, v: &Dynamic, format: HoleFormat) {
         (Some(x), HoleFormat::Decimals(n)) => {
             let _ = write!(out, "{x:.n$}");
         }
-        (Some(x), HoleFormat::Percent) => {
-            let _ = write!(out, "{:.1}%", x * 100.0);
-        }
-        (Some(x), HoleFormat::Grouped) => {
-            out.push_str(&crate::number::format_grouped(x));
-        }
+        (Some(x), HoleFormat::Percent) => out.push_str(&crate::number::format_percent(x)),
+        (Some(x), HoleFormat::Count) => out.push_str(&crate::number::format_count(x)),
+        (Some(x), HoleFormat::Duration) => out.push_str(&crate::number::format_duration(x)),
         (Some(x), HoleFormat::Plain) => {
             let _ = write!(out, "{}", crate::number::format_number(x));
         }
@@ -927,6 +975,21 @@ mod tests {
             &[("u", 0.973.into()), ("a", 1.0.into()), ("b", 3.0.into())],
         );
         assert_eq!(s, "usage 97.3%, 0.33 {literal} 1 1,234,567");
+    }
+
+    #[test]
+    fn templates_render_counts_durations_and_nested_braces() {
+        let engine = ExprEngine::new();
+        let t = Template::compile(
+            &engine,
+            "{n:count} tokens in {w:duration}; {if n == 0.0 { \"none\" } else { \"some}\" }}; {nonzero(#{a: n, b: 0.0})}",
+            &["n", "w"],
+        )
+        .unwrap();
+        let s = t.render(&engine, &[("n", 1_234_567.0.into()), ("w", 0.25.into())]);
+        assert_eq!(s, "1,234,567 tokens in 250 ms; some}; a (1,234,567)");
+        let s = t.render(&engine, &[("n", 0.0.into()), ("w", 120.0.into())]);
+        assert_eq!(s, "0 tokens in 2 min; none; none");
     }
 
     #[test]

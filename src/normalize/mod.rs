@@ -415,6 +415,8 @@ pub struct SignalSpec {
     pub group_by: Vec<String>,
     /// The engine's rank label (`engine`, `dp_rank`), when it declares one.
     pub rank_label: Option<String>,
+    /// Sibling signals whose movement makes this absent counter read as 0.
+    pub absent_is_zero_when: Vec<String>,
 }
 
 /// Histogram statistics over the merged buckets of every matching series.
@@ -473,6 +475,11 @@ pub struct SignalValue {
     #[serde(default)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ranks_missing: Vec<String>,
+    /// No series matched, but sibling counters moved: a counter its exporter
+    /// creates on the first event reads as 0 (the pack's `absent_is_zero_when`).
+    #[serde(default)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub absent_as_zero: bool,
 }
 
 /// A signal's value on one data-parallel rank.
@@ -530,14 +537,8 @@ pub fn signal_variables(kind: SignalType) -> &'static [(&'static str, &'static s
                 "mean observation in the window with two scrapes, else since start",
             ),
         ],
-        SignalType::Counter => &[
-            ("", "value"),
-            (
-                "_recent",
-                "increase over the window with two scrapes, else the total since start",
-            ),
-        ],
-        SignalType::Gauge | SignalType::Counter => &WITH_RANKS,
+        SignalType::Counter => &COUNTER_VARIABLES,
+        SignalType::Gauge => &GAUGE_VARIABLES,
         SignalType::Info => &[("", "value")],
     }
 }
@@ -570,6 +571,41 @@ const WITH_RANKS: [(&str, &str); 9] = [
         "those ranks as text (`1, 3`; empty when none)",
     ),
 ];
+
+/// `_by`: a grouped signal's value per label combination.
+const BY_GROUP: (&str, &str) = (
+    "_by",
+    "the value per `group_by` combination: a map from the labels' values (joined by `,`) to the value",
+);
+
+/// A gauge's variables: the value, per rank, per group.
+const GAUGE_VARIABLES: [(&str, &str); 10] = {
+    let r = WITH_RANKS;
+    [
+        r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], BY_GROUP,
+    ]
+};
+
+/// A counter's variables: a gauge's, and `_recent`.
+const COUNTER_VARIABLES: [(&str, &str); 11] = {
+    let g = GAUGE_VARIABLES;
+    [
+        g[0],
+        (
+            "_recent",
+            "increase over the window with two scrapes, else the total since start",
+        ),
+        g[1],
+        g[2],
+        g[3],
+        g[4],
+        g[5],
+        g[6],
+        g[7],
+        g[8],
+        g[9],
+    ]
+};
 
 /// The per-rank variables of gauges and counters.
 pub const RANK_VARIABLES: &[(&str, &str)] = WITH_RANKS.as_slice().split_at(1).1;
@@ -642,6 +678,49 @@ impl SignalValue {
             "_ranks_missing" => RankVar::Num(self.ranks_missing.len() as f64),
             _ => RankVar::Text(self.ranks_missing.join(", ")),
         })
+    }
+}
+
+impl SignalValue {
+    /// A counter with no series read as 0 (see `absent_is_zero_when`): the instant
+    /// value 0, and over two or more scrapes an increase of 0.
+    pub fn absent_zero(spec: &SignalSpec, scrapes: &[window::TimedIndex]) -> SignalValue {
+        let family = spec
+            .current
+            .iter()
+            .find_map(|p| match p {
+                Pattern::Exact(name) => Some(name.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let window = (scrapes.len() >= 2).then(|| {
+            let seconds = match (scrapes[0].1, scrapes[scrapes.len() - 1].1) {
+                (Some(a), Some(b)) if b >= a => Some(b - a),
+                _ => None,
+            };
+            window::WindowStats {
+                scrapes: scrapes.len(),
+                seconds,
+                delta: Some(0.0),
+                rate: seconds.filter(|s| *s > 0.0).map(|_| 0.0),
+                resets: Some(0.0),
+                ..window::WindowStats::default()
+            }
+        });
+        SignalValue {
+            kind: spec.kind,
+            value: Some(0.0),
+            family,
+            spelling: Spelling::Current,
+            series: 0,
+            line: 0,
+            histogram: None,
+            groups: Vec::new(),
+            window,
+            ranks: None,
+            ranks_missing: Vec::new(),
+            absent_as_zero: true,
+        }
     }
 }
 
@@ -861,6 +940,7 @@ pub(crate) fn value_of(
             window: None,
             ranks: None,
             ranks_missing: Vec::new(),
+            absent_as_zero: false,
         },
     }
 }
@@ -907,6 +987,7 @@ fn counter_value(
         window: None,
         ranks: None,
         ranks_missing: Vec::new(),
+        absent_as_zero: false,
     }
 }
 
@@ -941,6 +1022,7 @@ fn gauge_value(
         window: None,
         ranks: None,
         ranks_missing: Vec::new(),
+        absent_as_zero: false,
     }
 }
 
@@ -992,6 +1074,7 @@ fn histogram_value(
         window: None,
         ranks: None,
         ranks_missing: Vec::new(),
+        absent_as_zero: false,
     }
 }
 
@@ -1075,6 +1158,7 @@ pub fn combine(
         // Rank 0 of one endpoint is not rank 0 of another.
         ranks: None,
         ranks_missing: Vec::new(),
+        absent_as_zero: values.iter().all(|v| v.absent_as_zero),
         ..first.clone()
     };
     out.value = match kind {
@@ -1177,6 +1261,7 @@ mod tests {
             labels: Vec::new(),
             group_by: Vec::new(),
             rank_label: None,
+            absent_is_zero_when: Vec::new(),
         }
     }
 

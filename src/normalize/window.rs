@@ -509,6 +509,7 @@ mod tests {
             labels: Vec::new(),
             group_by: Vec::new(),
             rank_label: None,
+            absent_is_zero_when: Vec::new(),
         }
     }
 

@@ -148,6 +148,8 @@ pub struct FindingRule {
     pub pos: Pos,
     pub def: FindingDef,
     pub when: Compiled,
+    /// `applies_when`, compiled: false makes the finding `not_applicable`.
+    pub applies: Option<Compiled>,
     pub message: Template,
     /// Signals that must be present for the rule to be evaluable.
     pub required: Vec<String>,
@@ -1349,8 +1351,10 @@ fn check_engine(
                 .collect(),
             group_by: sig.group_by.clone(),
             rank_label: def.rank_label.clone(),
+            absent_is_zero_when: sig.absent_is_zero_when.clone(),
         });
     }
+    check_absent_zero(file, node, def, diags);
     check_summary(file, node, def, diags);
     check_scrape(file, node, def, diags);
     // Kept even when something above was reported: the load fails anyway, and the
@@ -1364,6 +1368,45 @@ fn check_engine(
         evidence,
         signals,
     })
+}
+
+/// `absent_is_zero_when`: on counters only, naming other signals of the same
+/// engine; each problem at its place.
+fn check_absent_zero(file: &str, node: &Node, def: &EngineDef, diags: &mut Vec<Diagnostic>) {
+    for (name, sig) in &def.signals {
+        if sig.absent_is_zero_when.is_empty() {
+            continue;
+        }
+        let at = |field: &str| {
+            node.locate(&format!(
+                "/engine/signals/{name}/absent_is_zero_when{field}"
+            ))
+        };
+        if sig.kind != SignalType::Counter {
+            diags.push(diag(
+                file,
+                at(""),
+                format!(
+                    "`absent_is_zero_when` applies to counters; signal `{name}` is a {}",
+                    format!("{:?}", sig.kind).to_lowercase()
+                ),
+            ));
+        }
+        for (j, sibling) in sig.absent_is_zero_when.iter().enumerate() {
+            let why = if sibling == name {
+                format!("signal `{name}` names itself; name the sibling signals whose movement proves the exporter live")
+            } else if !def.signals.contains_key(sibling) {
+                format!(
+                    "`{sibling}` is no signal of engine `{}`{}",
+                    def.id,
+                    suggest(sibling, def.signals.keys())
+                )
+            } else {
+                continue;
+            };
+            diags.push(diag(file, at(&format!("/{j}")), why));
+        }
+    }
 }
 
 /// The summary section names this engine's signals (a breakdown of histograms) and
@@ -1541,6 +1584,18 @@ fn check_finding(
             None
         }
     };
+    let applies = def.applies_when.as_ref().map(|src| {
+        scope.compile(src, &vars).map_err(|e| {
+            let hint = unknown_variable(&e.message)
+                .map(|v| suggest(v, known.iter().chain(scope.conditions.ids())))
+                .unwrap_or_default();
+            diags.push(diag(
+                file,
+                inner_pos(at("applies_when"), src, &e),
+                format!("`applies_when` does not compile: {}{hint}", e.message),
+            ));
+        })
+    });
     let message = match Template::compile(&registry.expr, &def.message, &vars) {
         Ok(t) => Some(t),
         Err(e) => {
@@ -1599,12 +1654,22 @@ fn check_finding(
         return None;
     }
     let (when, message) = (when?, message?);
+    let applies = applies.transpose().ok()?;
+    if let Some((field, why)) = grouped_reads(registry, &when, &message) {
+        diags.push(diag(file, at(field), why));
+        return None;
+    }
     if def.scope == Scope::Endpoint {
         let context = registry.context_variables();
         let read = when
             .variables
             .iter()
             .map(String::as_str)
+            .chain(
+                applies
+                    .iter()
+                    .flat_map(|a| a.variables.iter().map(String::as_str)),
+            )
             .chain(message.variables())
             .find(|v| context.iter().any(|c| c == v));
         if let Some(first) = read {
@@ -1637,6 +1702,7 @@ fn check_finding(
         pos: node.locate(&format!("/findings/{i}")),
         def: def.clone(),
         when,
+        applies,
         message,
         required: required.into_iter().collect(),
         variables,
@@ -1647,6 +1713,29 @@ fn check_finding(
             .into_iter()
             .map(|c| (c.def.id.clone(), c.expanded.clone()))
             .collect(),
+    })
+}
+
+/// A `<signal>_by` variable (`when` or message) of a signal no engine groups: its
+/// map would always be empty.
+fn grouped_reads(
+    registry: &Registry,
+    when: &Compiled,
+    message: &Template,
+) -> Option<(&'static str, String)> {
+    let vars = when.variables.iter().map(|v| ("when", v.as_str()));
+    let vars = vars.chain(message.variables().map(|v| ("message", v)));
+    vars.into_iter().find_map(|(field, v)| {
+        let (signal, suffix) = signal_of_variable(&registry.signal_types, v)?;
+        let grouped = registry
+            .engines
+            .iter()
+            .flat_map(|e| &e.signals)
+            .any(|s| s.name == signal && !s.group_by.is_empty());
+        (suffix == "_by" && !grouped).then(|| {
+            let why = format!("`{v}` reads `{signal}` per label, but no engine declares `group_by` for `{signal}`");
+            (field, why)
+        })
     })
 }
 

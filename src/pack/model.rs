@@ -332,9 +332,18 @@ pub struct SignalDef {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// Also report the value per distinct combination of these labels (e.g.
-    /// `[model_name]`); rules still read the aggregate over all series.
+    /// `[model_name]`); rules still read the aggregate over all series, and
+    /// `<signal>_by` as a map from the labels' values to the value.
     #[serde(default)]
     pub group_by: Vec<String>,
+    /// Counters only: sibling signals of the same engine whose movement proves the
+    /// exporter is live. When this counter has no series but one of them is present
+    /// with a non-zero value, the counter reads as 0 (marked `absent_as_zero`), as
+    /// for an exporter that creates a series on its first increment; when the
+    /// siblings are absent or zero too, the signal stays missing.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub absent_is_zero_when: Vec<String>,
 }
 
 /// `kind: findings` — diagnostics, each with its docs and its own test cases.
@@ -418,10 +427,18 @@ pub struct FindingDef {
     /// endpoints (an MP connector on the engine, the MP server elsewhere).
     #[serde(default)]
     pub scope: Scope,
+    /// Rhai expression over signals, facts and params: when it is false, the
+    /// surface the finding judges does not exist here and the finding is
+    /// `not_applicable`. Evaluated only when every variable it reads is present;
+    /// otherwise the finding is evaluated as if it held.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applies_when: Option<String>,
     /// Rhai expression over signals, facts and params; `true` means the finding fires.
     pub when: String,
-    /// Message template: `{expr}`, `{expr:.2}` (decimals), `{expr:pct}` (percent) or
-    /// `{expr:int}` (a count with thousands separators).
+    /// Message template: `{expr}`, `{expr:.2}` (decimals), `{expr:pct}` (percent),
+    /// `{expr:count}` (thousands separators) or `{expr:duration}` (seconds in µs, ms,
+    /// s, min or h).
     pub message: String,
     pub remediation: String,
     /// A question for the upstream project that this finding raises when it fires
@@ -447,6 +464,7 @@ pub enum Expect {
     Fires,
     Quiet,
     NotEvaluable,
+    NotApplicable,
 }
 
 impl Expect {
@@ -455,6 +473,7 @@ impl Expect {
             Expect::Fires => "fires",
             Expect::Quiet => "quiet",
             Expect::NotEvaluable => "not_evaluable",
+            Expect::NotApplicable => "not_applicable",
         }
     }
 }

@@ -184,6 +184,9 @@ pub enum Status {
     Passed,
     /// A required signal is missing; never counted as a pass.
     NotEvaluable,
+    /// The surface the finding judges does not exist here (its `applies_when` is
+    /// false), e.g. L2 findings on a server without an L2 adapter.
+    NotApplicable,
     /// The expression failed at run time (limit hit, bad arithmetic).
     Errored,
 }
@@ -194,6 +197,7 @@ impl Status {
             Status::Fired => "fired",
             Status::Passed => "passed",
             Status::NotEvaluable => "not_evaluable",
+            Status::NotApplicable => "not_applicable",
             Status::Errored => "errored",
         }
     }
@@ -270,6 +274,11 @@ pub struct EvidenceItem {
     #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spelling: Option<crate::normalize::Spelling>,
+    /// The signal has no series yet and reads as 0 (its pack's
+    /// `absent_is_zero_when`): no such event was recorded.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub absent_as_zero: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize, JsonSchema)]
@@ -312,7 +321,7 @@ impl Summary {
                     }
                     Status::NotEvaluable => s.not_evaluable += 1,
                     Status::Errored => s.errored += 1,
-                    Status::Passed => {}
+                    Status::Passed | Status::NotApplicable => {}
                 }
             }
         }

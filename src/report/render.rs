@@ -239,12 +239,18 @@ pub fn markdown(report: &CheckReport) -> String {
                 Status::Fired => f.message.clone().unwrap_or_default(),
                 Status::NotEvaluable => not_evaluable_detail(f),
                 Status::Errored => f.error.clone().unwrap_or_default(),
+                Status::NotApplicable => f.reason.clone().unwrap_or_default(),
                 Status::Passed => f
                     .evidence
                     .iter()
                     .filter_map(|e| {
+                        let absent = if e.absent_as_zero {
+                            " (none recorded)"
+                        } else {
+                            ""
+                        };
                         e.value
-                            .map(|v| format!("{}={}", e.variable, format_number(v)))
+                            .map(|v| format!("{}={}{absent}", e.variable, format_number(v)))
                     })
                     .collect::<Vec<_>>()
                     .join(", "),

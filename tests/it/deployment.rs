@@ -343,7 +343,7 @@ fn two_scrapes_of_one_mp_server_are_one_endpoint_with_window_findings() {
         zero["message"]
             .as_str()
             .unwrap()
-            .contains("727552 tokens over 120 s"),
+            .contains("727,552 tokens over 2 min"),
         "{zero}"
     );
 }

@@ -773,7 +773,7 @@ fn sglang_check_fails_on_pressure_and_passes_healthy() {
         ("sglang_retractions_observed", "57 request(s) retracted"),
         (
             "sglang_prefix_cache_low_hit_ratio",
-            "12000 cached of 1300000",
+            "12,000 cached of 1,300,000",
         ),
     ] {
         assert!(out.contains(code), "{code} missing:\n{out}");
@@ -802,7 +802,7 @@ fn trtllm_check_fails_on_pressure_and_passes_healthy() {
         ("trtllm_kv_cache_saturated", "98.0%"),
         (
             "trtllm_requests_failing",
-            "50 request(s) failed with an error against 1200",
+            "50 request(s) failed with an error against 1,200",
         ),
         (
             "trtllm_queue_time_dominates",
@@ -937,7 +937,7 @@ fn dynamo_check_fails_on_overload_and_passes_healthy() {
             // cancellations are not failures.
             (
                 "dynamo_frontend_request_errors",
-                "75 of 1000 requests failed at the frontend (7.5%) since the frontend started; by error_type: overload 60, internal 12, validation 3.",
+                "75 of 1000 requests failed at the frontend (7.5%) since the frontend started; by error_type: overload (60), internal (12), validation (3).",
             ),
         ],
     );
@@ -1150,4 +1150,91 @@ fn dp_summarize_equivalents_respect_ranks() {
         "{text}"
     );
     assert_eq!(max_of("kv_usage"), Some(serde_json::json!(0.91)), "{text}");
+}
+
+/// One finding's outcome on one in-memory scrape, with the endpoint's signals of
+/// `engine`.
+fn outcome_on(
+    registry: &Registry,
+    text: &str,
+    engine: &str,
+    code: &str,
+) -> (
+    inferguard::report::FindingOutcome,
+    BTreeMap<String, SignalValue>,
+) {
+    let evaluation = crate::common::evaluate_scrapes(
+        registry,
+        &[("scrape.prom", text.as_bytes())],
+        &inferguard::eval::EvalOptions::default(),
+    );
+    let report = &evaluation.endpoints[0].report;
+    let found = report.findings.iter().find(|f| f.code == code);
+    let found = found.unwrap_or_else(|| panic!("{code} not evaluated: {report:?}"));
+    let signals = report.signals.get(engine).cloned().unwrap_or_default();
+    (found.clone(), signals)
+}
+
+/// Issue 14: an MP eviction counter is created with the first eviction. While L1
+/// writes move and it is absent, it reads as 0 (marked `absent_as_zero`) and the
+/// finding is judged; when the writes are absent or zero too, it stays missing.
+#[test]
+fn lazily_created_counters_read_as_zero_only_while_siblings_move() {
+    use inferguard::report::Status;
+    let registry = registry();
+    let code = "lmcache_mp_l1_eviction_pressure";
+    let moving = "lmcache_mp_l1_write_chunks_total{l1_tag=\"dram0\"} 4096\nlmcache_mp_event_bus_queue_depth 0\n";
+    let (o, signals) = outcome_on(&registry, moving, "lmcache_mp", code);
+    assert_eq!(o.status, Status::Passed, "{o:?}");
+    let evicted = &signals["l1_evicted_chunks"];
+    assert_eq!(evicted.value, Some(0.0));
+    assert!(evicted.absent_as_zero && evicted.series == 0, "{evicted:?}");
+    assert!(!signals["l1_write_chunks"].absent_as_zero);
+    let item = o
+        .evidence
+        .iter()
+        .find(|e| e.variable == "l1_evicted_chunks");
+    assert!(
+        item.is_some_and(|e| e.absent_as_zero && e.line.is_none()),
+        "{o:?}"
+    );
+
+    let idle = "lmcache_mp_l1_write_chunks_total{l1_tag=\"dram0\"} 0\nlmcache_mp_event_bus_queue_depth 0\n";
+    let (o, signals) = outcome_on(&registry, idle, "lmcache_mp", code);
+    assert_eq!(o.status, Status::NotEvaluable, "{o:?}");
+    assert_eq!(o.missing, ["l1_evicted_chunks"]);
+    assert!(!signals.contains_key("l1_evicted_chunks"));
+
+    let counted = format!("{moving}lmcache_mp_l1_evicted_chunks_total{{l1_tag=\"dram0\"}} 2048\n");
+    let (o, signals) = outcome_on(&registry, &counted, "lmcache_mp", code);
+    assert_eq!(o.status, Status::Fired, "{o:?}");
+    assert!(!signals["l1_evicted_chunks"].absent_as_zero);
+}
+
+/// Issue 14: the L2 prefetch failure message names the reasons that occurred, with
+/// their counts and thousands separators, and no other; on a server whose
+/// prefetch controller has no adapter the finding is not applicable.
+#[test]
+fn l2_prefetch_failures_name_their_reasons_or_do_not_apply() {
+    use inferguard::report::Status;
+    let registry = registry();
+    let code = "lmcache_mp_l2_prefetch_failures";
+    let failing = "lmcache_mp_l2_prefetch_failure_chunks_total{model_name=\"m\",reason=\"not_found\"} 1200\nlmcache_mp_l2_prefetch_failure_chunks_total{model_name=\"m\",reason=\"l1_contended\"} 3\nlmcache_mp_l2_prefetch_failure_chunks_total{model_name=\"m\",reason=\"l1_oom\"} 0\nlmcache_mp_l2_prefetch_adapters{state=\"active\"} 1\n";
+    let (o, _) = outcome_on(&registry, failing, "lmcache_mp", code);
+    assert_eq!(o.status, Status::Fired, "{o:?}");
+    let message = o.message.unwrap_or_default();
+    assert!(
+        message.starts_with("1,203 chunk(s)")
+            && message.contains("by reason: not_found (1,200), l1_contended (3))"),
+        "{message}"
+    );
+    assert!(!message.contains("l1_oom"), "{message}");
+
+    let no_l2 = Path::new(ROOT).join("fixtures/evidence/lmcache-compat/mp-l1-healthy.prom");
+    let text = std::fs::read_to_string(no_l2).unwrap();
+    let (o, _) = outcome_on(&registry, &text, "lmcache_mp", code);
+    assert_eq!(o.status, Status::NotApplicable, "{o:?}");
+    assert!(o.missing.is_empty(), "{o:?}");
+    let reason = o.reason.unwrap_or_default();
+    assert!(reason.contains("l2_prefetch_adapters > 0"), "{reason}");
 }

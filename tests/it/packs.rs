@@ -185,6 +185,9 @@ fn every_kind_of_mistake_has_a_broken_pack() {
         "condition-errors",
         // issue 14: `explains` names findings that exist, never itself.
         "explains-unknown",
+        // issue 14: `absent_is_zero_when` on a gauge or naming no sibling, an
+        // `applies_when` that does not compile, `_by` of an ungrouped signal.
+        "absent-zero-mistakes",
     ] {
         assert!(
             names.iter().any(|n| n == needed),
