@@ -966,7 +966,7 @@ mod tests {
         let engine = ExprEngine::new();
         let t = Template::compile(
             &engine,
-            "usage {u:pct}, {ratio(a, b):.2} {{literal}} {a} {b * 411522.4:int}",
+            "usage {u:pct}, {ratio(a, b):.2} {{literal}} {a}",
             &["u", "a", "b"],
         )
         .unwrap();
@@ -974,7 +974,7 @@ mod tests {
             &engine,
             &[("u", 0.973.into()), ("a", 1.0.into()), ("b", 3.0.into())],
         );
-        assert_eq!(s, "usage 97.3%, 0.33 {literal} 1 1,234,567");
+        assert_eq!(s, "usage 97.3%, 0.33 {literal} 1");
     }
 
     #[test]
