@@ -26,7 +26,9 @@ pub struct CheckArgs {
     pub fail_on: String,
 }
 
-pub fn run(rules: &[PathBuf], args: CheckArgs) -> anyhow::Result<Outcome> {
+pub fn run(rules: &[PathBuf], mut args: CheckArgs) -> anyhow::Result<Outcome> {
+    // An HTML page, JSON or an error text where a scrape was expected is a finding.
+    args.deployment.text_bodies = true;
     let registry = load_registry(rules)?;
     let forced = resolve_engine(&registry, args.engine.as_deref())?;
     let mut read = crate::packet::read_inputs(&args.inputs)?;

@@ -193,6 +193,9 @@ pub struct DeploymentArgs {
     /// Leave out scrapes after this time (RFC 3339 or Unix seconds).
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub end: Option<f64>,
+    /// Not a flag: keep text bodies that are no exposition as scrapes (`check`).
+    #[arg(skip)]
+    pub text_bodies: bool,
 }
 
 impl DeploymentArgs {
@@ -206,6 +209,7 @@ impl DeploymentArgs {
             target_labels: self.target_labels.clone(),
             start: self.start,
             end: self.end,
+            text_bodies: self.text_bodies,
         })
     }
 }

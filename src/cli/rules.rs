@@ -242,6 +242,9 @@ fn explain(
     for (k, v) in &d.params {
         let _ = writeln!(text, "param: {k} = {}", format_number(*v));
     }
+    for (k, list) in &d.patterns {
+        let _ = writeln!(text, "patterns: {k} = {}", list.join(", "));
+    }
     let _ = writeln!(text, "when: {}", d.when.trim());
     for (id, expanded) in &rule.conditions {
         let _ = writeln!(text, "  condition {id} = {expanded}");
@@ -256,7 +259,11 @@ fn explain(
         let evaluation = super::evaluate(
             &registry,
             read.scrapes,
-            &super::DeploymentArgs::default(),
+            // As `check` reads it: an HTML page or an error text is a scrape.
+            &super::DeploymentArgs {
+                text_bodies: true,
+                ..Default::default()
+            },
             &EvalOptions {
                 forced_engine: engine.clone(),
                 as_deployment: true,
@@ -285,9 +292,11 @@ fn explain(
                 }
                 let mut vars: Vec<(&str, crate::expr::Var)> = Vec::new();
                 for item in &o.evidence {
-                    let value = item
-                        .value
-                        .map_or_else(|| "missing".to_owned(), format_number);
+                    let value = match (item.value, &item.text) {
+                        (Some(v), _) => format_number(v),
+                        (None, Some(t)) => t.clone(),
+                        (None, None) => "missing".to_owned(),
+                    };
                     let source = match (&item.family, item.line) {
                         (Some(f), _) if item.absent_as_zero => {
                             format!("  ({f} absent while its siblings move: none recorded)")

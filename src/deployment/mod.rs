@@ -41,6 +41,11 @@ pub struct BuildOptions {
     /// `--start` / `--end`, Unix seconds: scrapes outside are left out.
     pub start: Option<f64>,
     pub end: Option<f64>,
+    /// Keep a text body that is no exposition (an HTML page, JSON, an error
+    /// text) as an empty scrape whose [`Body`](crate::evidence::prometheus::Body)
+    /// says what it was, so findings can name it (`check`, rule tests); its input
+    /// still records why it is not an exposition.
+    pub text_bodies: bool,
 }
 
 /// How an endpoint's identity was found.
@@ -135,7 +140,10 @@ pub fn build(mut inputs: Vec<Input>, options: &BuildOptions) -> Deployment {
     inputs.sort_by(|a, b| a.source.cmp(&b.source));
     // Before parsing, while every input still has its bytes.
     let same = same_bytes(&inputs);
-    let mut parsed: Vec<Parsed> = inputs.into_iter().map(parse_input).collect();
+    let mut parsed: Vec<Parsed> = inputs
+        .into_iter()
+        .map(|i| parse_input(i, options.text_bodies))
+        .collect();
     let mut g = Gathering::default();
     let keys: Vec<Vec<String>> = (0..parsed.len())
         .map(|i| g.add_input(i, &parsed[i], options))
@@ -355,18 +363,35 @@ fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
-fn parse_input(input: Input) -> Parsed {
+fn parse_input(input: Input, text_bodies: bool) -> Parsed {
+    use crate::evidence::prometheus::{not_an_exposition, Body, DropReason};
     // Compressed, UTF-16 or binary input is said as such, not scanned.
     let sniffed = crate::evidence::not_text(&input.bytes);
     let bytes: &[u8] = if sniffed.is_some() { &[] } else { &input.bytes };
-    let expo = parse(bytes, &ParseOptions::default());
+    let mut expo = parse(bytes, &ParseOptions::default());
+    let binary = sniffed.is_some();
     let error = sniffed
         .map(|why| format!("not a Prometheus exposition: {why}"))
-        .or_else(|| crate::evidence::prometheus::not_an_exposition(&expo));
+        .or_else(|| not_an_exposition(&expo));
+    let body = Body::of(bytes, &expo);
+    // A line too long or input too large is no page someone served: an error.
+    let page = !binary
+        && expo.dropped.iter().all(|d| {
+            !matches!(
+                d.reason,
+                DropReason::LineTooLong { .. } | DropReason::InputTooLarge { .. }
+            )
+        });
+    let keep = error.is_none() || (text_bodies && page);
+    if error.is_some() && keep {
+        // Nothing of it is a sample: an empty scrape that says what it was.
+        expo = parse(b"", &ParseOptions::default());
+    }
+    expo.body = body;
     // The exposition holds what is needed; the raw bytes go now, so that peak
     // memory is the input or its parse, not both for every input at once.
     Parsed {
-        expo: error.is_none().then_some(expo),
+        expo: keep.then_some(expo),
         error,
         input: Input {
             bytes: Vec::new(),

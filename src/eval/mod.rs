@@ -96,6 +96,9 @@ pub struct Observed {
     pub signals: BTreeMap<String, BTreeMap<String, SignalValue>>,
     /// `--engine X` was given and nothing looks like X.
     pub mismatch: bool,
+    /// What detection finds on the latest scrape whatever `--engine` says (the
+    /// engines themselves when nothing was forced).
+    pub seen: Vec<EngineDetection>,
 }
 
 impl Observed {
@@ -116,6 +119,10 @@ pub fn detect_over(
         Some((latest, _)) => detect_one(registry, latest, options),
         None => (Vec::new(), options.forced_engine.is_some()),
     };
+    let seen = match scrapes.last() {
+        Some((latest, _)) if options.forced_engine.is_some() => detect(registry, latest),
+        _ => Vec::new(),
+    };
     sort_detections(&mut engines);
     let signals = engines
         .iter()
@@ -126,10 +133,15 @@ pub fn detect_over(
             )
         })
         .collect();
+    let seen = match options.forced_engine {
+        Some(_) => seen,
+        None => engines.clone(),
+    };
     Observed {
         engines,
         signals,
         mismatch,
+        seen,
     }
 }
 
@@ -165,8 +177,13 @@ fn detect_one(
     (found, mismatch)
 }
 
-/// The facts every endpoint has, for findings.
-pub fn core_facts(observed: &Observed, indexes: &[&SeriesIndex]) -> Vec<(String, Var)> {
+/// The facts every endpoint has, for findings. `operator_role` is the part the
+/// operator said the endpoint plays (see [`operator_role`]).
+pub fn core_facts(
+    observed: &Observed,
+    indexes: &[&SeriesIndex],
+    operator_role: Option<&str>,
+) -> Vec<(String, Var)> {
     let samples: usize = indexes.iter().map(|i| i.sample_count()).sum();
     let families: usize = indexes.iter().map(|i| i.family_count()).sum();
     let dropped: usize = indexes.iter().map(|i| i.expo.dropped.len()).sum();
@@ -175,7 +192,7 @@ pub fn core_facts(observed: &Observed, indexes: &[&SeriesIndex]) -> Vec<(String,
     } else {
         observed.engines.len()
     };
-    vec![
+    let mut facts = vec![
         ("engines_detected".to_owned(), (detected as f64).into()),
         (
             "engine_forced_mismatch".to_owned(),
@@ -184,6 +201,130 @@ pub fn core_facts(observed: &Observed, indexes: &[&SeriesIndex]) -> Vec<(String,
         ("series_count".to_owned(), (samples as f64).into()),
         ("family_count".to_owned(), (families as f64).into()),
         ("dropped_lines".to_owned(), (dropped as f64).into()),
+    ];
+    facts.extend(exposition_facts(indexes));
+    facts.extend(seen_facts(observed, operator_role));
+    facts
+}
+
+/// The fact key of a finding's pattern list (`patterns:`): not a variable name,
+/// so no rule reads another's list.
+pub fn pattern_key(code: &str, list: &str) -> String {
+    format!("{code}/{list}")
+}
+
+/// Every finding's pattern lists over the scrapes: how many families match one
+/// pattern of the list (summed over the scrapes).
+pub fn pattern_facts(registry: &Registry, indexes: &[&SeriesIndex]) -> Vec<(String, Var)> {
+    let mut out = Vec::new();
+    for rule in registry.findings.iter().filter(|r| !r.patterns.is_empty()) {
+        for (name, patterns) in &rule.patterns {
+            let mut count = 0usize;
+            for index in indexes {
+                let mut hit: std::collections::BTreeSet<&str> = Default::default();
+                for p in patterns {
+                    hit.extend(index.matching_families(p));
+                }
+                count += hit.len();
+            }
+            out.push((pattern_key(&rule.def.code, name), (count as f64).into()));
+        }
+    }
+    out
+}
+
+/// How many families listed by name in `declared_without_samples_names`.
+pub const DECLARED_NAMES_SHOWN: usize = 5;
+
+/// Families declared without samples, and what the body was (the first scrape
+/// that is no exposition decides, else the first).
+fn exposition_facts(indexes: &[&SeriesIndex]) -> Vec<(String, Var)> {
+    let mut declared = 0usize;
+    let mut names: Vec<&str> = Vec::new();
+    for index in indexes {
+        for m in &index.expo.metadata {
+            match index.family(&m.name) {
+                Some(f) if !f.samples.is_empty() => declared += 1,
+                Some(_) => {
+                    declared += 1;
+                    names.push(&m.name);
+                }
+                None => {}
+            }
+        }
+    }
+    let body = indexes
+        .iter()
+        .map(|i| &i.expo.body)
+        .find(|b| b.kind != crate::evidence::prometheus::BodyKind::Exposition)
+        .or_else(|| indexes.first().map(|i| &i.expo.body));
+    let (kind, excerpt, last, text) = body.map_or(("exposition", "", "", ""), |b| {
+        (
+            b.kind.as_str(),
+            b.excerpt.as_str(),
+            b.last_line.as_str(),
+            b.text.as_str(),
+        )
+    });
+    let shown: Vec<&str> = names.iter().take(DECLARED_NAMES_SHOWN).copied().collect();
+    vec![
+        ("declared_families".to_owned(), (declared as f64).into()),
+        (
+            "declared_without_samples".to_owned(),
+            (names.len() as f64).into(),
+        ),
+        (
+            "declared_without_samples_names".to_owned(),
+            Var::Str(shown.join(", ")),
+        ),
+        ("body_kind".to_owned(), Var::Str(kind.to_owned())),
+        ("body_excerpt".to_owned(), Var::Str(excerpt.to_owned())),
+        ("body_last_line".to_owned(), Var::Str(last.to_owned())),
+        ("body_text".to_owned(), Var::Str(text.to_owned())),
+    ]
+}
+
+/// The part the operator said an endpoint plays: the role of the system `--engine`
+/// names (the first, for a pack id naming several), else the role its input was
+/// recorded under (a packet's `engine_metrics`).
+pub fn operator_role(
+    registry: &Registry,
+    options: &EvalOptions,
+    recorded: Option<&str>,
+) -> Option<String> {
+    let forced = options.forced_engine.as_deref().and_then(|x| {
+        let first = registry.engines_for(x).into_iter().next()?;
+        serde_json::to_value(first.def.role)
+            .ok()?
+            .as_str()
+            .map(str::to_owned)
+    });
+    forced.or_else(|| recorded.map(str::to_owned))
+}
+
+/// The role the operator gave, and the roles and names of what detection finds
+/// whatever it says.
+fn seen_facts(observed: &Observed, operator_role: Option<&str>) -> Vec<(String, Var)> {
+    let role = |d: &EngineDetection| {
+        serde_json::to_value(d.role)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let mut roles: Vec<String> = observed.seen.iter().map(role).collect();
+    roles.sort();
+    roles.dedup();
+    let names: Vec<&str> = observed.seen.iter().map(|d| d.name.as_str()).collect();
+    vec![
+        (
+            "operator_role".to_owned(),
+            Var::Str(operator_role.unwrap_or_default().to_owned()),
+        ),
+        (
+            "detected_roles".to_owned(),
+            Var::List(roles.into_iter().map(Var::Str).collect()),
+        ),
+        ("detected_names".to_owned(), Var::Str(names.join(", "))),
     ]
 }
 
@@ -346,6 +487,16 @@ pub fn evaluate_rule(
                 evidence.push(item("param", Some(&v), None));
                 vars.push((var, v));
             }
+            Some(VarKind::Patterns) => {
+                let key = pattern_key(&rule.def.code, var);
+                match facts.iter().find(|(n, _)| *n == key) {
+                    Some((_, v)) => {
+                        evidence.push(item("patterns", Some(v), None));
+                        vars.push((var, v.clone()));
+                    }
+                    None => missing.push(var.clone()),
+                }
+            }
             Some(kind @ (VarKind::Fact | VarKind::Context)) => {
                 let label = if kind == VarKind::Fact {
                     "fact"
@@ -492,6 +643,13 @@ fn applicable(
     for var in &applies.variables {
         let value = match registry.var_kind(rule, var)? {
             VarKind::Param => Var::Num(rule.def.params[var]),
+            VarKind::Patterns => {
+                let key = pattern_key(&rule.def.code, var);
+                facts
+                    .iter()
+                    .find(|(n, _)| *n == key)
+                    .map(|(_, v)| v.clone())?
+            }
             VarKind::Fact | VarKind::Context => facts
                 .iter()
                 .find(|(n, _)| n == var)

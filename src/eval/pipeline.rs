@@ -61,7 +61,9 @@ pub fn evaluate(registry: &Registry, deployment: &Deployment, options: &EvalOpti
         .collect();
     let observed = combine_observed(registry, &observed_each, options);
     let compat = compat::analyze(registry, &latest, &observed.engine_ids(), &options.compat);
-    let mut facts = core_facts(&observed, &latest);
+    let role = super::operator_role(registry, options, None);
+    let mut facts = core_facts(&observed, &latest, role.as_deref());
+    facts.extend(super::pattern_facts(registry, &latest));
     facts.extend(window_facts(indexes.iter().map(|i| timed(i))));
     facts.extend(compat.vars);
     let scopes: &[Scope] = if options.as_deployment {
@@ -157,10 +159,21 @@ fn evaluate_endpoint(
     let scrapes = timed(indexed);
     let observed = detect_over(registry, &scrapes, options);
     let refs: Vec<&SeriesIndex> = scrapes.iter().map(|(i, _)| *i).collect();
+    let recorded = endpoint
+        .scrapes
+        .last()
+        .and_then(|s| deployment.inputs.get(s.input))
+        .and_then(|p| p.input.origin.role.as_deref());
+    let role = super::operator_role(registry, options, recorded);
     let mut facts = core_facts(
         &observed,
         refs.last().map(std::slice::from_ref).unwrap_or(&[]),
+        role.as_deref(),
     );
+    facts.extend(super::pattern_facts(
+        registry,
+        refs.last().map(std::slice::from_ref).unwrap_or(&[]),
+    ));
     // Endpoint-scope rules cannot read mode, family or context facts (the loader
     // refuses them), so the compatibility analysis runs once, for the deployment.
     facts.extend(window_facts(std::iter::once(scrapes.clone())));
@@ -276,6 +289,13 @@ fn combine_observed(registry: &Registry, each: &[Observed], options: &EvalOption
         }
     }
     super::sort_detections(&mut out.engines);
+    for o in each {
+        for e in &o.seen {
+            if !out.seen.iter().any(|x| x.id == e.id) {
+                out.seen.push(e.clone());
+            }
+        }
+    }
     for d in &out.engines {
         let Some(engine) = registry.engine(&d.id) else {
             continue;

@@ -119,7 +119,11 @@ fn run_case(registry: &Registry, rule: &FindingRule, i: usize) -> Result<(), Str
         }
         options.compat = super::compat::CompatContext::from_case(registry, ctx, evidence);
     }
-    let deployment = crate::deployment::build(inputs, &Default::default());
+    let build = crate::deployment::BuildOptions {
+        text_bodies: true,
+        ..Default::default()
+    };
+    let deployment = crate::deployment::build(inputs, &build);
     let evaluation = super::pipeline::evaluate(registry, &deployment, &options);
     let outcomes = outcomes_of(rule, &evaluation);
     if outcomes.is_empty() {

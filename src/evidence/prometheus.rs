@@ -281,6 +281,9 @@ pub struct Exposition {
     /// Empty or whitespace-only lines.
     pub blank_lines: u32,
     pub saw_eof: bool,
+    /// What the body was, when it was not an exposition (set by the reader that
+    /// kept it as an empty scrape, see [`Body::of`]).
+    pub body: Body,
     keys: Vec<String>,
     label_store: Vec<LabelEntry>,
     text: String,
@@ -707,6 +710,7 @@ impl<'o> Scanner<'o> {
                 comment_lines: 0,
                 blank_lines: 0,
                 saw_eof: false,
+                body: Body::default(),
                 keys: Vec::new(),
                 label_store: Vec::with_capacity(samples.saturating_mul(4)),
                 text: String::new(),
@@ -1512,6 +1516,123 @@ fn parse_timestamp(tok: &[u8]) -> Option<(i64, bool)> {
     (ms.is_finite() && ms.abs() < 9.2e18).then_some((ms as i64, false))
 }
 
+/// What kind of body a scrape answered with, told from its bytes alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BodyKind {
+    /// Samples or metadata lines: an exposition (perhaps with dropped lines).
+    #[default]
+    Exposition,
+    /// Nothing but blank or comment lines.
+    Empty,
+    /// Markup: an HTML page (a login page, a proxy's error page) or XML.
+    Html,
+    /// A JSON document (an API's error answer).
+    Json,
+    /// Other text in which no line reads as a sample or metadata (an error text,
+    /// a traceback).
+    Text,
+}
+
+impl BodyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyKind::Exposition => "exposition",
+            BodyKind::Empty => "empty",
+            BodyKind::Html => "html",
+            BodyKind::Json => "json",
+            BodyKind::Text => "text",
+        }
+    }
+}
+
+/// A scrape's body as rules see it: its kind and, for a body that is not an
+/// exposition, its start (for messages and for rules that look for words in it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Body {
+    pub kind: BodyKind,
+    /// The first line of a body that is no exposition that is neither blank nor
+    /// a `#` comment (of markup, the first with text outside its tags, that text),
+    /// at most [`Body::EXCERPT`] characters; empty otherwise.
+    pub excerpt: String,
+    /// The first [`Body::TEXT`] bytes of a body that is no exposition, from its
+    /// first line that is no comment, secrets redacted; empty otherwise.
+    pub text: String,
+    /// The last such line (a traceback's exception), likewise.
+    pub last_line: String,
+}
+
+/// The text of a line of markup outside its tags, trimmed (`<title>502</title>`
+/// reads `502`, `<html>` nothing).
+fn without_tags(line: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in line.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl Body {
+    pub const EXCERPT: usize = 120;
+    pub const TEXT: usize = 4096;
+
+    /// The body of `bytes`, read as `expo`: an exposition when a sample or
+    /// metadata line was read, else markup and JSON by their first character,
+    /// empty when no line but blanks and comments, text otherwise.
+    pub fn of(bytes: &[u8], expo: &Exposition) -> Body {
+        // Leading comment lines are no content, as in an exposition.
+        let mut bytes = bytes;
+        loop {
+            let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+            bytes = &bytes[start.unwrap_or(bytes.len())..];
+            if bytes.first() != Some(&b'#') {
+                break;
+            }
+            let end = memchr::memchr(b'\n', bytes).map_or(bytes.len(), |i| i + 1);
+            bytes = &bytes[end..];
+        }
+        let first = bytes.first();
+        // Quoted names may open a sample line with `{`: samples decide first.
+        let kind = match first {
+            _ if !expo.samples.is_empty() || !expo.metadata.is_empty() => BodyKind::Exposition,
+            Some(b'<') => BodyKind::Html,
+            Some(b'{' | b'[') => BodyKind::Json,
+            _ if expo.dropped.is_empty() => BodyKind::Empty,
+            _ => BodyKind::Text,
+        };
+        if matches!(kind, BodyKind::Exposition | BodyKind::Empty) {
+            return Body {
+                kind,
+                ..Body::default()
+            };
+        }
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(Body::TEXT)]);
+        // What a server answered may hold credentials (a login page's URL, a
+        // token echoed in an error): scrubbed before any rule or report sees it.
+        let text = crate::redact::line(text.trim_end_matches('\u{fffd}'));
+        let shown = |l: &str| match kind {
+            BodyKind::Html => without_tags(l),
+            _ => l.trim().to_owned(),
+        };
+        let cut = |l: String| l.chars().take(Body::EXCERPT).collect::<String>();
+        let lines: Vec<String> = text.lines().map(shown).filter(|l| !l.is_empty()).collect();
+        Body {
+            kind,
+            excerpt: cut(lines.first().cloned().unwrap_or_default()),
+            last_line: cut(lines.last().cloned().unwrap_or_default()),
+            text,
+        }
+    }
+}
+
 /// An input with lines but not one sample or metadata line is not an exposition
 /// (an HTML error page, JSON, a binary): say so instead of reporting an empty scrape.
 pub fn not_an_exposition(expo: &Exposition) -> Option<String> {
@@ -1539,6 +1660,45 @@ mod tests {
         for t in texts {
             let e = parse(t.as_bytes(), &ParseOptions::default());
             assert_eq!(e.family_count(), e.families().len(), "{t}");
+        }
+    }
+
+    #[test]
+    fn bodies_that_are_no_exposition_say_what_they_are() {
+        let cases: [(&str, BodyKind, &str, &str); 7] = [
+            (
+                "# a comment\n<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n<body>nginx</body></html>\n",
+                BodyKind::Html,
+                "502 Bad Gateway",
+                "nginx",
+            ),
+            (
+                "{\"object\":\"error\",\"message\":\"Not Found\"}\n",
+                BodyKind::Json,
+                "{\"object\":\"error\",\"message\":\"Not Found\"}",
+                "{\"object\":\"error\",\"message\":\"Not Found\"}",
+            ),
+            (
+                "Traceback (most recent call last):\n  ...\nValueError: bad dir\n",
+                BodyKind::Text,
+                "Traceback (most recent call last):",
+                "ValueError: bad dir",
+            ),
+            ("\n# only a comment\n\n", BodyKind::Empty, "", ""),
+            ("", BodyKind::Empty, "", ""),
+            ("# TYPE a gauge\n", BodyKind::Exposition, "", ""),
+            ("{\"a.b\", x=\"1\"} 2\n", BodyKind::Exposition, "", ""),
+        ];
+        for (text, kind, first, last) in cases {
+            let e = parse(text.as_bytes(), &ParseOptions::default());
+            let b = Body::of(text.as_bytes(), &e);
+            assert_eq!(b.kind, kind, "{text}");
+            assert_eq!(
+                (b.excerpt.as_str(), b.last_line.as_str()),
+                (first, last),
+                "{text}"
+            );
+            assert_eq!(b.text.is_empty(), first.is_empty(), "{text}");
         }
     }
 

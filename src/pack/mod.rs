@@ -60,6 +60,46 @@ pub const FACTS: &[(&str, &str)] = &[
     ("series_count", "number of samples in the scrape"),
     ("family_count", "number of metric families in the scrape"),
     (
+        "declared_families",
+        "families named by a `# HELP`, `# TYPE` or `# UNIT` line",
+    ),
+    (
+        "declared_without_samples",
+        "declared families without a single sample",
+    ),
+    (
+        "declared_without_samples_names",
+        "the first five of them, in source order, as one text (`a, b, c`)",
+    ),
+    (
+        "body_kind",
+        "what the body was: `exposition`, `empty`, `html`, `json` or `text` (no line reads as a sample)",
+    ),
+    (
+        "body_excerpt",
+        "the first line of a body that is no exposition, neither blank nor a `#` comment (of an HTML page, the first text outside tags; 120 characters, redacted); empty otherwise",
+    ),
+    (
+        "body_last_line",
+        "the last such line (a traceback's exception); empty otherwise",
+    ),
+    (
+        "body_text",
+        "the first 4 KiB of a body that is no exposition (redacted); empty otherwise",
+    ),
+    (
+        "operator_role",
+        "the part the operator said the endpoint plays: the role of the `--engine` system, else the role a packet recorded (`engine`); empty when none",
+    ),
+    (
+        "detected_roles",
+        "the roles (`engine`, `frontend`, `router`, `gateway`, …) of what detection finds on the scrape, whatever `--engine` says: a list",
+    ),
+    (
+        "detected_names",
+        "the names of what detection finds on the scrape, whatever `--engine` says, as one text",
+    ),
+    (
         "dropped_lines",
         "number of exposition lines the scanner could not read",
     ),
@@ -147,6 +187,8 @@ pub struct FindingRule {
     pub file: String,
     pub pos: Pos,
     pub def: FindingDef,
+    /// The finding's named pattern lists, compiled (`patterns:`).
+    pub patterns: Vec<(String, Vec<Pattern>)>,
     pub when: Compiled,
     /// `applies_when`, compiled: false makes the finding `not_applicable`.
     pub applies: Option<Compiled>,
@@ -168,6 +210,8 @@ pub enum VarKind {
     Signal(String, &'static str),
     Fact,
     Param,
+    /// A named pattern list of the finding: families matching it.
+    Patterns,
     /// Operator context, indicators and compatibility facts: always present.
     Context,
 }
@@ -339,6 +383,9 @@ impl Registry {
     pub fn var_kind(&self, rule: &FindingRule, var: &str) -> Option<VarKind> {
         if rule.def.params.contains_key(var) {
             return Some(VarKind::Param);
+        }
+        if rule.def.patterns.contains_key(var) {
+            return Some(VarKind::Patterns);
         }
         if FACTS.iter().any(|(n, _)| *n == var) {
             return Some(VarKind::Fact);
@@ -1489,6 +1536,47 @@ fn unknown_signal(def: &EngineDef, name: &str) -> String {
     )
 }
 
+/// A finding's `patterns:`, compiled; a list name that shadows a variable or a
+/// param, or a pattern that does not parse, is a located error.
+fn finding_patterns(
+    def: &FindingDef,
+    (file, node, i): (&str, &Node, usize),
+    known: &[String],
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<(String, Vec<Pattern>)> {
+    let mut out = Vec::new();
+    for (name, list) in &def.patterns {
+        let at = format!("/findings/{i}/patterns");
+        if known.iter().any(|k| k == name) || def.params.contains_key(name) {
+            diags.push(diag(
+                file,
+                node.locate_key(&at, name),
+                format!("pattern list `{name}` shadows a signal, fact or param of the same name"),
+            ));
+        }
+        if list.is_empty() {
+            diags.push(diag(
+                file,
+                node.locate_key(&at, name),
+                format!("pattern list `{name}` is empty"),
+            ));
+        }
+        let mut compiled = Vec::new();
+        for (j, text) in list.iter().enumerate() {
+            match Pattern::parse(text) {
+                Ok(p) => compiled.push(p),
+                Err(e) => diags.push(diag(
+                    file,
+                    node.locate(&format!("{at}/{name}/{j}")),
+                    format!("pattern `{text}`: {e}"),
+                )),
+            }
+        }
+        out.push((name.clone(), compiled));
+    }
+    out
+}
+
 #[allow(clippy::too_many_arguments)]
 fn check_finding(
     registry: &Registry,
@@ -1555,8 +1643,10 @@ fn check_finding(
             ));
         }
     }
+    let patterns = finding_patterns(def, (file, node, i), known, diags);
     let mut vars: Vec<&str> = known.iter().map(String::as_str).collect();
     vars.extend(def.params.keys().map(String::as_str));
+    vars.extend(def.patterns.keys().map(String::as_str));
     let scope = registry.scope(&pack.manifest.id);
     for name in def.params.keys() {
         if scope.conditions.get(name).is_some() {
@@ -1689,7 +1779,7 @@ fn check_finding(
     }
     let mut required: BTreeSet<String> = def.requires.iter().cloned().collect();
     for v in &when.variables {
-        if def.params.contains_key(v) {
+        if def.params.contains_key(v) || def.patterns.contains_key(v) {
             continue;
         }
         if let Some((signal, _)) = signal_of_variable(&registry.signal_types, v) {
@@ -1701,6 +1791,7 @@ fn check_finding(
         file: file.to_owned(),
         pos: node.locate(&format!("/findings/{i}")),
         def: def.clone(),
+        patterns,
         when,
         applies,
         message,

@@ -421,6 +421,11 @@ pub struct FindingDef {
     /// `--rule-config`.
     #[serde(default)]
     pub params: BTreeMap<String, f64>,
+    /// Named lists of name patterns (`${id}`, globs, `re:` regexes), visible to
+    /// `when` and `message` as variables: how many families of the scrape match
+    /// one pattern of the list (the latest scrape of each endpoint).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub patterns: BTreeMap<String, Vec<String>>,
     /// `endpoint`: evaluated on every scrape on its own (check, path-trace).
     /// `deployment`: evaluated once over all scrapes and evidence of one deployment
     /// (lmcache-compat, check on a packet), for rules that compare several

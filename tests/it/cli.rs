@@ -184,18 +184,31 @@ fn stdin_is_an_input() {
         .any(|f| f["code"] == "engine_unidentified" && f["status"] == "fired"));
 }
 
+/// An HTML error page where a scrape was expected is a finding of `check`, not an
+/// error: the input is still named as no exposition (a warning) and the finding
+/// says what answered. Binary input stays an error.
 #[test]
-fn html_error_page_is_a_clear_error() {
+fn html_error_page_is_a_finding() {
     let dir = tempdir("html");
     let page = dir.join("metrics.html");
     std::fs::write(&page, "<html>\n<body>502 Bad Gateway</body>\n</html>\n").unwrap();
     let o = run(&["check", page.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(0));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("metrics.html") && err.contains("not a Prometheus exposition"),
         "{err}"
     );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("scrape_not_metrics_page") && out.contains("starting: 502 Bad Gateway"),
+        "{out}"
+    );
+    let blob = dir.join("metrics.bin");
+    std::fs::write(&blob, b"\x00\x01\x02\xff\xfe\x89PNG\r\n\x1a\n\x00\x00").unwrap();
+    let o = run(&["check", blob.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(
         err.lines().filter(|l| l.starts_with("error:")).count(),
         1,
@@ -235,7 +248,11 @@ fn forced_engine_mismatch_is_a_finding() {
         .filter(|f| f["status"] == "fired")
         .map(|f| f["code"].as_str().unwrap())
         .collect();
-    assert_eq!(fired, vec!["engine_mismatch"]);
+    // Process metrics alone also name their likely cause.
+    assert_eq!(
+        fired,
+        vec!["engine_mismatch", "scrape_runtime_metrics_only"]
+    );
 }
 
 #[test]

@@ -1238,3 +1238,116 @@ fn l2_prefetch_failures_name_their_reasons_or_do_not_apply() {
     let reason = o.reason.unwrap_or_default();
     assert!(reason.contains("l2_prefetch_adapters > 0"), "{reason}");
 }
+
+/// The codes of the fired findings of `check`'s human report, in its order (most
+/// severe first).
+fn fired_codes_in_text(out: &str) -> Vec<&str> {
+    out.lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let (sev, rest) = l.split_once(' ')?;
+            ["critical", "warning", "info"]
+                .contains(&sev)
+                .then(|| rest.trim_start().split([':', ' ']).next())?
+        })
+        .collect()
+}
+
+/// Issue 14: scrape and exposition faults. An HTML page, a HELP/TYPE-only body and
+/// a multiprocess traceback are each reported as their fault, first, and fail
+/// `--fail-on severity=warning`.
+#[test]
+fn scrape_faults_come_first_and_fail() {
+    for (rel, code, quoted) in [
+        (
+            "fixtures/evidence/misc/proxy-error.html",
+            "scrape_not_metrics_page",
+            "answered html instead of a Prometheus exposition, starting: 502 Bad Gateway",
+        ),
+        (
+            "fixtures/evidence/misc/help-type-only.prom",
+            "scrape_no_samples",
+            "declares 7 famil(ies)",
+        ),
+        (
+            "fixtures/evidence/misc/multiproc-traceback.txt",
+            "scrape_metrics_handler_failed",
+            "PROMETHEUS_MULTIPROC_DIR is not set or not a directory",
+        ),
+    ] {
+        let o = check_warnings(rel);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(1), "{rel}:\n{out}");
+        assert_eq!(
+            fired_codes_in_text(&out).first(),
+            Some(&code),
+            "{rel}:\n{out}"
+        );
+        assert!(out.contains(quoted), "{rel}: `{quoted}` missing:\n{out}");
+    }
+}
+
+/// Without `--fail-on`, a page that is no exposition is still a report (exit 0),
+/// its input carries why it is no exposition, and its finding quotes the body.
+#[test]
+fn an_html_page_is_a_finding_not_an_error() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_inferguard"))
+        .args(["check", "--json", "fixtures/evidence/misc/proxy-error.html"])
+        .current_dir(ROOT)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(report["inputs"][0]["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("not a Prometheus exposition")));
+    let f = report["endpoints"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "scrape_not_metrics_page")
+        .unwrap();
+    assert_eq!(f["status"], "fired");
+    let kind = f["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["variable"] == "body_kind")
+        .unwrap();
+    assert_eq!(kind["text"], "\"html\"");
+}
+
+/// A healthy scrape of every shipped system and the real Dynamo captures raise no
+/// scrape fault, whatever they declare without samples.
+#[test]
+fn healthy_scrapes_raise_no_scrape_fault() {
+    let mut files: Vec<PathBuf> = FIXTURES
+        .iter()
+        .filter(|(rel, _)| !rel.contains("/misc/"))
+        .map(|(rel, _)| Path::new(ROOT).join(rel))
+        .collect();
+    if Path::new(CAPTURES).is_dir() {
+        collect_prom(Path::new(CAPTURES), &mut files);
+    }
+    for path in files {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_inferguard"))
+            .args(["check", path.to_str().unwrap()])
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{}", path.display());
+        let faults: Vec<&str> = fired_codes_in_text(&out)
+            .into_iter()
+            .filter(|c| c.starts_with("scrape_"))
+            .collect();
+        assert!(faults.is_empty(), "{}: {faults:?}\n{out}", path.display());
+    }
+}
