@@ -430,3 +430,100 @@ fn check_names_the_cause_before_what_it_explains() {
         "{text}"
     );
 }
+
+/// Issue 14: one healthy and one broken fixture of every serving system, as
+/// `(system, healthy, broken, the finding named first)`.
+const SYSTEMS: &[(&str, &str, &str, &str)] = &[
+    (
+        "vllm",
+        "fixtures/evidence/vllm/healthy.prom",
+        "fixtures/evidence/vllm/kv-pressure.prom",
+        "vllm_kv_cache_saturated",
+    ),
+    (
+        "sglang",
+        "fixtures/evidence/sglang/healthy.prom",
+        "fixtures/evidence/sglang/pressure.prom",
+        "sglang_token_pool_saturated",
+    ),
+    (
+        "trtllm",
+        "fixtures/evidence/trtllm/serve.prom",
+        "fixtures/evidence/trtllm/pressure.prom",
+        "trtllm_kv_cache_saturated",
+    ),
+    (
+        "triton",
+        "fixtures/evidence/triton/trtllm-backend.prom",
+        "fixtures/evidence/triton/broken.prom",
+        "triton_requests_failing",
+    ),
+    (
+        "dynamo",
+        "fixtures/evidence/dynamo/frontend.prom",
+        "fixtures/evidence/dynamo/broken-frontend.prom",
+        "dynamo_frontend_overloaded",
+    ),
+    (
+        "kvbm",
+        "fixtures/evidence/kvbm/kvbm.prom",
+        "fixtures/evidence/kvbm/object-tier-failing.prom",
+        "dynamo_kvbm_object_store_failures",
+    ),
+    (
+        "llmd",
+        "fixtures/evidence/llmd/epp.prom",
+        "fixtures/evidence/llmd/saturated.prom",
+        "llmd_pool_saturated",
+    ),
+    (
+        "lmcache-embedded",
+        "fixtures/evidence/lmcache-embedded/internal-api.prom",
+        "fixtures/evidence/lmcache-embedded/zero-hits.prom",
+        "lmcache_embedded_low_lookup_hit_ratio",
+    ),
+    (
+        "lmcache-mp",
+        "fixtures/evidence/lmcache-compat/mp-l1-healthy.prom",
+        "fixtures/evidence/lmcache-mp/server.prom",
+        "lmcache_mp_l1_eviction_pressure",
+    ),
+];
+
+/// The codes of fired critical and warning findings, in the order the text report
+/// lists them.
+fn problems_in_order(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.trim_start();
+            let rest = rest
+                .strip_prefix("critical ")
+                .or_else(|| rest.strip_prefix("warning "))?;
+            rest.trim_start().split([' ', ':']).next()
+        })
+        .collect()
+}
+
+/// Issue 14, "Done when": on every system's healthy fixture `check --fail-on
+/// severity=warning` exits 0 with no warning; on its broken fixture it exits 1,
+/// names the problem first, and the whole report matches its golden
+/// (`tests/golden/check/<system>.txt`).
+#[test]
+fn every_system_passes_healthy_and_names_the_problem_first_when_broken() {
+    for (system, healthy, broken, first) in SYSTEMS {
+        let o = run(&["check", healthy, "--fail-on", "severity=warning"]);
+        let text = stdout(&o);
+        assert_eq!(o.status.code(), Some(0), "{system} healthy:\n{text}");
+        assert!(problems_in_order(&text).is_empty(), "{system}:\n{text}");
+
+        let o = run(&["check", broken, "--fail-on", "severity=warning"]);
+        let text = stdout(&o);
+        assert_eq!(o.status.code(), Some(1), "{system} broken:\n{text}");
+        assert_eq!(
+            problems_in_order(&text).first(),
+            Some(first),
+            "{system}:\n{text}"
+        );
+        golden(&format!("check/{system}.txt"), &text);
+    }
+}

@@ -907,13 +907,13 @@ fn triton_check_fails_on_broken_and_passes_healthy() {
         "triton_",
         &["fixtures/evidence/triton/trtllm-backend.prom"],
         "fixtures/evidence/triton/broken.prom",
-        "triton_queue_time_dominates",
+        "triton_requests_failing",
         &[
             ("triton_queue_time_dominates", "71.4% of their server time"),
             ("triton_queue_time_dominates", "since the server started"),
             (
                 "triton_requests_failing",
-                "40 of 1000 inference requests failed (4.0%)",
+                "40 of 1,000 inference requests failed (4.0%)",
             ),
             ("triton_trtllm_kv_cache_saturated", "97.0% used"),
         ],
@@ -932,12 +932,12 @@ fn dynamo_check_fails_on_overload_and_passes_healthy() {
         "fixtures/evidence/dynamo/broken-frontend.prom",
         "dynamo_frontend_overloaded",
         &[
-            ("dynamo_frontend_overloaded", "60 of 1000 requests (6.0%)"),
+            ("dynamo_frontend_overloaded", "60 of 1,000 requests (6.0%)"),
             // Only the error types that occurred, largest first; client
             // cancellations are not failures.
             (
                 "dynamo_frontend_request_errors",
-                "75 of 1000 requests failed at the frontend (7.5%) since the frontend started; by error_type: overload (60), internal (12), validation (3).",
+                "75 of 1,000 requests failed at the frontend (7.5%) since the frontend started; by error_type: overload (60), internal (12), validation (3).",
             ),
         ],
     );
