@@ -370,6 +370,17 @@ fn fixture_mix() -> Vec<Scrape> {
         "triton/trtllm-backend.prom",
         "llmd/epp.prom",
         "llmd/kv-indexer.prom",
+        // The broken fixture of every system, so every finding family is evaluated.
+        "vllm/dp-imbalance.prom",
+        "vllm/external-connector.prom",
+        "sglang/pressure.prom",
+        "trtllm/pressure.prom",
+        "triton/broken.prom",
+        "dynamo/broken-frontend.prom",
+        "kvbm/object-tier-failing.prom",
+        "llmd/saturated.prom",
+        "lmcache-embedded/zero-hits.prom",
+        "misc/help-type-only.prom",
     ]
     .iter()
     .map(|p| {
@@ -386,6 +397,10 @@ fn fixture_mix() -> Vec<Scrape> {
         (
             "windows/vllm/1765000000.prom",
             "windows/vllm/1765000030.prom",
+        ),
+        (
+            "vllm/slo-breach/1765000000.prom",
+            "vllm/slo-breach/1765000060.prom",
         ),
     ] {
         pairs.push((read(a), read(b)));

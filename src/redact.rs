@@ -323,6 +323,15 @@ fn secret_flags(text: &str) -> String {
     out.join(" ")
 }
 
+/// [`text`], without a copy when nothing in it can be a secret.
+pub fn text_cow(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(PEM_BEGIN) && !HINT.is_match(text.as_bytes()) {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(self::text(text))
+    }
+}
+
 /// Free text of many lines, each through [`line`]; line endings are kept. The
 /// body of a PEM private key (`-----BEGIN … PRIVATE KEY-----` to its `END`) is
 /// replaced whole.

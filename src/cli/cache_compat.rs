@@ -273,6 +273,7 @@ pub fn run(rules: &[PathBuf], args: CompatArgs) -> anyhow::Result<Outcome> {
         forced_engine: resolve_engine(&registry, args.engine.as_deref())?,
         compat: context.context(g.evidence.clone()),
         as_deployment: true,
+        deployment_only: true,
     };
     let evaluation = super::evaluate(&registry, g.metrics, &args.deployment, &options)?;
     let report = compat_report(&registry, evaluation, g.evidence_files);

@@ -49,8 +49,9 @@ pub fn run(rules: &[PathBuf], mut args: CheckArgs) -> anyhow::Result<Outcome> {
         let outside = report.deployment.scrapes_outside_window;
         return Err(super::no_endpoint(&report.inputs, outside));
     }
+    let worst = report.summary.worst;
     let text = match args.out.format() {
-        Format::Json => to_sorted_json(&report),
+        Format::Json => to_sorted_json(report),
         Format::Markdown => render::markdown(&report),
         Format::Human => render::human(&report, args.out.color()),
     };
@@ -61,7 +62,7 @@ pub fn run(rules: &[PathBuf], mut args: CheckArgs) -> anyhow::Result<Outcome> {
         "severity=critical" => Some(Severity::Critical),
         _ => None,
     };
-    Ok(match (threshold, report.summary.worst) {
+    Ok(match (threshold, worst) {
         (Some(t), Some(worst)) if worst >= t => Outcome::Failed,
         _ => Outcome::Ok,
     })

@@ -845,6 +845,7 @@ fn write_compat_report(
         forced_engine: None,
         compat: args.context.context(evidence.clone()),
         as_deployment: true,
+        deployment_only: true,
     };
     let evaluation = super::evaluate(
         registry,

@@ -40,9 +40,14 @@ impl OutputArgs {
         self.output.is_none() && color_allowed()
     }
 
-    /// Writes the rendered report where the flags say.
+    /// Writes the rendered report where the flags say. A JSON report comes from
+    /// [`crate::report::to_sorted_json`], which redacted every string of it; the
+    /// text forms are redacted here.
     pub fn emit(&self, text: &str) -> anyhow::Result<()> {
-        emit(text, self.output.as_deref())
+        match self.format() {
+            Format::Json => write_out(text, self.output.as_deref()),
+            _ => emit(text, self.output.as_deref()),
+        }
     }
 }
 
@@ -53,7 +58,11 @@ pub fn color_allowed() -> bool {
 /// Writes text to the file (atomically) or to stdout, secrets redacted (idempotent
 /// on JSON that [`crate::report::to_sorted_json`] already redacted).
 pub fn emit(text: &str, output: Option<&Path>) -> anyhow::Result<()> {
-    let text = crate::redact::text(text);
+    write_out(&crate::redact::text_cow(text), output)
+}
+
+/// Writes text that is already redacted to the file (atomically) or to stdout.
+fn write_out(text: &str, output: Option<&Path>) -> anyhow::Result<()> {
     match output {
         Some(path) => crate::packet::write_atomic(path, text.as_bytes())
             .with_context(|| format!("{}: cannot write output", path.display())),

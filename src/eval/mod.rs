@@ -30,6 +30,9 @@ pub struct EvalOptions {
     /// Also evaluate `scope: deployment` findings over this one endpoint, as when
     /// it is the whole deployment (rule test cases, `explain`).
     pub as_deployment: bool,
+    /// Skip each endpoint's own findings: the caller reads only the deployment's
+    /// (the compatibility report), so they would be computed and dropped.
+    pub deployment_only: bool,
 }
 
 /// Detection of every engine in the registry over one index, highest confidence first;
@@ -471,16 +474,17 @@ pub fn evaluate_rule(
         .cloned()
         .collect();
     for var in &rule.variables {
-        let item = |kind: &str, value: Option<&Var>, sv: Option<&SignalValue>| EvidenceItem {
-            variable: var.clone(),
-            kind: kind.to_owned(),
-            value: value.and_then(Var::as_f64),
-            text: value.filter(|v| v.as_f64().is_none()).map(Var::render),
-            family: sv.map(|s| s.family.clone()),
-            line: sv.filter(|s| !s.absent_as_zero).map(|s| s.line),
-            spelling: sv.map(|s| s.spelling),
-            absent_as_zero: sv.is_some_and(|s| s.absent_as_zero),
-        };
+        let item =
+            |kind: &'static str, value: Option<&Var>, sv: Option<&SignalValue>| EvidenceItem {
+                variable: var.clone(),
+                kind,
+                value: value.and_then(Var::as_f64),
+                text: value.filter(|v| v.as_f64().is_none()).map(Var::render),
+                family: sv.map(|s| s.family.clone()),
+                line: sv.filter(|s| !s.absent_as_zero).map(|s| s.line),
+                spelling: sv.map(|s| s.spelling),
+                absent_as_zero: sv.is_some_and(|s| s.absent_as_zero),
+            };
         match registry.var_kind(rule, var) {
             Some(VarKind::Param) => {
                 let v = Var::Num(rule.def.params[var]);
@@ -570,7 +574,7 @@ pub fn evaluate_rule(
             None => {}
         }
     }
-    let base = |status: Status| FindingOutcome {
+    let base = |status: Status, evidence: Vec<EvidenceItem>| FindingOutcome {
         code: rule.def.code.clone(),
         title: rule.def.title.clone(),
         severity: rule.def.severity,
@@ -582,7 +586,7 @@ pub fn evaluate_rule(
         missing: Vec::new(),
         reason: None,
         error: None,
-        evidence: evidence.clone(),
+        evidence,
         fail_on: rule.def.fail_on.clone(),
         pack: rule.pack.clone(),
         explained_by: Vec::new(),
@@ -595,13 +599,13 @@ pub fn evaluate_rule(
                         "does not apply: `{}` is false",
                         applies.source.trim()
                     )),
-                    ..base(Status::NotApplicable)
+                    ..base(Status::NotApplicable, evidence)
                 }
             }
             Some(Err(e)) => {
                 return FindingOutcome {
                     error: Some(format!("applies_when: {}", e.message)),
-                    ..base(Status::Errored)
+                    ..base(Status::Errored, evidence)
                 }
             }
             Some(Ok(true)) | None => {}
@@ -613,19 +617,19 @@ pub fn evaluate_rule(
         return FindingOutcome {
             missing,
             reason,
-            ..base(Status::NotEvaluable)
+            ..base(Status::NotEvaluable, evidence)
         };
     }
     match registry.expr.eval_bool(&rule.when, &vars) {
         Ok(true) => FindingOutcome {
             message: Some(rule.message.render(&registry.expr, &vars)),
             remediation: Some(rule.def.remediation.trim().to_owned()),
-            ..base(Status::Fired)
+            ..base(Status::Fired, evidence)
         },
-        Ok(false) => base(Status::Passed),
+        Ok(false) => base(Status::Passed, evidence),
         Err(e) => FindingOutcome {
             error: Some(e.message),
-            ..base(Status::Errored)
+            ..base(Status::Errored, evidence)
         },
     }
 }

@@ -177,7 +177,12 @@ fn evaluate_endpoint(
     // Endpoint-scope rules cannot read mode, family or context facts (the loader
     // refuses them), so the compatibility analysis runs once, for the deployment.
     facts.extend(window_facts(std::iter::once(scrapes.clone())));
-    let findings = evaluate_findings(registry, &observed, &facts, &[Scope::Endpoint]);
+    let scopes: &[Scope] = if options.deployment_only {
+        &[]
+    } else {
+        &[Scope::Endpoint]
+    };
+    let findings = evaluate_findings(registry, &observed, &facts, scopes);
     let systems = match refs.last() {
         Some(latest) => super::trace::trace_systems(registry, latest, &observed.engines),
         None => Vec::new(),

@@ -254,7 +254,7 @@ pub struct FindingOutcome {
 pub struct EvidenceItem {
     pub variable: String,
     /// `signal`, `fact`, `context` or `param`.
-    pub kind: String,
+    pub kind: &'static str,
     #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
@@ -330,8 +330,12 @@ impl Summary {
 }
 
 /// Serializes any report with sorted keys and a trailing newline.
-pub fn to_sorted_json<T: Serialize>(value: &T) -> String {
-    let mut v = serde_json::to_value(value).expect("report structs always serialize");
+///
+/// Takes the report by value when the caller gives it up (`to_sorted_json(report)`),
+/// so a large report is freed before its text is built.
+pub fn to_sorted_json<T: Serialize>(value: T) -> String {
+    let mut v = serde_json::to_value(&value).expect("report structs always serialize");
+    drop(value);
     // Every JSON document inferguard writes or prints passes here: secrets out.
     crate::redact::json(&mut v);
     let mut s = serde_json::to_string_pretty(&v).expect("a JSON value always serializes");
