@@ -666,7 +666,7 @@ fn collect_http(
         }
         // Answers may carry configuration secrets: stored bounded and redacted.
         let stored = match serde_json::from_slice::<Value>(body) {
-            Ok(v) => to_sorted_json(&http::bound(&v, 0)).into_bytes(),
+            Ok(v) => to_sorted_json(http::bound(&v, 0)).into_bytes(),
             Err(_) => crate::redact::text_bytes(&body[..body.len().min(64 * 1024)]),
         };
         packet.write(&format!("raw/http/{route}.txt"), &stored)?;
