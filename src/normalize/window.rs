@@ -530,45 +530,37 @@ mod tests {
         assert_eq!(quantile_over(0.5, &[]), None);
     }
 
-    #[test]
-    fn a_series_in_one_scrape_only_contributes_nothing() {
+    /// A counter at 5 in a first scrape (time 0), then at 8 beside a new series at
+    /// 50 in a second one taken at `second`.
+    fn counter_gains_a_series(second: Option<f64>) -> WindowStats {
         let a = parse(b"c_total{x=\"1\"} 5\n", &ParseOptions::default());
         let b = parse(
             b"c_total{x=\"1\"} 8\nc_total{x=\"2\"} 50\n",
             &ParseOptions::default(),
         );
         let (ia, ib) = (SeriesIndex::new(&a), SeriesIndex::new(&b));
-        let w = compute_window(
-            &spec(SignalType::Counter, "c"),
-            &[(&ia, Some(0.0)), (&ib, None)],
-        )
-        .unwrap();
+        let c = spec(SignalType::Counter, "c");
+        assert!(compute_window(&c, &[(&ia, Some(0.0))]).is_none());
+        compute_window(&c, &[(&ia, Some(0.0)), (&ib, second)]).unwrap()
+    }
+
+    #[test]
+    fn a_series_in_one_scrape_only_contributes_nothing() {
+        let w = counter_gains_a_series(None);
         assert_eq!((w.delta, w.rate, w.seconds), (Some(3.0), None, None));
-        assert!(compute_window(&spec(SignalType::Counter, "c"), &[(&ia, Some(0.0))]).is_none());
     }
 
     /// `_recent` counts a series created during the window from zero: a lazily
     /// created error counter's first errors are in the window.
     #[test]
     fn recent_counts_a_series_that_appeared_in_the_window_from_zero() {
-        let a = parse(b"c_total{x=\"1\"} 5\n", &ParseOptions::default());
-        let b = parse(
-            b"c_total{x=\"1\"} 8\nc_total{x=\"2\"} 50\n",
-            &ParseOptions::default(),
-        );
-        let (ia, ib) = (SeriesIndex::new(&a), SeriesIndex::new(&b));
-        let w = compute_window(
-            &spec(SignalType::Counter, "c"),
-            &[(&ia, Some(0.0)), (&ib, Some(60.0))],
-        )
-        .unwrap();
+        let w = counter_gains_a_series(Some(60.0));
         assert_eq!((w.delta, w.recent), (Some(3.0), Some(53.0)));
         // Nothing moved: the window's recent increase is 0, not the total.
-        let w = compute_window(
-            &spec(SignalType::Counter, "c"),
-            &[(&ia, Some(0.0)), (&ia, Some(60.0))],
-        )
-        .unwrap();
+        let a = parse(b"c_total{x=\"1\"} 5\n", &ParseOptions::default());
+        let ia = SeriesIndex::new(&a);
+        let c = spec(SignalType::Counter, "c");
+        let w = compute_window(&c, &[(&ia, Some(0.0)), (&ia, Some(60.0))]).unwrap();
         assert_eq!(w.recent, Some(0.0));
     }
 
