@@ -417,6 +417,8 @@ pub struct SignalSpec {
     pub rank_label: Option<String>,
     /// Sibling signals whose movement makes this absent counter read as 0.
     pub absent_is_zero_when: Vec<String>,
+    /// Info signals: the label whose value, read as a number, is the value.
+    pub value_label: Option<String>,
 }
 
 /// Histogram statistics over the merged buckets of every matching series.
@@ -930,7 +932,7 @@ pub(crate) fn value_of(
         SignalType::Histogram => histogram_value(index, samples, family, spelling),
         SignalType::Info => SignalValue {
             kind: SignalType::Info,
-            value: Some(1.0),
+            value: info_value(spec, index.expo, samples),
             family,
             spelling,
             series: samples.len(),
@@ -943,6 +945,20 @@ pub(crate) fn value_of(
             absent_as_zero: false,
         },
     }
+}
+
+/// An info signal's value: 1, or with `value_label` the highest value of that label
+/// read as a number (none when no series carries a number there).
+fn info_value(spec: &SignalSpec, expo: &Exposition, samples: &[u32]) -> Option<f64> {
+    let Some(label) = &spec.value_label else {
+        return Some(1.0);
+    };
+    samples
+        .iter()
+        .filter_map(|&i| expo.label(&expo.samples[i as usize], label))
+        .filter_map(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite())
+        .reduce(f64::max)
 }
 
 fn label_filter_holds(expo: &Exposition, sample: u32, labels: &[(String, String)]) -> bool {
@@ -1164,7 +1180,7 @@ pub fn combine(
     out.value = match kind {
         SignalType::Counter => aggregate_values(Aggregate::Sum, &present),
         SignalType::Gauge => aggregate_values(aggregate, &present),
-        SignalType::Info => Some(1.0),
+        SignalType::Info => aggregate_values(Aggregate::Max, &present),
         SignalType::Histogram => {
             let hs: Vec<&HistogramStats> =
                 values.iter().filter_map(|v| v.histogram.as_ref()).collect();
@@ -1262,6 +1278,7 @@ mod tests {
             group_by: Vec::new(),
             rank_label: None,
             absent_is_zero_when: Vec::new(),
+            value_label: None,
         }
     }
 

@@ -510,6 +510,7 @@ mod tests {
             group_by: Vec::new(),
             rank_label: None,
             absent_is_zero_when: Vec::new(),
+            value_label: None,
         }
     }
 

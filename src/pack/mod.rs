@@ -1399,9 +1399,19 @@ fn check_engine(
             group_by: sig.group_by.clone(),
             rank_label: def.rank_label.clone(),
             absent_is_zero_when: sig.absent_is_zero_when.clone(),
+            value_label: sig.value_label.clone(),
         });
     }
     check_absent_zero(file, node, def, diags);
+    for (name, sig) in &def.signals {
+        if sig.value_label.is_some() && sig.kind != SignalType::Info {
+            diags.push(diag(
+                file,
+                node.locate(&format!("/engine/signals/{name}/value_label")),
+                format!("`value_label` applies to info signals; signal `{name}` is not one"),
+            ));
+        }
+    }
     check_summary(file, node, def, diags);
     check_scrape(file, node, def, diags);
     // Kept even when something above was reported: the load fails anyway, and the

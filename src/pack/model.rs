@@ -344,6 +344,11 @@ pub struct SignalDef {
     #[serde(default)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub absent_is_zero_when: Vec<String>,
+    /// Info signals only: the value is this label's value read as a number (the
+    /// highest when several series carry it), e.g. `block_size` of a cache-config
+    /// info series; without it an info signal reads 1.
+    #[serde(default)]
+    pub value_label: Option<String>,
 }
 
 /// `kind: findings` — diagnostics, each with its docs and its own test cases.
