@@ -413,7 +413,7 @@ pub struct SignalSpec {
     pub aggregate: Aggregate,
     pub labels: Vec<(String, String)>,
     pub group_by: Vec<String>,
-    /// The engine's rank label (`engine`, `dp_rank`), when it declares one.
+    /// The label an engine names its data-parallel ranks with, when it declares one.
     pub rank_label: Option<String>,
     /// Sibling signals whose movement makes this absent counter read as 0.
     pub absent_is_zero_when: Vec<String>,
@@ -1285,7 +1285,7 @@ mod tests {
     fn ranked(text: &str, name: &str, aggregate: Aggregate) -> SignalValue {
         let expo = parse(text.as_bytes(), &ParseOptions::default());
         let mut s = spec(SignalType::Gauge, "", &[name], &[]);
-        (s.aggregate, s.rank_label) = (aggregate, Some("engine".to_owned()));
+        (s.aggregate, s.rank_label) = (aggregate, Some("rank".to_owned()));
         compute_signal(&s, &SeriesIndex::new(&expo)).unwrap()
     }
 
@@ -1295,7 +1295,7 @@ mod tests {
     #[test]
     fn ranks_are_values_per_rank_and_gaps_are_missing() {
         let q = ranked(
-            "q{m=\"a\",engine=\"0\"} 3\nq{m=\"b\",engine=\"0\"} 4\nq{m=\"a\",engine=\"3\"} 0\n",
+            "q{m=\"a\",rank=\"0\"} 3\nq{m=\"b\",rank=\"0\"} 4\nq{m=\"a\",rank=\"3\"} 0\n",
             "q",
             Aggregate::Sum,
         );
@@ -1307,7 +1307,7 @@ mod tests {
             .map(|r| (r.rank.as_str(), r.value))
             .collect();
         assert_eq!(by, [("0", Some(7.0)), ("3", Some(0.0))]);
-        let kv = ranked("k{engine=\"1\"} 0.5\n", "k", Aggregate::Max);
+        let kv = ranked("k{rank=\"1\"} 0.5\n", "k", Aggregate::Max);
         let mut all = BTreeMap::from([("q".to_owned(), q.clone()), ("k".to_owned(), kv)]);
         mark_missing_ranks(&mut all);
         assert_eq!(all["q"].ranks_missing, ["1", "2"]);

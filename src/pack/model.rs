@@ -186,7 +186,7 @@ pub struct EngineDef {
     /// Labels that identify a model or engine instance (`model_name`, `engine`).
     #[serde(default)]
     pub identity_labels: Vec<String>,
-    /// The label that names a data-parallel rank (`engine`, `dp_rank`): gauge and
+    /// The label that names a data-parallel rank (each engine pack says which): gauge and
     /// counter signals are also computed per rank (each rank by the signal's own
     /// aggregation), offering `X_ranks`, `X_rank_max`, `X_by_rank`, … to findings.
     #[serde(default)]

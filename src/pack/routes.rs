@@ -159,13 +159,12 @@ pub fn forbidden_paths<'a>(
 /// - a `?query` or `#fragment` is ignored;
 /// - `%XX` escapes are decoded (once, as a server does) and `\` counts as `/`;
 /// - empty and `.` segments are dropped and `..` removes the segment before it, so
-///   `/cache//clear/`, `/status/../env` and `/%65nv` are the routes they reach;
+///   `/a//b/`, `/a/../c` and `/%63` reach the routes `/a/b`, `/c` and `/c`;
 /// - a route's `{name}` segment matches any one segment; segments compare
 ///   case-sensitively.
 ///
-/// With the shipped packs: `/status` is `Some(ReadOnly)`, `/env/` `Some(Sensitive)`,
-/// `/quota/tenant-a` `Some(Destructive)`, `/no-such-route` `None` (more in the
-/// tests below; the crate runs no doctests).
+/// A path no route of the table or the floor matches is `None` (examples with the
+/// shipped packs in the tests below; the crate runs no doctests).
 pub fn path_safety(routes: &[HttpRouteDef], floor: &[HttpRouteDef], path: &str) -> Option<Safety> {
     let request = request_segments(path);
     routes
