@@ -294,15 +294,6 @@ pub const HELPERS: &[Helper] = &[
         ],
     },
     Helper {
-        name: "pick",
-        usage: "pick(condition, a, b)",
-        description: "`a` when `condition` holds, else `b` (message holes cannot hold braces).",
-        examples: &[
-            (r#"pick(2.0 >= 2.0, "over the window", "since start")"#, "over the window"),
-            ("pick(false, 1.0, 0.0)", "0.0"),
-        ],
-    },
-    Helper {
         name: "idle_rank",
         usage: "idle_rank(a_by_rank, b_by_rank)",
         description: "The first rank, in rank order, at which both per-rank maps (`X_by_rank`) read 0 (nothing running and nothing waiting); `\"\"` when none.",
@@ -417,10 +408,6 @@ impl ExprEngine {
         engine.register_fn("per_minute", |r: f64| r * 60.0);
         engine.register_fn("per_hour", |r: f64| r * 3600.0);
         engine.register_fn("clamp", |v: f64, lo: f64, hi: f64| v.max(lo).min(hi));
-        engine.register_fn(
-            "pick",
-            |c: bool, a: Dynamic, b: Dynamic| if c { a } else { b },
-        );
         engine.register_fn("idle_rank", idle_rank);
         engine.register_fn("rank_value", rank_value);
         engine.register_fn("nonzero", nonzero);

@@ -189,7 +189,16 @@ pub(super) struct Site<'a> {
     pub node: &'a Node,
 }
 
-impl Site<'_> {
+impl<'a> Site<'a> {
+    fn new(cat: &'a Catalogues, pack: &'a str, file: &'a str, node: &'a Node) -> Site<'a> {
+        Site {
+            cat,
+            pack,
+            file,
+            node,
+        }
+    }
+
     fn err(&self, pointer: &str, message: String, diags: &mut Vec<Diagnostic>) {
         diags.push(diag(self.file, self.node.locate(pointer), message));
     }
@@ -416,52 +425,19 @@ pub(super) fn resolve(
     parsed: &mut Parsed,
     diags: &mut Vec<Diagnostic>,
 ) {
+    let site = |file, node| Site::new(cat, pack, file, node);
     match parsed {
-        Parsed::Engine(file, node, ef) => {
-            let site = Site {
-                cat,
-                pack,
-                file,
-                node,
-            };
-            resolve_engine(&site, &mut ef.engine, diags);
-        }
-        Parsed::Families(file, node, ff) => {
-            let site = Site {
-                cat,
-                pack,
-                file,
-                node,
-            };
-            resolve_families(&site, ff, diags);
-        }
-        Parsed::Modes(file, node, mf) => {
-            let site = Site {
-                cat,
-                pack,
-                file,
-                node,
-            };
-            resolve_modes(&site, mf, diags);
-        }
+        Parsed::Engine(file, node, ef) => resolve_engine(&site(file, node), &mut ef.engine, diags),
+        Parsed::Families(file, node, ff) => resolve_families(&site(file, node), ff, diags),
+        Parsed::Modes(file, node, mf) => resolve_modes(&site(file, node), mf, diags),
         Parsed::Findings(file, node, findings) => {
-            let site = Site {
-                cat,
-                pack,
-                file,
-                node,
-            };
+            let site = site(file, node);
             for (i, def) in findings.iter_mut() {
                 resolve_finding(&site, &format!("/findings/{i}"), def, diags);
             }
         }
         Parsed::Conditions(file, node, cf) => {
-            let site = Site {
-                cat,
-                pack,
-                file,
-                node,
-            };
+            let site = site(file, node);
             for (i, c) in cf.conditions.iter_mut().enumerate() {
                 site.prose(
                     &mut c.description,
